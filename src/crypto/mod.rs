@@ -1,0 +1,9 @@
+//! Cryptography: cipher suites, key types, IV construction and the AES-GCM backend seam.
+
+pub mod aead;
+pub mod keys;
+pub mod suite;
+
+pub use aead::{AeadKey, AuthError, Backend};
+pub use keys::{KeyHexError, KeyLenError, Sak, Salt, SecretKey, Ssci};
+pub use suite::{CipherSuite, ICV_LEN};
