@@ -2,6 +2,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod crypto;
+#[cfg(feature = "forwarder")]
+pub mod pcap;
 pub mod secy;
 pub mod wire;

@@ -39,7 +39,7 @@ pub mod tx;
 pub use counters::*;
 pub use replay::{recover_xpn_pn, ReplayMode, ReplayWindow};
 pub use rx::{Receiver, RxSaState, RxScStats, RxStats, RxVerdict};
-pub use tx::{Transmitter, TxDrop, TxEvent, TxStats};
+pub use tx::{Transmitter, TxDrop, TxEvent, TxSaStats, TxScStats, TxStats};
 
 use crate::crypto::{Backend, CipherSuite, Salt, Ssci};
 use crate::wire::Sci;
@@ -353,6 +353,43 @@ pub(crate) fn iv_for(base: &[u8; 12], pn: u64) -> [u8; 12] {
     iv
 }
 
+/// Per-SecY counters of both directions, as one object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SecYCounters {
+    /// Receive counters.
+    #[serde(flatten)]
+    pub rx: RxSecYCounters,
+    /// Transmit counters.
+    #[serde(flatten)]
+    pub tx: TxSecYCounters,
+}
+
+/// All counters of a SecY: per SecY, the transmit SC and its SAs, each receive SC and
+/// its SAs. Serializes with the 802.1AE names as keys.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecYStats {
+    /// Per-SecY counters (both directions).
+    pub secy: SecYCounters,
+    /// Transmit SC.
+    pub tx_sc: TxScStats,
+    /// Receive SCs.
+    pub rx_sc: Vec<RxScStats>,
+}
+
+impl SecYStats {
+    /// Combines the snapshots of the two halves.
+    pub fn new(tx: TxStats, rx: RxStats) -> SecYStats {
+        SecYStats {
+            secy: SecYCounters {
+                rx: rx.secy,
+                tx: tx.secy,
+            },
+            tx_sc: tx.sc,
+            rx_sc: rx.rx_sc,
+        }
+    }
+}
+
 /// A SecY: the two halves, each with its own state and counters.
 #[derive(Debug)]
 pub struct SecY {
@@ -370,6 +407,11 @@ impl SecY {
             tx: Transmitter::new(&cfg),
             rx: Receiver::new(&cfg),
         })
+    }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> SecYStats {
+        SecYStats::new(self.tx.stats(), self.rx.stats())
     }
 
     /// Splits into the two halves.

@@ -98,12 +98,20 @@ impl TxSa {
 pub struct TxStats {
     /// Per-SecY transmit counters.
     pub secy: TxSecYCounters,
+    /// The transmit SC.
+    pub sc: TxScStats,
+}
+
+/// Transmit SC snapshot.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TxScStats {
     /// The transmit SC's SCI.
     pub sci: String,
     /// The encoding AN.
     pub encoding_sa: u8,
     /// The transmit SC counters.
-    pub sc: TxScCounters,
+    #[serde(flatten)]
+    pub counters: TxScCounters,
     /// Per installed SA: AN, next PN (None when exhausted) and counters.
     pub sa: Vec<TxSaStats>,
 }
@@ -296,21 +304,23 @@ impl Transmitter {
     pub fn stats(&self) -> TxStats {
         TxStats {
             secy: self.secy,
-            sci: self.sci.to_string(),
-            encoding_sa: self.encoding_an,
-            sc: self.sc,
-            sa: self
-                .sas
-                .iter()
-                .enumerate()
-                .filter_map(|(an, s)| {
-                    s.as_ref().map(|s| TxSaStats {
-                        an: an as u8,
-                        next_pn: if s.exhausted { None } else { Some(s.next_pn) },
-                        counters: s.counters,
+            sc: TxScStats {
+                sci: self.sci.to_string(),
+                encoding_sa: self.encoding_an,
+                counters: self.sc,
+                sa: self
+                    .sas
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(an, s)| {
+                        s.as_ref().map(|s| TxSaStats {
+                            an: an as u8,
+                            next_pn: if s.exhausted { None } else { Some(s.next_pn) },
+                            counters: s.counters,
+                        })
                     })
-                })
-                .collect(),
+                    .collect(),
+            },
         }
     }
 

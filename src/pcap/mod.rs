@@ -1,0 +1,274 @@
+//! Capture files in and out: `macsec pcap encrypt|decrypt`.
+//!
+//! Reads classic pcap (either byte order, micro- or nanosecond timestamps) or pcapng
+//! with the `pcap-file` crate, protects or validates every Ethernet frame with a
+//! [`SecY`], and writes a classic pcap with the same timestamps. Frames that
+//! validation drops are not written; every outcome is in the SecY counters.
+
+use crate::secy::{FrameBuf, SecY};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::{DataLink, Endianness, TsResolution};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which way frames go through the SecY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Protect every frame with the encoding transmit SA.
+    Encrypt,
+    /// Validate every frame with the receive SCs/SAs; write the delivered ones.
+    Decrypt,
+}
+
+/// Frame totals of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FrameTotals {
+    /// Frames read from the input.
+    pub read: u64,
+    /// Frames written to the output.
+    pub written: u64,
+    /// Frames not written because the SecY dropped them (see its counters for why).
+    pub dropped: u64,
+    /// Frames skipped because the capture holds only part of them (snap length).
+    pub truncated: u64,
+    /// Records skipped because their link type is not Ethernet.
+    pub not_ethernet: u64,
+}
+
+/// Errors of the pcap tool: files that cannot be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PcapError {
+    /// Input or output could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not a pcap or pcapng file.
+    #[error("{path} is not a pcap or pcapng capture file")]
+    NotPcap {
+        /// File.
+        path: PathBuf,
+    },
+    /// A malformed record.
+    #[error("{path}: malformed record after {frames} frames: {reason}")]
+    Malformed {
+        /// File.
+        path: PathBuf,
+        /// Frames read before it.
+        frames: u64,
+        /// Parser message.
+        reason: String,
+    },
+    /// The classic pcap's link type is not Ethernet.
+    #[error(
+        "{path}: link type {linktype:?} is not Ethernet; MACsec needs Ethernet frames (DLT_EN10MB)"
+    )]
+    LinkType {
+        /// File.
+        path: PathBuf,
+        /// Link type found.
+        linktype: DataLink,
+    },
+    /// Writing the output failed.
+    #[error("cannot write {path}: {reason}")]
+    Write {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        reason: String,
+    },
+}
+
+/// Largest frame the tool handles (well above 9216-octet jumbo frames).
+pub const MAX_FRAME: usize = 65_535 + 64;
+
+struct Sink<W: Write> {
+    w: PcapWriter<W>,
+    path: PathBuf,
+}
+
+impl<W: Write> Sink<W> {
+    fn write(&mut self, ts: Duration, data: &[u8]) -> Result<(), PcapError> {
+        self.w
+            .write_packet(&PcapPacket::new(ts, data.len() as u32, data))
+            .map(|_| ())
+            .map_err(|e| PcapError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+fn process(
+    secy: &mut SecY,
+    dir: Direction,
+    buf: &mut FrameBuf,
+    totals: &mut FrameTotals,
+    data: &[u8],
+    orig_len: u32,
+) -> bool {
+    totals.read += 1;
+    if (data.len() as u64) < orig_len as u64 || data.len() > MAX_FRAME {
+        totals.truncated += 1;
+        return false;
+    }
+    buf.set(data);
+    let ok = match dir {
+        Direction::Encrypt => secy.tx.protect_buf(buf).is_ok(),
+        Direction::Decrypt => secy.rx.validate_buf(buf).is_delivered(),
+    };
+    if ok {
+        totals.written += 1;
+    } else {
+        totals.dropped += 1;
+    }
+    ok
+}
+
+/// Runs every frame of `input` through `secy` in direction `dir` and writes the
+/// results to `output` (classic pcap, Ethernet).
+pub fn run(
+    secy: &mut SecY,
+    dir: Direction,
+    input: &Path,
+    output: &Path,
+) -> Result<FrameTotals, PcapError> {
+    let mut f = File::open(input).map_err(|source| PcapError::Open {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).map_err(|source| PcapError::Open {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    f.rewind().map_err(|source| PcapError::Open {
+        path: input.to_path_buf(),
+        source,
+    })?;
+    let is_ng = n == 4 && magic == [0x0A, 0x0D, 0x0D, 0x0A];
+    let is_pcap = n == 4
+        && matches!(
+            u32::from_le_bytes(magic),
+            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1
+        );
+    if !is_ng && !is_pcap {
+        return Err(PcapError::NotPcap {
+            path: input.to_path_buf(),
+        });
+    }
+    let malformed = |frames: u64, e: pcap_file::PcapError| PcapError::Malformed {
+        path: input.to_path_buf(),
+        frames,
+        reason: e.to_string(),
+    };
+    let out_file = File::create(output).map_err(|source| PcapError::Open {
+        path: output.to_path_buf(),
+        source,
+    })?;
+    let mut header = PcapHeader {
+        snaplen: MAX_FRAME as u32,
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::NanoSecond,
+        endianness: Endianness::native(),
+        ..PcapHeader::default()
+    };
+    let mut totals = FrameTotals::default();
+    let mut buf = FrameBuf::with_capacity(MAX_FRAME);
+    let reader = BufReader::new(f);
+    if is_pcap {
+        let mut r = PcapReader::new(reader).map_err(|_| PcapError::NotPcap {
+            path: input.to_path_buf(),
+        })?;
+        let h = r.header();
+        if h.datalink != DataLink::ETHERNET {
+            return Err(PcapError::LinkType {
+                path: input.to_path_buf(),
+                linktype: h.datalink,
+            });
+        }
+        header.ts_resolution = h.ts_resolution;
+        header.endianness = h.endianness;
+        let mut sink = sink(out_file, header, output)?;
+        while let Some(p) = r.next_packet() {
+            let p = p.map_err(|e| malformed(totals.read, e))?;
+            if process(secy, dir, &mut buf, &mut totals, &p.data, p.orig_len) {
+                sink.write(p.timestamp, buf.as_slice())?;
+            }
+        }
+        finish(sink)?;
+    } else {
+        let mut r = PcapNgReader::new(reader).map_err(|e| malformed(0, e))?;
+        let mut sink = sink(out_file, header, output)?;
+        let mut links: Vec<DataLink> = Vec::new();
+        while let Some(b) = r.next_block() {
+            let b = b.map_err(|e| malformed(totals.read, e))?;
+            let (iface, ts, orig, data) = match &b {
+                Block::SectionHeader(_) => {
+                    links.clear();
+                    continue;
+                }
+                Block::InterfaceDescription(idb) => {
+                    links.push(idb.linktype);
+                    continue;
+                }
+                Block::EnhancedPacket(p) => (
+                    p.interface_id as usize,
+                    p.timestamp,
+                    p.original_len,
+                    &p.data[..],
+                ),
+                Block::SimplePacket(p) => (0, Duration::ZERO, p.original_len, &p.data[..]),
+                // Obsolete block; timestamps in the default microsecond units.
+                Block::Packet(p) => (
+                    p.interface_id as usize,
+                    Duration::from_micros(p.timestamp),
+                    p.original_len,
+                    &p.data[..],
+                ),
+                _ => continue,
+            };
+            if links.get(iface) != Some(&DataLink::ETHERNET) {
+                totals.not_ethernet += 1;
+                continue;
+            }
+            if process(secy, dir, &mut buf, &mut totals, data, orig) {
+                sink.write(ts, buf.as_slice())?;
+            }
+        }
+        finish(sink)?;
+    }
+    Ok(totals)
+}
+
+fn sink(f: File, header: PcapHeader, path: &Path) -> Result<Sink<BufWriter<File>>, PcapError> {
+    let w = PcapWriter::with_header(BufWriter::new(f), header).map_err(|e| PcapError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Sink {
+        w,
+        path: path.to_path_buf(),
+    })
+}
+
+fn finish(s: Sink<BufWriter<File>>) -> Result<(), PcapError> {
+    let path = s.path;
+    s.w.into_writer()
+        .into_inner()
+        .map_err(|e| PcapError::Write {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?
+        .sync_all()
+        .map_err(|e| PcapError::Write {
+            path,
+            reason: e.to_string(),
+        })
+}
