@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod pcap_cli;
+mod props;
+mod secy;
 mod util;
 mod vectors;
