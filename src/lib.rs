@@ -52,6 +52,10 @@
 pub mod config;
 pub mod crypto;
 #[cfg(feature = "forwarder")]
+pub mod forward;
+#[cfg(feature = "forwarder")]
+pub mod netns;
+#[cfg(feature = "forwarder")]
 pub mod pcap;
 pub mod secy;
 pub mod wire;

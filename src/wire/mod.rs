@@ -1,6 +1,7 @@
 //! Wire formats: zero-copy views and validated representations. Pure: no crypto, no state.
 
 pub mod ethernet;
+pub mod gso;
 pub mod sci;
 pub mod sectag;
 

@@ -1,0 +1,3 @@
+//! The forwarder: pumps between a plain and a secure port, PN persistence, control.
+
+pub mod pnstore;

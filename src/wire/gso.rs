@@ -1,0 +1,336 @@
+//! Software TCP segmentation for frames larger than the MTU.
+//!
+//! A sender on a veth or tap device with TSO/GSO on (the default) hands the kernel
+//! TCP "super-frames" of up to 64 KiB, and a packet socket on the other end of the
+//! veth sees them unsegmented: the kernel would only have cut them on the way out of a
+//! real device. A MACsec forwarder must put real, MTU-sized frames on the secure link,
+//! so it segments such frames itself, exactly as the kernel's GSO would: every segment
+//! gets the original headers, its own share of the payload, the IPv4 total length and
+//! an incremented IP ID (or the IPv6 payload length), the advanced sequence number,
+//! FIN/PSH only on the last segment and CWR only on the first, and fresh IP and TCP
+//! checksums.
+//!
+//! Only TCP over IPv4 (no fragments) or IPv6 (TCP directly after the fixed header) is
+//! segmented; anything else that does not fit is reported so the caller can drop and
+//! count it.
+
+use super::ethernet::{be16, ethertype, skip_vlan_tags};
+
+/// Why a frame cannot be segmented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GsoError {
+    /// Not IPv4/IPv6 TCP (or an IPv4 fragment, or IPv6 with extension headers).
+    NotTcp,
+    /// Headers cut short or inconsistent lengths.
+    Malformed,
+    /// The MTU leaves no room for payload after the headers.
+    MtuTooSmall,
+    /// The output buffer is too small for a segment.
+    NoRoom,
+}
+
+/// Iterates over the segments of one oversized TCP frame.
+#[derive(Debug)]
+pub struct TcpSegmenter<'a> {
+    frame: &'a [u8],
+    l3: usize,
+    l4: usize,
+    hdr_len: usize,
+    ipv4: bool,
+    payload_end: usize,
+    mss: usize,
+    next: usize,
+    index: u16,
+}
+
+fn fold(mut s: u32) -> u16 {
+    while s >> 16 != 0 {
+        s = (s & 0xFFFF) + (s >> 16);
+    }
+    s as u16
+}
+
+fn sum(data: &[u8]) -> u32 {
+    let mut s = 0u32;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        s = s.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
+    }
+    if let [b] = chunks.remainder() {
+        s = s.wrapping_add((*b as u32) << 8);
+    }
+    fold(s) as u32
+}
+
+impl<'a> TcpSegmenter<'a> {
+    /// Prepares to cut `frame` into segments whose IP packets are at most `mtu` octets.
+    pub fn new(frame: &'a [u8], mtu: usize) -> Result<TcpSegmenter<'a>, GsoError> {
+        let (_, et_off) = skip_vlan_tags(frame, 2).ok_or(GsoError::Malformed)?;
+        let l3 = et_off + 2;
+        let (ipv4, l4, ip_end) = match be16(frame, et_off) {
+            Some(ethertype::IPV4) => {
+                let vihl = *frame.get(l3).ok_or(GsoError::Malformed)?;
+                let ihl = ((vihl & 0x0F) as usize) * 4;
+                if vihl >> 4 != 4 || ihl < 20 || frame.len() < l3 + ihl {
+                    return Err(GsoError::Malformed);
+                }
+                if frame[l3 + 9] != 6 {
+                    return Err(GsoError::NotTcp);
+                }
+                let frag = u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]);
+                if frag & 0x3FFF != 0 {
+                    return Err(GsoError::NotTcp);
+                }
+                let total = u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) as usize;
+                (true, l3 + ihl, l3 + total)
+            }
+            Some(ethertype::IPV6) => {
+                if frame.len() < l3 + 40 || frame[l3] >> 4 != 6 {
+                    return Err(GsoError::Malformed);
+                }
+                if frame[l3 + 6] != 6 {
+                    return Err(GsoError::NotTcp);
+                }
+                let plen = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]) as usize;
+                // A GSO packet larger than 64 KiB carries payload length 0 (BIG TCP).
+                let end = if plen == 0 {
+                    frame.len()
+                } else {
+                    l3 + 40 + plen
+                };
+                (false, l3 + 40, end)
+            }
+            _ => return Err(GsoError::NotTcp),
+        };
+        if frame.len() < l4 + 20 {
+            return Err(GsoError::Malformed);
+        }
+        let thl = ((frame[l4 + 12] >> 4) as usize) * 4;
+        let hdr_len = l4 + thl;
+        // IPv4 total length 0 also appears on BIG TCP packets; trust the frame then.
+        let payload_end = if ip_end <= l3 || ip_end > frame.len() {
+            if ipv4 && u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) == 0 {
+                frame.len()
+            } else {
+                return Err(GsoError::Malformed);
+            }
+        } else {
+            ip_end
+        };
+        if thl < 20 || hdr_len > payload_end {
+            return Err(GsoError::Malformed);
+        }
+        let ip_hdrs = hdr_len - l3;
+        if mtu <= ip_hdrs {
+            return Err(GsoError::MtuTooSmall);
+        }
+        Ok(TcpSegmenter {
+            frame,
+            l3,
+            l4,
+            hdr_len,
+            ipv4,
+            payload_end,
+            mss: mtu - ip_hdrs,
+            next: hdr_len,
+            index: 0,
+        })
+    }
+
+    /// The number of segments this frame becomes.
+    pub fn count(&self) -> usize {
+        (self.payload_end - self.hdr_len).div_ceil(self.mss).max(1)
+    }
+
+    /// Whether all segments were produced.
+    pub fn is_done(&self) -> bool {
+        self.next >= self.payload_end && !(self.index == 0 && self.payload_end == self.hdr_len)
+    }
+
+    /// Writes the next segment to `out` and returns its length, or `None` when done.
+    pub fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
+        if self.is_done() {
+            return Ok(None);
+        }
+        let f = self.frame;
+        let chunk = (self.payload_end - self.next).min(self.mss);
+        let len = self.hdr_len + chunk;
+        if out.len() < len {
+            return Err(GsoError::NoRoom);
+        }
+        let first = self.index == 0;
+        let last = self.next + chunk >= self.payload_end;
+        out[..self.hdr_len].copy_from_slice(&f[..self.hdr_len]);
+        out[self.hdr_len..len].copy_from_slice(&f[self.next..self.next + chunk]);
+        let (l3, l4) = (self.l3, self.l4);
+        let seg_l4_len = len - l4;
+        if self.ipv4 {
+            let total = (len - l3) as u16;
+            out[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+            let id = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]).wrapping_add(self.index);
+            out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
+            out[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+            let c = !fold(sum(&out[l3..l4]));
+            out[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+        } else {
+            out[l3 + 4..l3 + 6].copy_from_slice(&(seg_l4_len as u16).to_be_bytes());
+        }
+        let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
+            .wrapping_add((self.next - self.hdr_len) as u32);
+        out[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+        let mut flags = f[l4 + 13];
+        if !last {
+            flags &= !(0x01 | 0x08); // FIN, PSH
+        }
+        if !first {
+            flags &= !0x80; // CWR
+        }
+        out[l4 + 13] = flags;
+        // TCP checksum over the pseudo-header and the segment.
+        out[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+        let mut s = if self.ipv4 {
+            sum(&out[l3 + 12..l3 + 20])
+        } else {
+            sum(&out[l3 + 8..l3 + 40])
+        };
+        s += 6 + (seg_l4_len as u32 & 0xFFFF) + (seg_l4_len as u32 >> 16);
+        s += sum(&out[l4..len]);
+        let c = !fold(s);
+        out[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+        self.next += chunk;
+        self.index = self.index.wrapping_add(1);
+        if chunk == 0 {
+            // A header-only frame: one segment, then done.
+            self.next = self.payload_end + 1;
+        }
+        Ok(Some(len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tcp_frame(v6: bool, vlan: bool, payload: &[u8], flags: u8) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        if vlan {
+            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        }
+        let l4len = 32 + payload.len();
+        if v6 {
+            f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(l4len as u16).to_be_bytes());
+            f.extend_from_slice(&[6, 64]);
+            f.extend_from_slice(&[0xfd; 16]);
+            f.extend_from_slice(&[0xfe; 16]);
+        } else {
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+            f.extend_from_slice(&((20 + l4len) as u16).to_be_bytes());
+            f.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        // ports, seq 0xFFFFFF00 (wraps), ack, doff 8 (12 octets of options), flags
+        f.extend_from_slice(&[
+            0x9c, 0x40, 0x14, 0x51, 0xFF, 0xFF, 0xFF, 0x00, 0, 0, 0, 1, 0x80, flags, 0xFF, 0xFF, 0,
+            0, 0, 0,
+        ]);
+        f.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn l3_start(f: &[u8]) -> usize {
+        if f[12] == 0x81 {
+            18
+        } else {
+            14
+        }
+    }
+
+    fn check_segment(seg: &[u8]) -> (u32, u8, Vec<u8>, usize) {
+        let l3 = l3_start(seg);
+        let v6 = seg[l3] >> 4 == 6;
+        let l4 = if v6 { l3 + 40 } else { l3 + 20 };
+        let l4len = seg.len() - l4;
+        if v6 {
+            assert_eq!(
+                u16::from_be_bytes([seg[l3 + 4], seg[l3 + 5]]) as usize,
+                l4len
+            );
+        } else {
+            assert_eq!(
+                u16::from_be_bytes([seg[l3 + 2], seg[l3 + 3]]) as usize,
+                seg.len() - l3
+            );
+            assert_eq!(fold(sum(&seg[l3..l4])), 0xFFFF, "IPv4 header checksum");
+        }
+        let ph = if v6 {
+            sum(&seg[l3 + 8..l3 + 40])
+        } else {
+            sum(&seg[l3 + 12..l3 + 20])
+        };
+        let total = ph + 6 + l4len as u32 + sum(&seg[l4..]);
+        assert_eq!(fold(total), 0xFFFF, "TCP checksum");
+        let seq = u32::from_be_bytes(seg[l4 + 4..l4 + 8].try_into().unwrap());
+        (seq, seg[l4 + 13], seg[l4 + 32..].to_vec(), seg.len() - l3)
+    }
+
+    proptest! {
+        #[test]
+        fn segments_reassemble_with_valid_headers(
+            v6 in any::<bool>(), vlan in any::<bool>(),
+            payload in prop::collection::vec(any::<u8>(), 0..20000),
+            mtu in 200usize..9001, flags in prop::sample::select(vec![0x18u8, 0x19, 0x98, 0x10]),
+        ) {
+            let f = tcp_frame(v6, vlan, &payload, flags);
+            let mut s = TcpSegmenter::new(&f, mtu).unwrap();
+            let n = s.count();
+            let mut out = vec![0u8; 10000];
+            let mut got = Vec::new();
+            let mut segs = 0;
+            let mut expect_seq = 0xFFFF_FF00u32;
+            while let Some(len) = s.next_into(&mut out).unwrap() {
+                let (seq, fl, data, ip_len) = check_segment(&out[..len]);
+                prop_assert!(ip_len <= mtu);
+                prop_assert_eq!(seq, expect_seq);
+                expect_seq = expect_seq.wrapping_add(data.len() as u32);
+                let last = got.len() + data.len() == payload.len();
+                prop_assert_eq!(fl & 0x09 != 0, last && flags & 0x09 != 0);
+                prop_assert_eq!(fl & 0x80 != 0, segs == 0 && flags & 0x80 != 0);
+                got.extend_from_slice(&data);
+                segs += 1;
+            }
+            prop_assert_eq!(segs, n);
+            prop_assert_eq!(got, payload);
+        }
+
+        #[test]
+        fn never_panics(data in prop::collection::vec(any::<u8>(), 0..200), mtu in 0usize..2000) {
+            if let Ok(mut s) = TcpSegmenter::new(&data, mtu) {
+                let mut out = vec![0u8; 4096];
+                for _ in 0..300 {
+                    match s.next_into(&mut out) { Ok(Some(_)) => {}, _ => break }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_non_tcp_and_fragments() {
+        let mut f = tcp_frame(false, false, &[0; 100], 0x10);
+        f[23] = 17;
+        assert_eq!(TcpSegmenter::new(&f, 1500).unwrap_err(), GsoError::NotTcp);
+        let mut f = tcp_frame(false, false, &[0; 100], 0x10);
+        f[20] = 0x20; // MF
+        assert_eq!(TcpSegmenter::new(&f, 1500).unwrap_err(), GsoError::NotTcp);
+        let f = tcp_frame(false, false, &[0; 100], 0x10);
+        assert_eq!(
+            TcpSegmenter::new(&f, 52).unwrap_err(),
+            GsoError::MtuTooSmall
+        );
+        assert_eq!(
+            TcpSegmenter::new(&f[..40], 1500).unwrap_err(),
+            GsoError::Malformed
+        );
+    }
+}
