@@ -3,4 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod mka;
 pub mod wire;
