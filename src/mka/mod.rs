@@ -2,16 +2,29 @@
 //! for a pre-shared CAK.
 //!
 //! Pure, like the rest of the core: no sockets, no clocks. Time is passed in
-//! (`handle_timeout(now)`), received MKPDUs are handed in as whole Ethernet frames, and
-//! output is polled: MKPDUs to send (`poll_transmit`), instructions for the data plane
-//! (`poll_action`) and the next deadline (`poll_timeout`).
+//! ([`Participant::handle_timeout`]), received MKPDUs are handed in as whole Ethernet
+//! frames ([`Participant::handle_mkpdu`]), and output is polled: instructions for the
+//! data plane ([`Participant::poll_action`], drain first), MKPDUs to send
+//! ([`Participant::poll_transmit`]) and the next deadline
+//! ([`Participant::poll_timeout`]).
 //!
 //! - [`crypto`]: AES-CMAC, the 802.1X KDF, ICK/KEK, the MKPDU ICV, SAK generation and
 //!   AES Key Wrap, the XPN salt and SSCI assignment.
 //! - [`pdu`]: the MKPDU codec.
+//! - [`Participant`]: one participant (actor) in one CA, with its [`Config`],
+//!   [`Action`]s, [`Counters`] and [`Status`].
 
+mod action;
+mod config;
 pub mod crypto;
+mod participant;
 pub mod pdu;
+mod stats;
 pub mod types;
 
+pub use action::Action;
+pub use config::{Config, ConfigError, HELLO_TIME, LIFE_TIME, MAX_TIMER, SAK_RETIRE_TIME};
+pub use crypto::{SakGeneration, SsciFn};
+pub use participant::Participant;
+pub use stats::{CaState, Counters, KeyStatus, PeerStatus, RxDropCounters, RxError, Status};
 pub use types::{Capability, Ckn, CknError, ConfidentialityOffset, Ki, Mi};
