@@ -465,7 +465,11 @@ impl Participant {
 
     /// SCIs of the live peers.
     pub fn live_peers(&self) -> Vec<Sci> {
-        self.peers.iter().filter(|p| p.live).map(|p| p.sci).collect()
+        self.peers
+            .iter()
+            .filter(|p| p.live)
+            .map(|p| p.sci)
+            .collect()
     }
 
     /// The AN this participant transmits with, once secured.
@@ -491,8 +495,7 @@ impl Participant {
     }
 
     fn receive(&mut self, frame: &[u8]) -> Result<(), RxError> {
-        if frame.len() >= 14 && u16::from_be_bytes([frame[12], frame[13]]) != self.cfg.ethertype
-        {
+        if frame.len() >= 14 && u16::from_be_bytes([frame[12], frame[13]]) != self.cfg.ethertype {
             return Err(RxError::NotMka);
         }
         let d = decode_frame(frame).map_err(|e| match e {
@@ -639,7 +642,10 @@ impl Participant {
         // it can be heard as soon as it has the key too (a key server rekeys anyway).
         let members = self.members();
         let ssci_fn = self.cfg.ssci_fn;
-        for k in [self.old.as_mut(), self.latest.as_mut()].into_iter().flatten() {
+        for k in [self.old.as_mut(), self.latest.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if k.rx_installed && !k.rx_scs.contains(&sci) {
                 let ssci = if k.suite.is_xpn() {
                     ssci_fn(sci, &members)
@@ -664,7 +670,12 @@ impl Participant {
 
     /// Own SCI and every live peer's SCI.
     fn members(&self) -> Vec<Sci> {
-        let mut m: Vec<Sci> = self.peers.iter().filter(|p| p.live).map(|p| p.sci).collect();
+        let mut m: Vec<Sci> = self
+            .peers
+            .iter()
+            .filter(|p| p.live)
+            .map(|p| p.sci)
+            .collect();
         m.push(self.cfg.sci);
         m
     }
@@ -725,11 +736,6 @@ impl Participant {
             self.counters.sak_rejected += 1;
             return;
         }
-        if !self.cfg.macsec_desired || self.cfg.macsec_capability == Capability::NotImplemented
-        {
-            self.counters.sak_rejected += 1;
-            return;
-        }
         let Some(dk) = ds.key else {
             // Empty body: the key server decided against MACsec (9.8, "authenticated").
             if !self.authenticated_only {
@@ -739,6 +745,11 @@ impl Participant {
             }
             return;
         };
+        if !self.cfg.macsec_desired || self.cfg.macsec_capability == Capability::NotImplemented {
+            // hostap: "I am not MACsec-desired or without MACsec capable".
+            self.counters.sak_rejected += 1;
+            return;
+        }
         let ki = Ki {
             mi: peer.mi,
             kn: dk.kn,
@@ -898,12 +909,7 @@ impl Participant {
         let kn = self.next_kn;
         self.next_kn = self.next_kn.checked_add(1).unwrap_or(1);
         let an = self.pick_an();
-        let mut mis: Vec<Mi> = self
-            .peers
-            .iter()
-            .filter(|p| p.live)
-            .map(|p| p.mi)
-            .collect();
+        let mut mis: Vec<Mi> = self.peers.iter().filter(|p| p.live).map(|p| p.mi).collect();
         mis.push(self.mi);
         let Ok(key) = generate_sak(
             self.cfg.sak_generation,
@@ -1057,7 +1063,10 @@ impl Participant {
 
     fn delete_sas(&mut self, k: SaKey) {
         for sci in &k.rx_scs {
-            self.actions.push_back(Action::DeleteRxSa { sci: *sci, an: k.an });
+            self.actions.push_back(Action::DeleteRxSa {
+                sci: *sci,
+                an: k.an,
+            });
         }
         if k.tx_installed {
             self.actions.push_back(Action::DeleteTxSa { an: k.an });
@@ -1096,7 +1105,10 @@ impl Participant {
                 lost_live = true;
                 self.counters.peers_expired += 1;
                 lost_key_server |= self.elected == Some(KeyServer::Peer(p.sci));
-                for k in [self.latest.as_mut(), self.old.as_mut()].into_iter().flatten() {
+                for k in [self.latest.as_mut(), self.old.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(pos) = k.rx_scs.iter().position(|s| *s == p.sci) {
                         k.rx_scs.swap_remove(pos);
                         self.actions.push_back(Action::DeleteRxSa {

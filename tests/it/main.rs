@@ -1,1 +1,3 @@
-fn main() {}
+//! Integration tests (one binary, see the architecture guide).
+
+mod mka;
