@@ -15,6 +15,11 @@ pub const HELLO_TIME: Duration = Duration::from_secs(2);
 pub const LIFE_TIME: Duration = Duration::from_secs(6);
 /// MKA SAK Retire Time (802.1X-2010 Table 9-3): 3 s.
 pub const SAK_RETIRE_TIME: Duration = Duration::from_secs(3);
+/// The largest `max_peers`. The biggest MKPDU a participant sends (32-octet CKN, both
+/// peer lists, SAK Use, a 52-octet Distributed SAK, XPN set, ICV Indicator and ICV)
+/// carries 208 + 16 × (number of peers) octets after the Ethernet header: 1488 for 80
+/// peers, within a 1500-octet MTU.
+pub const MAX_PEERS: usize = 80;
 /// The longest timer value accepted in a [`Config`] (one day).
 pub const MAX_TIMER: Duration = Duration::from_secs(86_400);
 
@@ -86,7 +91,8 @@ pub struct Config {
     /// version 1.
     pub send_xpn_parameter_set: bool,
     /// The most peers (live and potential) kept; MKPDUs from further new MIs are
-    /// dropped. Default 64.
+    /// dropped. Default 64, at most [`MAX_PEERS`] so that every MKPDU fits a
+    /// 1500-octet MTU.
     pub max_peers: usize,
 }
 
@@ -118,8 +124,8 @@ pub enum ConfigError {
     /// `sci` has a group MAC address.
     #[error("sci must contain the port's individual (unicast) MAC address")]
     Sci,
-    /// `max_peers` is zero or above 255 (a peer list set body holds at most 255).
-    #[error("max_peers must be 1..=255")]
+    /// `max_peers` is zero or above [`MAX_PEERS`].
+    #[error("max_peers must be 1..=80 (an MKPDU must fit a 1500-octet MTU)")]
     MaxPeers,
 }
 
@@ -181,7 +187,7 @@ impl Config {
         if self.sci.mac().is_multicast() {
             return Err(ConfigError::Sci);
         }
-        if self.max_peers == 0 || self.max_peers > 255 {
+        if self.max_peers == 0 || self.max_peers > MAX_PEERS {
             return Err(ConfigError::MaxPeers);
         }
         Ok(())

@@ -1271,3 +1271,250 @@ impl Participant {
         Some(frame)
     }
 }
+
+/// Fuzzing entry point: drives one participant with MKPDUs built from `data`.
+///
+/// `data` is a series of chunks, each a 2-octet big-endian length and that many octets.
+/// The first octet of a chunk advances the clock (by 50 ms steps). A chunk that decodes
+/// as an MKPDU is made to belong to a fixed test CA (destination, EtherType, CKN,
+/// algorithm agility), any Distributed SAK in it is re-wrapped with that CA's KEK, the
+/// MI EE-EE-…-EE in a peer list or SAK Use Key Identifier is replaced by the
+/// participant's own MI (and current MN) or latest KI, and the frame is re-signed with
+/// the ICK, so a fuzzer reaches the state machine behind the ICV check. Other chunks go
+/// in as they are. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_participant(data: &[u8]) {
+    use super::crypto::CaKeys;
+    use super::pdu::ETHERTYPE_EAPOL;
+    use crate::wire::sci::MacAddr;
+    use std::time::Duration;
+
+    let Ok(cak) = SecretKey::from_slice(&[0x11; 16]) else {
+        return;
+    };
+    let Ok(ckn) = super::types::Ckn::new(&[0x22; 8]) else {
+        return;
+    };
+    let ca = CaKeys::derive(&cak, &ckn);
+    let t0 = Instant::now();
+    let Ok(mut p) = Participant::new(Config::new(cak, ckn, Sci([2, 0, 0, 0, 0, 1, 0, 1])), t0)
+    else {
+        return;
+    };
+    let mut now = t0;
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        rest = &rest[2..];
+        let chunk = &rest[..n.min(rest.len())];
+        rest = &rest[chunk.len()..];
+        if let Some(&b) = chunk.first() {
+            now += Duration::from_millis(b as u64 * 50);
+            p.handle_timeout(now);
+        }
+        let frame = match decode_frame(chunk) {
+            Ok(d) => {
+                let mut m = d.pdu;
+                m.dst = MacAddr::PAE_GROUP;
+                m.ethertype = ETHERTYPE_EAPOL;
+                m.basic.ckn = ckn;
+                m.basic.algorithm_agility = ALGORITHM_AGILITY;
+                // The MI 0xEE…EE stands for ours (with our current MN), so a fuzzer can
+                // make peers list us and acknowledge our SAKs.
+                const MARK: Mi = Mi([0xEE; 12]);
+                for l in [m.live_peers.as_mut(), m.potential_peers.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
+                    for e in l.peers.iter_mut().filter(|e| e.mi == MARK) {
+                        e.mi = p.mi;
+                        e.mn = p.mn;
+                    }
+                }
+                let ours = p.latest.as_ref().map(|k| k.ki);
+                if let (Some(k), Some(ki)) =
+                    (m.sak_use.as_mut().and_then(|s| s.keys.as_mut()), ours)
+                {
+                    for x in [&mut k.latest_ki, &mut k.old_ki] {
+                        if x.mi == MARK {
+                            *x = ki;
+                        }
+                    }
+                }
+                if let Some(k) = m.distributed_sak.as_mut().and_then(|d| d.key.as_mut()) {
+                    if let Ok(sak) = SecretKey::from_slice(&[0x33; 32][..k.wrapped.key_len()]) {
+                        k.wrapped = wrap_sak(&ca.kek, &sak);
+                    }
+                }
+                m.encode(&ca.ick).unwrap_or_default()
+            }
+            Err(_) => chunk.to_vec(),
+        };
+        let _ = p.handle_mkpdu(now, &frame);
+        while p.poll_action().is_some() {}
+        while let Some(f) = p.poll_transmit() {
+            debug_assert!(decode_frame(&f).is_ok());
+        }
+        let _ = p.poll_timeout();
+        let _ = p.status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mka::types::Ckn;
+    use std::time::Duration;
+
+    fn cfg(n: u8) -> Config {
+        Config::new(
+            SecretKey::from_slice(&[7; 16]).unwrap(),
+            Ckn::new(&[8; 16]).unwrap(),
+            Sci([2, 0, 0, 0, 0, n, 0, 1]),
+        )
+    }
+
+    #[test]
+    fn first_mkpdu_at_once_then_every_hello() {
+        let t0 = Instant::now();
+        let mut p = Participant::new(cfg(1), t0).unwrap();
+        let f = p.poll_transmit().unwrap();
+        let d = decode_frame(&f).unwrap().pdu;
+        assert_eq!(d.basic.mn, 1);
+        assert!(d.basic.key_server, "could be key server until an election");
+        assert!(d.live_peers.is_none() && d.sak_use.is_none());
+        assert!(p.poll_transmit().is_none());
+        assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+        p.handle_timeout(t0 + Duration::from_secs(1));
+        assert!(p.poll_transmit().is_none());
+        p.handle_timeout(t0 + Duration::from_secs(2));
+        let d = decode_frame(&p.poll_transmit().unwrap()).unwrap().pdu;
+        assert_eq!(d.basic.mn, 2);
+        assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        assert_eq!(p.state(), CaState::Pending);
+    }
+
+    #[test]
+    fn acceptably_recent_means_sent_within_the_life_time() {
+        let t0 = Instant::now();
+        let mut p = Participant::new(cfg(1), t0).unwrap();
+        p.poll_transmit().unwrap(); // MN 1 at t0
+        for s in 1..=2u64 {
+            p.handle_timeout(t0 + Duration::from_secs(2 * s));
+            p.poll_transmit().unwrap(); // MN 2 and 3
+        }
+        p.advance(t0 + Duration::from_secs(6));
+        assert!(p.mn_is_recent(1));
+        assert!(!p.mn_is_recent(0));
+        assert!(!p.mn_is_recent(4), "not sent yet");
+        p.advance(t0 + Duration::from_millis(6001));
+        assert!(!p.mn_is_recent(1));
+        assert!(p.mn_is_recent(2) && p.mn_is_recent(3));
+    }
+
+    #[test]
+    fn mn_wrap_picks_a_new_mi() {
+        let t0 = Instant::now();
+        let mut p = Participant::new(cfg(1), t0).unwrap();
+        let mi = p.mi();
+        p.mn = u32::MAX;
+        let d = decode_frame(&p.poll_transmit().unwrap()).unwrap().pdu;
+        assert_ne!(d.basic.mi, mi);
+        assert_eq!(d.basic.mn, 1);
+        assert_eq!(p.counters().mi_resets, 1);
+    }
+
+    #[test]
+    fn time_never_goes_backwards() {
+        let t0 = Instant::now();
+        let mut p = Participant::new(cfg(1), t0).unwrap();
+        p.handle_timeout(t0 + Duration::from_secs(5));
+        p.handle_timeout(t0);
+        assert_eq!(p.now, t0 + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let mut c = cfg(1);
+        c.hello_time = Duration::ZERO;
+        assert_eq!(
+            Participant::new(c, Instant::now()).unwrap_err(),
+            ConfigError::HelloTime
+        );
+        let mut c = cfg(1);
+        c.max_peers = 81;
+        assert_eq!(
+            Participant::new(c, Instant::now()).unwrap_err(),
+            ConfigError::MaxPeers
+        );
+    }
+
+    #[test]
+    fn pick_an_cycles_and_skips_held_keys() {
+        let t0 = Instant::now();
+        let mut p = Participant::new(cfg(1), t0).unwrap();
+        assert_eq!(p.pick_an(), 0);
+        assert_eq!(p.pick_an(), 1);
+        let key = |an| SaKey {
+            ki: Ki::NONE,
+            an,
+            suite: CipherSuite::GcmAes128,
+            confidentiality: ConfidentialityOffset::Offset0,
+            key: SecretKey::from_slice(&[1; 16]).unwrap(),
+            salt: Salt::default(),
+            wrapped: None,
+            distributed_at: t0,
+            rx_scs: Vec::new(),
+            rx_installed: true,
+            tx_installed: true,
+            transmitting: false,
+            tx_next_pn: 1,
+            lpn_snapshot: 0,
+            lpn_report: 1,
+        };
+        p.old = Some(key(2));
+        p.latest = Some(key(3));
+        assert_eq!(p.pick_an(), 0, "2 and 3 are held");
+        p.old = None;
+        assert_eq!(p.pick_an(), 1);
+        assert_eq!(p.pick_an(), 2);
+        assert_eq!(p.pick_an(), 0);
+    }
+
+    #[test]
+    fn two_participants_direct() {
+        let t0 = Instant::now();
+        let mut a = Participant::new(cfg(1), t0).unwrap();
+        let mut b = Participant::new(cfg(2), t0).unwrap();
+        for _ in 0..5 {
+            while let Some(f) = a.poll_transmit() {
+                b.handle_mkpdu(t0, &f).unwrap();
+            }
+            while b.poll_action().is_some() {}
+            while let Some(f) = b.poll_transmit() {
+                a.handle_mkpdu(t0, &f).unwrap();
+            }
+            while a.poll_action().is_some() {}
+        }
+        assert!(a.is_key_server() && !b.is_key_server());
+        assert_eq!(a.tx_an(), Some(0));
+        assert_eq!(b.tx_an(), Some(0));
+        assert_eq!(a.tx_ki(), b.tx_ki());
+        assert_eq!(b.key_server(), Some(a.sci()));
+        assert_eq!(a.live_peers(), vec![b.sci()]);
+        assert!(!format!("{a:?}").contains("0707"));
+    }
+
+    #[test]
+    fn fuzz_participant_smoke() {
+        fuzz_participant(&[]);
+        fuzz_participant(&[0, 3, 1, 2, 3, 0xFF, 0xFF]);
+        // A valid frame of another participant as one chunk.
+        let mut other = Participant::new(cfg(2), Instant::now()).unwrap();
+        let f = other.poll_transmit().unwrap();
+        let mut data = (f.len() as u16).to_be_bytes().to_vec();
+        data.extend_from_slice(&f);
+        data.extend_from_slice(&data.clone());
+        fuzz_participant(&data);
+    }
+}

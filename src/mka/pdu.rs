@@ -1057,6 +1057,38 @@ mod tests {
     }
 
     #[test]
+    fn largest_mkpdu_fits_a_1500_octet_mtu() {
+        let mut p = sample();
+        p.basic.ckn = Ckn::new(&[1; 32]).unwrap();
+        let n = crate::mka::config::MAX_PEERS;
+        let entry = PeerEntry {
+            mi: Mi([1; 12]),
+            mn: 1,
+        };
+        p.live_peers = Some(PeerList {
+            octet2: 0,
+            peers: vec![entry; n / 2],
+        });
+        p.potential_peers = Some(PeerList {
+            octet2: 0,
+            peers: vec![entry; n - n / 2],
+        });
+        p.distributed_sak = Some(DistributedSak {
+            an: 0,
+            confidentiality_offset: ConfidentialityOffset::Offset0,
+            key: Some(DistributedKey::new(
+                1,
+                CipherSuite::GcmAesXpn256,
+                WrappedKey::from_slice(&[0; 40]).unwrap(),
+            )),
+        });
+        p.xpn = Some(XpnParams::default());
+        let f = p.encode_with_stored_icv().unwrap();
+        assert_eq!(f.len() - 14, 208 + 16 * n);
+        assert!(f.len() - 14 <= 1500);
+    }
+
+    #[test]
     fn announcement_tlvs() {
         let body = h("E0 0A 0001 0080C20001000001".replace(' ', "").as_str());
         let v: Vec<_> = AnnouncementTlvs::new(&body).collect();
