@@ -263,6 +263,26 @@ impl Net {
         r
     }
 
+    /// Fires the timers that are due now. A deadline that stays in the past after
+    /// `handle_timeout` would make a real event loop spin: assert it moved on.
+    fn fire_timers(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i]
+                .p
+                .poll_timeout()
+                .is_some_and(|t| t <= self.now)
+            {
+                self.nodes[i].p.handle_timeout(self.now);
+                let t = self.nodes[i].p.poll_timeout().unwrap();
+                assert!(
+                    t > self.now,
+                    "node {i}: poll_timeout stuck in the past at {:?}",
+                    self.elapsed()
+                );
+            }
+        }
+    }
+
     /// Runs the simulation for `d`, firing timers in order.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
@@ -284,15 +304,7 @@ impl Net {
             }
             guard += 1;
             assert!(guard < 1_000_000, "timer livelock");
-            for i in 0..self.nodes.len() {
-                if self.nodes[i]
-                    .p
-                    .poll_timeout()
-                    .is_some_and(|t| t <= self.now)
-                {
-                    self.nodes[i].p.handle_timeout(self.now);
-                }
-            }
+            self.fire_timers();
         }
     }
 
@@ -314,15 +326,7 @@ impl Net {
             if next > self.now {
                 self.now = next;
             }
-            for i in 0..self.nodes.len() {
-                if self.nodes[i]
-                    .p
-                    .poll_timeout()
-                    .is_some_and(|t| t <= self.now)
-                {
-                    self.nodes[i].p.handle_timeout(self.now);
-                }
-            }
+            self.fire_timers();
         }
         self.pump();
         cond(self)

@@ -240,18 +240,72 @@ fn rekey_on_interval_three_members_loses_nothing() {
 }
 
 #[test]
+fn rekey_request_during_a_slow_rollout_waits_without_spinning() {
+    let mut a = config(1);
+    a.rekey_interval = Some(Duration::from_secs(30));
+    let mut net = Net::new(vec![a, config(2)]);
+    net.run_for(HELLO);
+    assert!(net.all_secured_same_key());
+    net.strict = true;
+    // At 9.5 s a rekey starts a rollout whose acknowledgement is lost until the
+    // member's hello at 12 s (its liveness, last refreshed at 8 s, survives).
+    net.run_for(Duration::from_millis(7500));
+    net.blocked.insert((1, 0));
+    assert!(net.nodes[0].p.request_rekey());
+    net.run_for(Duration::from_millis(500));
+    // A second request has to wait for the first rollout; the harness asserts that
+    // no deadline stays in the past meanwhile.
+    assert!(net.nodes[0].p.request_rekey());
+    net.run_for(Duration::from_millis(1500));
+    assert_eq!(net.nodes[0].dp.tx_sa().unwrap().ki.kn, 1);
+    assert_eq!(net.nodes[0].p.status().latest_key.unwrap().kn, 2);
+    net.blocked.clear();
+    net.run_for(Duration::from_millis(600));
+    assert!(net.all_secured_same_key());
+    assert_eq!(net.nodes[0].dp.tx_sa().unwrap().ki.kn, 2);
+    // The next SAK waits until the previous one is retired (3 s after the switch),
+    // so members that switch a little later never lose frames.
+    net.run_for(Duration::from_millis(2800)); // 14.9 s: switched at 12 s
+    assert_eq!(net.nodes[0].p.status().latest_key.unwrap().kn, 2);
+    net.run_for(Duration::from_millis(200));
+    assert!(net.all_secured_same_key());
+    assert_eq!(net.nodes[0].dp.tx_sa().unwrap().ki.kn, 3);
+    net.run_for(Duration::from_secs(10));
+    assert!(net.all_secured_same_key());
+}
+
+#[test]
+fn back_to_back_rekeys_lose_nothing() {
+    let mut net = secured_pair(CipherSuite::GcmAes128);
+    for _ in 0..5 {
+        assert!(net.nodes[0].p.request_rekey());
+        let an = net.nodes[0].dp.tx_an.unwrap();
+        net.nodes[0].p.report_tx_pn(an, 0xF000_0000);
+        net.run_for(Duration::from_millis(700));
+    }
+    net.run_for(Duration::from_secs(20));
+    assert!(net.all_secured_same_key());
+    let kn = net.nodes[0].dp.tx_sa().unwrap().ki.kn;
+    assert!((3..=6).contains(&kn), "{kn}");
+}
+
+#[test]
 fn manual_rekey_only_on_key_server() {
     let mut net = secured_pair(CipherSuite::GcmAes128);
     assert!(!net.nodes[1].p.request_rekey());
     assert!(net.nodes[0].p.request_rekey());
     net.run_for(Duration::from_millis(1));
     assert_eq!(net.nodes[1].dp.tx_sa().unwrap().ki.kn, 2);
-    // Two requests in a row while a rollout is in progress: the second waits.
+    // The next one waits for the retire time of the previous key...
     net.cut(0, 1);
     assert!(net.nodes[0].p.request_rekey());
-    net.run_for(Duration::from_millis(1));
+    net.run_for(Duration::from_millis(2990));
+    assert_eq!(net.nodes[0].p.status().latest_key.unwrap().kn, 2);
+    net.run_for(Duration::from_millis(20));
+    assert_eq!(net.nodes[0].p.status().latest_key.unwrap().kn, 3);
+    // ... and a further one for the rollout, which the cut link holds up.
     assert!(net.nodes[0].p.request_rekey());
-    net.run_for(Duration::from_millis(1));
+    net.run_for(Duration::from_millis(1000));
     assert_eq!(net.nodes[0].p.status().latest_key.unwrap().kn, 3);
 }
 
