@@ -1,42 +1,4 @@
-//! One MKA participant (actor) for one CA with a pre-shared CAK (802.1X-2010 clause 9,
-//! with the SAK life cycle as wpa_supplicant 2.10 runs it; notes sections 10.4, 10.5).
-//!
-//! Shaped like `quinn-proto`: the caller passes time in and polls output.
-//!
-//! ```text
-//!  loop {
-//!      on frame from the wire:  p.handle_mkpdu(now, &frame)
-//!      on p.poll_timeout():     p.handle_timeout(now)
-//!      data plane PN reports:   p.report_tx_pn(an, next_pn) / p.report_rx_lowest_pn(sci, an, pn)
-//!      while let Some(a) = p.poll_action()   { apply a to the SecY }     // first!
-//!      while let Some(f) = p.poll_transmit() { send f on the port }
-//!  }
-//! ```
-//!
-//! # Behaviour in brief
-//! - MI: 96 random bits; MN starts at 1 and increments per MKPDU (9.4.2). A new MI is
-//!   chosen when a peer uses ours, when a peer list shows our MI with an MN we have not
-//!   sent yet, when the MN would wrap, and when the elected key server is lost (as
-//!   wpa_supplicant 2.11 does, so the key server sees a new member and rekeys).
-//! - A peer is first *potential*; it becomes *live* when it lists our MI with an MN
-//!   we sent within the last MKA Life Time ("acceptably recent", 9.4.3), in either of
-//!   its peer lists. That also keeps it live; a live peer that stops doing so is
-//!   dropped after the life time. From a known MI, the MN must increase (replays are
-//!   dropped and counted).
-//! - Key server election (9.5): among live peers with the Key Server bit set and
-//!   ourselves (if `key_server_capable`), the lowest priority value wins, then the
-//!   lower SCI. (hostap compares only the MAC part of the SCI; that gives the same
-//!   result unless two ports share a MAC.)
-//! - SAK life cycle (9.8, hostap's CP machine): the key server generates a SAK when it
-//!   is elected, whenever the live peer list changes, when a PN passes the threshold,
-//!   and on the optional rekey interval. Every member installs receive SAs for a new
-//!   SAK at once and its transmit SA unused. The key server switches transmission
-//!   when every live peer reports the new key in its SAK Use set (or after the MKA Life
-//!   Time); the others switch when the key server reports it transmits with it. The
-//!   previous key's SAs are deleted the SAK Retire Time after the local switch.
-//! - Every MKPDU carries a MACsec SAK Use set once a SAK exists (wpa_supplicant only
-//!   refreshes a peer's liveness from MKPDUs that carry one). The in-use key of a
-//!   peer is read from its Latest *or* Old key fields (hostap reports it in Old).
+//! One MKA participant (actor) for one CA; see [`Participant`].
 
 use super::action::Action;
 use super::config::{Config, ConfigError};
@@ -172,7 +134,55 @@ impl SaKey {
     }
 }
 
-/// One MKA participant. See the [module documentation](self) for the calling pattern.
+/// One MKA participant (actor) for one CA with a pre-shared CAK (802.1X-2010 clause 9,
+/// with the SAK life cycle as wpa_supplicant 2.10 runs it; notes sections 10.4, 10.5).
+///
+/// Shaped like `quinn-proto`: the caller passes time in and polls output.
+///
+/// ```text
+///  loop {
+///      on frame from the wire:  p.handle_mkpdu(now, &frame)
+///      on p.poll_timeout():     p.handle_timeout(now)
+///      data plane PN reports:   p.report_tx_pn(an, next_pn) / p.report_rx_lowest_pn(sci, an, pn)
+///      while let Some(a) = p.poll_action()   { apply a to the SecY }     // first!
+///      while let Some(f) = p.poll_transmit() { send f on the port }
+///  }
+/// ```
+///
+/// # Behaviour in brief
+/// - MI: 96 random bits; MN starts at 1 and increments per MKPDU (9.4.2). A new MI is
+///   chosen when a peer uses ours, when a peer list shows our MI with an MN we have not
+///   sent yet, when the MN would wrap, and when the elected key server is lost (as
+///   wpa_supplicant 2.11 does, so the key server sees a new member and rekeys).
+/// - A peer is first *potential*; it becomes *live* when it lists our MI with an MN
+///   we sent within the last MKA Life Time ("acceptably recent", 9.4.3), in either of
+///   its peer lists. That also keeps it live; a live peer that stops doing so is
+///   dropped after the life time. From a known MI, the MN must increase (replays are
+///   dropped and counted).
+/// - Key server election (9.5): among live peers with the Key Server bit set and
+///   ourselves (if `key_server_capable`), the lowest priority value wins, then the
+///   lower SCI. (hostap compares only the MAC part of the SCI; that gives the same
+///   result unless two ports share a MAC.)
+/// - SAK life cycle (9.8, hostap's CP machine): the key server generates a SAK when it
+///   is elected, whenever the live peer list changes, when a PN passes the threshold,
+///   and on the optional rekey interval. Every member installs receive SAs for a new
+///   SAK at once and its transmit SA unused. The key server switches transmission
+///   when every live peer reports the new key in its SAK Use set (or after the MKA Life
+///   Time); the others switch when the key server reports it transmits with it. The
+///   previous key's SAs are deleted the SAK Retire Time after the local switch. A new
+///   SAK is generated only once the latest one is in use and the previous one retired,
+///   so SAs are never deleted while a member may still use them (hostap instead refuses
+///   a new SAK within MKA Life Time of the last one).
+/// - A SAK is generated by the 802.1X KDF with a random KS-nonce (or taken straight from
+///   the OS generator, see [`Config::sak_generation`]); KN counts from 1 and AN cycles
+///   0..3, skipping ANs of held SAKs.
+/// - The key server decides MACsec use (9.5.2): it distributes a SAK if it and at least
+///   one live peer desire MACsec and are capable; the confidentiality offset is its
+///   policy limited by the lowest capability. Otherwise it sends an empty Distributed
+///   SAK ("authenticated only", [`CaState::Authenticated`]).
+/// - Every MKPDU carries a MACsec SAK Use set once a SAK exists (wpa_supplicant only
+///   refreshes a peer's liveness from MKPDUs that carry one). The in-use key of a
+///   peer is read from its Latest *or* Old key fields (hostap reports it in Old).
 pub struct Participant {
     cfg: Config,
     keys: CaKeys,
