@@ -571,3 +571,34 @@ fn mkpdu_timing_and_hello_interval() {
     assert!((9..=11).contains(&from_a), "{from_a}");
     assert_eq!(net.now - t, Duration::from_secs(20));
 }
+
+#[test]
+fn xpn_parameter_set_carries_the_upper_lpn_bits() {
+    let mut a = config(1);
+    a.cipher_suite = CipherSuite::GcmAesXpn256;
+    a.send_xpn_parameter_set = true;
+    let mut b = config(2);
+    b.send_xpn_parameter_set = true;
+    let mut net = Net::new(vec![a, b]);
+    net.run_for(HELLO);
+    assert!(net.all_secured_same_key());
+    net.strict = true;
+    // Without the XPN set the key server would only see the low 32 bits (0x10).
+    net.nodes[1].p.report_tx_pn(0, 0xC000_0000_0000_0010);
+    net.captured.clear();
+    assert!(net.run_until(Duration::from_secs(6), |n| n.nodes[0]
+        .dp
+        .tx_sa()
+        .is_some_and(|s| s.ki.kn == 2)));
+    assert_eq!(net.nodes[0].p.counters().rekeys_pn, 1);
+    let saw_high = net.captured.iter().any(|(from, f)| {
+        let p = macsec::mka::pdu::decode_frame(f).unwrap().pdu;
+        *from == 1 && p.xpn.is_some_and(|x| x.latest_lpn_high == 0xC000_0000)
+    });
+    assert!(
+        saw_high,
+        "member reported the upper LPN half in the XPN set"
+    );
+    net.run_for(Duration::from_secs(5));
+    assert!(net.all_secured_same_key());
+}
