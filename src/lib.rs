@@ -57,5 +57,6 @@ pub mod forward;
 pub mod netns;
 #[cfg(feature = "forwarder")]
 pub mod pcap;
+pub mod mka;
 pub mod secy;
 pub mod wire;
