@@ -1,5 +1,6 @@
 //! The `macsec` command: `pcap`, `forward`, `keygen`, `demo`.
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use macsec::config::{Config, ConfigError, KeyFilePolicy};
 use macsec::pcap::{self, Direction};
@@ -28,6 +29,15 @@ enum Cmd {
     Pcap {
         #[command(subcommand)]
         op: PcapOp,
+    },
+    /// Generate a fresh CKN and CAK for MKA, as one activation key for both ends.
+    Keygen {
+        /// CAK length in bits.
+        #[arg(long, default_value_t = 256, value_parser = clap::builder::PossibleValuesParser::new(["128", "256"]).map(|s| s.parse::<u32>().unwrap_or(256)))]
+        bits: u32,
+        /// Also write the activation key to this file (created with mode 0600).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -117,6 +127,64 @@ fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
     }
 }
 
+fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
+    use macsec::mka::ActivationKey;
+    let key = match ActivationKey::generate(bits as usize / 8) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("macsec: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let text = key.encode();
+    if let Some(path) = out {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{}\n", text.as_str()).as_bytes()));
+        if let Err(e) = written {
+            eprintln!("macsec: cannot create {}: {e}", path.display());
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    }
+    let ckn: String = key
+        .ckn
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("# MKA pre-shared key: CKN {ckn}, {bits}-bit CAK. Keep the activation key secret.");
+    println!("# Paste the same key at both ends of the link.");
+    println!("activation key: {}", text.as_str());
+    println!();
+    println!("# Config snippet for `macsec forward` (both ends):");
+    println!("[mka]");
+    match out {
+        Some(p) => println!("activation_key_file = \"{}\"   # mode 0600", p.display()),
+        None => println!("activation_key = \"{}\"", text.as_str()),
+    }
+    println!("priority = 16            # lower value wins the key server election");
+    println!("cipher = \"gcm-aes-256\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
+    println!();
+    println!("# The same CA for a wpa_supplicant peer (network block, -D macsec_linux):");
+    let cak: String = key
+        .cak
+        .expose_secret()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cak = zeroize::Zeroizing::new(cak);
+    println!(
+        "#   key_mgmt=NONE eapol_flags=0 macsec_policy=1 mka_ckn={ckn} mka_cak={}",
+        cak.as_str()
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.cmd {
@@ -124,5 +192,6 @@ fn main() -> ExitCode {
             PcapOp::Encrypt(a) => run_pcap(Direction::Encrypt, a),
             PcapOp::Decrypt(a) => run_pcap(Direction::Decrypt, a),
         },
+        Cmd::Keygen { bits, out } => run_keygen(*bits, out.as_deref()),
     }
 }

@@ -15,6 +15,7 @@
 //!   [`Action`]s, [`Counters`] and [`Status`].
 
 mod action;
+pub mod activation;
 mod config;
 pub mod crypto;
 mod participant;
@@ -23,6 +24,7 @@ mod stats;
 pub mod types;
 
 pub use action::Action;
+pub use activation::{ActivationKey, ActivationKeyError};
 pub use config::{
     Config, ConfigError, HELLO_TIME, LIFE_TIME, MAX_PEERS, MAX_TIMER, SAK_RETIRE_TIME,
 };
