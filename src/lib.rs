@@ -3,4 +3,6 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+#[cfg(feature = "forwarder")]
+pub mod io;
 pub mod wire;
