@@ -1,1 +1,4 @@
-fn main() {}
+//! Integration tests: one binary, one module per area.
+
+#[cfg(feature = "forwarder")]
+mod io;
