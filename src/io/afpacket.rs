@@ -24,6 +24,7 @@
 //!
 //! Kernel requirements: Linux 4.20 or later (`PACKET_IGNORE_OUTGOING`); rings of
 //! `TPACKET_V3` (3.2), `PACKET_QDISC_BYPASS` (3.14) and `PACKET_TX_HAS_OFF` (3.8).
+//! Fanout groups that ignore outgoing frames need Linux 6.2.
 //!
 //! Behaviour worth knowing:
 //!
@@ -118,9 +119,11 @@ pub enum FanoutMode {
 /// `PACKET_FANOUT`: several receive sockets on one interface share its frames.
 ///
 /// Every socket of a group must use the same `group_id` (unique per network namespace:
-/// give each interface and direction its own) and the same mode and flags. Each worker
-/// thread opens its own [`AfPacketRx`] with the same `Fanout`. See the module
-/// documentation of [`crate::io`] for what scaling out means for the SecY.
+/// give each interface and direction its own) and the same mode and flags (including
+/// [`RxConfig::ignore_outgoing`], which for a group becomes
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` and needs Linux 6.2). Each worker thread opens
+/// its own [`AfPacketRx`] with the same `Fanout`. See the module documentation of
+/// [`crate::io`] for what scaling out means for the SecY.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fanout {
     /// Group identifier.
@@ -142,18 +145,23 @@ impl Fanout {
         }
     }
 
-    fn sockopt_value(&self) -> c_int {
+    /// The `PACKET_FANOUT` option value. A fanout group receives through its own hook,
+    /// so the per-socket `PACKET_IGNORE_OUTGOING` does not apply to it: the group needs
+    /// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (Linux 6.2) instead.
+    fn sockopt_value(&self, ignore_outgoing: bool) -> c_int {
         let mode = match self.mode {
             FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
             FanoutMode::Cpu => libc::PACKET_FANOUT_CPU,
             FanoutMode::QueueMapping => libc::PACKET_FANOUT_QM,
             FanoutMode::RoundRobin => libc::PACKET_FANOUT_LB,
         };
-        let flags = if self.rollover {
-            libc::PACKET_FANOUT_FLAG_ROLLOVER
-        } else {
-            0
-        };
+        let mut flags = 0;
+        if self.rollover {
+            flags |= libc::PACKET_FANOUT_FLAG_ROLLOVER;
+        }
+        if ignore_outgoing {
+            flags |= libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+        }
         (u32::from(self.group_id) | ((mode | flags) << 16)) as c_int
     }
 }
@@ -407,7 +415,7 @@ impl AfPacketRx {
                 b,
                 libc::SOL_PACKET,
                 libc::PACKET_FANOUT,
-                &fanout.sockopt_value(),
+                &fanout.sockopt_value(cfg.ignore_outgoing),
             )
             .map_err(os("join the PACKET_FANOUT group"))?;
         }
@@ -902,7 +910,7 @@ mod tests {
 
     #[test]
     fn fanout_value_layout() {
-        let v = Fanout::hash(0x1234).sockopt_value() as u32;
+        let v = Fanout::hash(0x1234).sockopt_value(false) as u32;
         assert_eq!(v & 0xffff, 0x1234);
         assert_eq!(v >> 16, libc::PACKET_FANOUT_HASH);
         let r = Fanout {
@@ -910,10 +918,12 @@ mod tests {
             mode: FanoutMode::Cpu,
             rollover: true,
         }
-        .sockopt_value() as u32;
+        .sockopt_value(true) as u32;
         assert_eq!(
             r >> 16,
-            libc::PACKET_FANOUT_CPU | libc::PACKET_FANOUT_FLAG_ROLLOVER
+            libc::PACKET_FANOUT_CPU
+                | libc::PACKET_FANOUT_FLAG_ROLLOVER
+                | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING
         );
     }
 

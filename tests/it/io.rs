@@ -416,15 +416,21 @@ fn afpacket_fanout_group_shares_frames() {
     let (ns, a, b) = veth_ns("fanout", 1500);
     let group = (std::process::id() as u16) ^ 0x5a5a;
     let (aa, bb) = (a.clone(), b.clone());
-    let (mut tx, mut r1, mut r2) = ns.run(move || {
+    let (mut tx, mut tx_local, mut r1, mut r2) = ns.run(move || {
         let ia = Interface::lookup(&aa).unwrap();
         let ib = Interface::lookup(&bb).unwrap();
         let cfg = RxConfig {
             fanout: Some(Fanout::hash(group)),
             ..RxConfig::default()
         };
+        // Sends on the group's own interface through the qdisc, where taps see it.
+        let local_cfg = TxConfig {
+            qdisc_bypass: false,
+            ..TxConfig::default()
+        };
         (
             AfPacketTx::open(&ia, &TxConfig::default()).unwrap(),
+            AfPacketTx::open(&ib, &local_cfg).unwrap(),
             AfPacketRx::open(&ib, &cfg).unwrap(),
             AfPacketRx::open(&ib, &cfg).unwrap(),
         )
@@ -447,6 +453,16 @@ fn afpacket_fanout_group_shares_frames() {
         (0..200).collect::<Vec<_>>(),
         "each frame exactly once across the group"
     );
+    // Outgoing frames on the group's interface are ignored by the group too.
+    let echo: Vec<Vec<u8>> = (0..20).map(|i| test_frame(0x4543_484f, i, 80)).collect();
+    send_all(&mut tx_local, &echo, 8);
+    for r in [&mut r1, &mut r2] {
+        let echoed = collect(r, 1, Duration::from_millis(100), &magic_is(0x4543_484f));
+        assert!(
+            echoed.is_empty(),
+            "the fanout group read back outgoing frames"
+        );
+    }
 }
 
 // ---- checksum offload over veth -----------------------------------------------------
