@@ -9,6 +9,13 @@
 //! [`Offloads::disable`] turns them off, and [`Offloads::require_off`] refuses with the
 //! `ethtool -K` command to run.
 //!
+//! What is checked: GRO (and its hardware and fraglist variants), LRO, GSO, every TSO
+//! variant, and 802.1Q/802.1ad tag stripping and insertion. Other segmentation offloads
+//! (UDP, GRE, UDP tunnels, SCTP) only shape frames this host originates, which the receive
+//! ports ignore. When the forwarder sits on a veth, the frames it receives are shaped by
+//! the *peer's* transmit offloads: a peer with TSO/GSO/USO on hands over 64 KiB
+//! super-frames. Turn those off on the peer as well.
+//!
 //! Everything here works in the calling thread's network namespace (see
 //! [`super::netns`]).
 
