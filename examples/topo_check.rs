@@ -1,6 +1,6 @@
 //! Quick manual check of the namespace topology with kernel bridges (root only).
 fn main() {
-    use macsec::netns::*;
+    use macsec::topology::*;
     let t = Topology::create(TopologySpec {
         tag: "chk".into(),
         plain_mtu: 9000,

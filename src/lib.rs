@@ -54,7 +54,9 @@ pub mod crypto;
 #[cfg(feature = "forwarder")]
 pub mod forward;
 #[cfg(feature = "forwarder")]
-pub mod netns;
+pub mod io;
+#[cfg(feature = "forwarder")]
+pub mod topology;
 #[cfg(feature = "forwarder")]
 pub mod pcap;
 pub mod mka;

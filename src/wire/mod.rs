@@ -1,5 +1,6 @@
 //! Wire formats: zero-copy views and validated representations. Pure: no crypto, no state.
 
+pub mod csum;
 pub mod ethernet;
 pub mod gso;
 pub mod sci;

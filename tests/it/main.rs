@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
+#[cfg(feature = "forwarder")]
+mod io;
 mod mka;
 mod pcap_cli;
 mod props;

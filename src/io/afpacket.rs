@@ -1,0 +1,936 @@
+//! Linux `AF_PACKET` ports with memory-mapped rings.
+//!
+//! * [`AfPacketRx`]: a `TPACKET_V3` receive ring. The kernel fills blocks (1 MiB by
+//!   default) with many frames and hands a block over when it is full or when the block
+//!   timeout (1 ms by default) expires; we walk the frames of a block in place and give
+//!   the block back when done. `poll()` is called only when the next block is not ready,
+//!   so under load a batch costs no system call at all.
+//! * [`AfPacketTx`]: a `TPACKET_V2` transmit ring with `PACKET_TX_HAS_OFF`, so a frame
+//!   can start anywhere in its slot (the caller keeps headroom for the SecTAG), and
+//!   `PACKET_QDISC_BYPASS`. [`TxPort::flush`] is one `sendto(NULL)` for the whole batch.
+//!
+//! Receive and transmit use separate sockets, so the two halves of one interface can be
+//! owned by different threads.
+//!
+//! ```no_run
+//! use macsec::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, TxConfig};
+//! use macsec::io::iface::Interface;
+//!
+//! let plain = Interface::lookup("eth0")?;
+//! let rx = AfPacketRx::open(&plain, &RxConfig::default())?;
+//! let tx = AfPacketTx::open(&plain, &TxConfig::default())?;
+//! # Ok::<(), macsec::io::SetupError>(())
+//! ```
+//!
+//! Kernel requirements: Linux 4.20 or later (`PACKET_IGNORE_OUTGOING`); rings of
+//! `TPACKET_V3` (3.2), `PACKET_QDISC_BYPASS` (3.14) and `PACKET_TX_HAS_OFF` (3.8).
+//! Fanout groups that ignore outgoing frames need Linux 6.2.
+//!
+//! Behaviour worth knowing:
+//!
+//! * With `PACKET_QDISC_BYPASS` (the default) frames skip the queueing discipline and
+//!   every packet tap: `tcpdump` on the interface does not see what we send, and when the
+//!   device queue is full the frame is dropped instead of queued.
+//! * The kernel strips the outer VLAN tag (802.1Q or 802.1ad) of every received frame
+//!   before packet sockets see it; it is reported in [`RxFrame::vlan_tci`].
+//! * The kernel refuses to send frames longer than MTU + 14 octets, or MTU + 18 if the
+//!   frame carries an 802.1Q (0x8100, not 0x88A8) tag. [`AfPacketTx::send_with`] checks
+//!   this up front and rejects such frames with `EMSGSIZE`.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use libc::c_int;
+
+use super::iface::Interface;
+use super::sys::{self, Mmap};
+use super::{RxFrame, RxPort, SetupError, TxPort, TX_SLOT_LEN, VLAN_TPID_8021Q};
+
+/// `ETH_P_ALL`: every protocol.
+const ETH_P_ALL: u16 = 0x0003;
+/// Ethernet header length (destination, source, EtherType).
+const ETH_HLEN: usize = 14;
+
+// ---- TPACKET_V3 layout (receive) -----------------------------------------------------
+
+/// Offset of `block_status` in `struct tpacket_block_desc`.
+const BLK_STATUS: usize =
+    offset_of!(libc::tpacket_block_desc, hdr) + offset_of!(libc::tpacket_hdr_v1, block_status);
+/// Offset of `num_pkts`.
+const BLK_NUM_PKTS: usize =
+    offset_of!(libc::tpacket_block_desc, hdr) + offset_of!(libc::tpacket_hdr_v1, num_pkts);
+/// Offset of `offset_to_first_pkt`.
+const BLK_FIRST: usize = offset_of!(libc::tpacket_block_desc, hdr)
+    + offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt);
+/// Size of the block descriptor, rounded as the kernel does (`BLK_HDR_LEN`).
+const BLK_HDR_LEN: usize = size_of::<libc::tpacket_block_desc>().next_multiple_of(8);
+
+const H3_NEXT: usize = offset_of!(libc::tpacket3_hdr, tp_next_offset);
+const H3_SNAPLEN: usize = offset_of!(libc::tpacket3_hdr, tp_snaplen);
+const H3_LEN: usize = offset_of!(libc::tpacket3_hdr, tp_len);
+const H3_STATUS: usize = offset_of!(libc::tpacket3_hdr, tp_status);
+const H3_MAC: usize = offset_of!(libc::tpacket3_hdr, tp_mac);
+const H3_VLAN_TCI: usize =
+    offset_of!(libc::tpacket3_hdr, hv1) + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci);
+const H3_VLAN_TPID: usize =
+    offset_of!(libc::tpacket3_hdr, hv1) + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid);
+const H3_SIZE: usize = size_of::<libc::tpacket3_hdr>();
+
+// ---- TPACKET_V2 layout (transmit) ----------------------------------------------------
+
+const H2_STATUS: usize = offset_of!(libc::tpacket2_hdr, tp_status);
+const H2_LEN: usize = offset_of!(libc::tpacket2_hdr, tp_len);
+const H2_SNAPLEN: usize = offset_of!(libc::tpacket2_hdr, tp_snaplen);
+const H2_MAC: usize = offset_of!(libc::tpacket2_hdr, tp_mac);
+const H2_NET: usize = offset_of!(libc::tpacket2_hdr, tp_net);
+/// Where frame data may start in a TX slot: the kernel's `tp_hdrlen - sizeof(sockaddr_ll)`.
+const TX_DATA_OFF: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>();
+/// Size of one TX ring frame: header plus a [`TX_SLOT_LEN`] data area.
+const TX_FRAME_SIZE: usize = (TX_DATA_OFF + TX_SLOT_LEN).next_multiple_of(libc::TPACKET_ALIGNMENT);
+
+const _: () = {
+    assert!(BLK_STATUS == 8 && BLK_NUM_PKTS == 12 && BLK_FIRST == 16 && BLK_HDR_LEN == 48);
+    assert!(H3_SIZE == 48 && H3_MAC == 24 && H3_VLAN_TCI == 32 && H3_VLAN_TPID == 36);
+    assert!(H2_STATUS == 0 && H2_MAC == 12 && TX_DATA_OFF == 32);
+    assert!(TX_FRAME_SIZE - TX_DATA_OFF >= TX_SLOT_LEN);
+    // tp_mac is a u16: every data offset in a slot must fit.
+    assert!(TX_FRAME_SIZE <= u16::MAX as usize);
+};
+
+/// How [`Fanout`] spreads frames over the sockets of a group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FanoutMode {
+    /// By flow hash: all frames of one flow go to one socket, so per-flow order is kept.
+    #[default]
+    Hash,
+    /// By the CPU that received the frame (follows the NIC's RSS spreading).
+    Cpu,
+    /// By the NIC receive queue the frame came in on.
+    QueueMapping,
+    /// Round robin. Reorders frames of a flow; only for tests.
+    RoundRobin,
+}
+
+/// `PACKET_FANOUT`: several receive sockets on one interface share its frames.
+///
+/// Every socket of a group must use the same `group_id` (unique per network namespace:
+/// give each interface and direction its own) and the same mode and flags (including
+/// [`RxConfig::ignore_outgoing`], which for a group becomes
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` and needs Linux 6.2). Each worker thread opens
+/// its own [`AfPacketRx`] with the same `Fanout`. See the module documentation of
+/// [`crate::io`] for what scaling out means for the SecY.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fanout {
+    /// Group identifier.
+    pub group_id: u16,
+    /// Spreading mode.
+    pub mode: FanoutMode,
+    /// `PACKET_FANOUT_FLAG_ROLLOVER`: if the chosen socket's ring is full, use another
+    /// one instead of dropping (this reorders the flow).
+    pub rollover: bool,
+}
+
+impl Fanout {
+    /// Hash fanout, no rollover.
+    pub fn hash(group_id: u16) -> Self {
+        Fanout {
+            group_id,
+            mode: FanoutMode::Hash,
+            rollover: false,
+        }
+    }
+
+    /// The `PACKET_FANOUT` option value. A fanout group receives through its own hook,
+    /// so the per-socket `PACKET_IGNORE_OUTGOING` does not apply to it: the group needs
+    /// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (Linux 6.2) instead.
+    fn sockopt_value(&self, ignore_outgoing: bool) -> c_int {
+        let mode = match self.mode {
+            FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
+            FanoutMode::Cpu => libc::PACKET_FANOUT_CPU,
+            FanoutMode::QueueMapping => libc::PACKET_FANOUT_QM,
+            FanoutMode::RoundRobin => libc::PACKET_FANOUT_LB,
+        };
+        let mut flags = 0;
+        if self.rollover {
+            flags |= libc::PACKET_FANOUT_FLAG_ROLLOVER;
+        }
+        if ignore_outgoing {
+            flags |= libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+        }
+        (u32::from(self.group_id) | ((mode | flags) << 16)) as c_int
+    }
+}
+
+/// Receive ring parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxConfig {
+    /// Size of one ring block in octets: a multiple of the page size, at least 64 KiB
+    /// (so that any jumbo frame fits in one block; the largest frame that can be captured
+    /// whole is a little under this). Default 1 MiB.
+    pub block_size: usize,
+    /// Number of blocks. Default 16 (16 MiB of locked kernel memory per port).
+    pub block_count: usize,
+    /// How long the kernel may keep a partly filled block before handing it over: the
+    /// worst-case added latency at low rates. Whole milliseconds, at least 1. Default 1 ms.
+    pub block_timeout: Duration,
+    /// Put the interface in promiscuous mode while the port is open (`PACKET_MR_PROMISC`,
+    /// reference-counted by the kernel). A forwarder must see every frame. Default on.
+    pub promiscuous: bool,
+    /// `PACKET_IGNORE_OUTGOING`: do not receive frames this host sends on the interface
+    /// (our own transmissions, or the host's own traffic). Default on.
+    pub ignore_outgoing: bool,
+    /// Join a fanout group. Default none.
+    pub fanout: Option<Fanout>,
+}
+
+impl Default for RxConfig {
+    fn default() -> Self {
+        RxConfig {
+            block_size: 1 << 20,
+            block_count: 16,
+            block_timeout: Duration::from_millis(1),
+            promiscuous: true,
+            ignore_outgoing: true,
+            fanout: None,
+        }
+    }
+}
+
+/// Transmit ring parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxConfig {
+    /// Size of one ring block: a multiple of the page size holding at least one
+    /// [`TX_SLOT_LEN`] slot. Default 1 MiB (102 slots).
+    pub block_size: usize,
+    /// Number of blocks. Default 4 (408 slots).
+    pub block_count: usize,
+    /// `PACKET_QDISC_BYPASS`: hand frames straight to the driver. Faster, but frames skip
+    /// traffic control and taps (`tcpdump` does not see them) and are dropped when the
+    /// device queue is full. Default on.
+    pub qdisc_bypass: bool,
+    /// How long one flush may block waiting for socket buffer space or transmit
+    /// completions (`SO_SNDTIMEO`) when the kernel could not take the whole batch at
+    /// once. Default 100 ms.
+    pub flush_timeout: Duration,
+}
+
+impl Default for TxConfig {
+    fn default() -> Self {
+        TxConfig {
+            block_size: 1 << 20,
+            block_count: 4,
+            qdisc_bypass: true,
+            flush_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Counters kept by [`AfPacketRx`] (never reset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxRingStats {
+    /// Frames passed to callbacks.
+    pub frames: u64,
+    /// Of those, frames marked truncated.
+    pub truncated: u64,
+    /// Blocks consumed and returned to the kernel.
+    pub blocks: u64,
+    /// `poll()` calls made while waiting for a block.
+    pub polls: u64,
+    /// Blocks abandoned because their layout did not make sense (never expected).
+    pub bad_blocks: u64,
+}
+
+/// Counters the kernel keeps for a receive socket (`PACKET_STATISTICS`); each read
+/// returns the counts since the previous read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelRxStats {
+    /// Frames the socket accepted.
+    pub packets: u32,
+    /// Frames dropped because the ring was full.
+    pub drops: u32,
+    /// Times the ring was found full (frozen) because we were not keeping up.
+    pub freezes: u32,
+}
+
+/// Counters kept by [`AfPacketTx`] (never reset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxRingStats {
+    /// Frames queued into the ring.
+    pub frames: u64,
+    /// `send_with` calls that found no free slot.
+    pub ring_full: u64,
+    /// Frames rejected by `send_with` (bad range or length).
+    pub rejected: u64,
+    /// `sendto` kicks.
+    pub kicks: u64,
+    /// Flushes that had to block because the kernel could not take the batch at once.
+    pub blocking_kicks: u64,
+    /// Kicks that returned an error (e.g. `ENOBUFS` when the driver dropped a frame).
+    pub kick_errors: u64,
+}
+
+/// Reads a native-endian `u32` at `p`.
+///
+/// # Safety
+/// `p..p+4` must be readable ring memory owned by user space at the time of the call.
+unsafe fn rd32(p: *const u8) -> u32 {
+    // SAFETY: guaranteed by the caller; unaligned read tolerates any offset.
+    unsafe { p.cast::<u32>().read_unaligned() }
+}
+
+/// Reads a native-endian `u16` at `p`.
+///
+/// # Safety
+/// As for [`rd32`], for two bytes.
+unsafe fn rd16(p: *const u8) -> u16 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.cast::<u16>().read_unaligned() }
+}
+
+/// The status word at `p`, shared with the kernel.
+///
+/// # Safety
+/// `p` must be 4-byte aligned and point into a live ring mapping; the returned reference
+/// must not outlive the mapping.
+unsafe fn status_word<'a>(p: *mut u8) -> &'a AtomicU32 {
+    // SAFETY: guaranteed by the caller. The word is only ever accessed atomically by us;
+    // the kernel side uses its own barriers (smp_wmb/smp_rmb) around plain accesses,
+    // which pair with our Acquire/Release.
+    unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }
+}
+
+/// Where we are inside a block that the kernel has handed to user space.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    /// Frames not yet passed on.
+    left: u32,
+    /// Offset of the next frame header from the start of the block.
+    offset: usize,
+}
+
+/// The receive half of an interface: a `TPACKET_V3` ring bound with `ETH_P_ALL`.
+pub struct AfPacketRx {
+    fd: OwnedFd,
+    ring: Mmap,
+    block_size: usize,
+    block_count: usize,
+    block: usize,
+    cursor: Option<Cursor>,
+    ifname: String,
+    stats: RxRingStats,
+}
+
+impl std::fmt::Debug for AfPacketRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfPacketRx")
+            .field("ifname", &self.ifname)
+            .field("block_size", &self.block_size)
+            .field("block_count", &self.block_count)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config_err(what: &'static str, reason: impl Into<String>) -> SetupError {
+    SetupError::Config {
+        what,
+        reason: reason.into(),
+    }
+}
+
+impl AfPacketRx {
+    /// Opens a receive ring on `iface` (the name and index are used; look the interface
+    /// up in the namespace the port should live in).
+    pub fn open(iface: &Interface, cfg: &RxConfig) -> Result<Self, SetupError> {
+        let page = sys::page_size();
+        if cfg.block_size < 64 * 1024 || cfg.block_size % page != 0 {
+            return Err(config_err(
+                "rx block_size",
+                format!(
+                    "{} must be a multiple of the page size ({page}) and at least 65536",
+                    cfg.block_size
+                ),
+            ));
+        }
+        if cfg.block_size > u32::MAX as usize / 2 || cfg.block_count < 2 {
+            return Err(config_err(
+                "rx block_count",
+                format!("{} blocks of {} octets", cfg.block_count, cfg.block_size),
+            ));
+        }
+        let total = cfg
+            .block_size
+            .checked_mul(cfg.block_count)
+            .filter(|t| *t <= u32::MAX as usize)
+            .ok_or_else(|| config_err("rx ring size", "block_size * block_count too large"))?;
+        let tov_ms = cfg.block_timeout.as_micros().div_ceil(1000).max(1);
+        let tov_ms =
+            u32::try_from(tov_ms).map_err(|_| config_err("rx block_timeout", "too long"))?;
+
+        let name = iface.name.as_str();
+        let os = |op: &'static str| move |e: io::Error| SetupError::os(name, op, e);
+        let fd = sys::packet_socket().map_err(os("open packet socket"))?;
+        let b = fd.as_fd();
+
+        let v3 = libc::tpacket_versions::TPACKET_V3 as c_int;
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VERSION, &v3)
+            .map_err(os("set PACKET_VERSION TPACKET_V3"))?;
+        if cfg.ignore_outgoing {
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
+                .map_err(os("set PACKET_IGNORE_OUTGOING"))?;
+        }
+        // tp_frame_size only has to be consistent for V3 (frames are variable-sized);
+        // the largest capturable frame is bounded by the block size.
+        let frame_size = 2048usize;
+        let req = libc::tpacket_req3 {
+            tp_block_size: cfg.block_size as u32,
+            tp_block_nr: cfg.block_count as u32,
+            tp_frame_size: frame_size as u32,
+            tp_frame_nr: (cfg.block_size / frame_size * cfg.block_count) as u32,
+            tp_retire_blk_tov: tov_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+            .map_err(os("set up PACKET_RX_RING"))?;
+        let ring = Mmap::map_shared(b, total).map_err(os("mmap the RX ring"))?;
+        if cfg.promiscuous {
+            let mreq = libc::packet_mreq {
+                mr_ifindex: iface.index as c_int,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+                .map_err(os("enable promiscuous mode (PACKET_MR_PROMISC)"))?;
+        }
+        sys::bind_packet(b, iface.index, ETH_P_ALL).map_err(os("bind the RX socket"))?;
+        if let Some(fanout) = cfg.fanout {
+            sys::setsockopt(
+                b,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                &fanout.sockopt_value(cfg.ignore_outgoing),
+            )
+            .map_err(os("join the PACKET_FANOUT group"))?;
+        }
+        Ok(AfPacketRx {
+            fd,
+            ring,
+            block_size: cfg.block_size,
+            block_count: cfg.block_count,
+            block: 0,
+            cursor: None,
+            ifname: iface.name.clone(),
+            stats: RxRingStats::default(),
+        })
+    }
+
+    /// The interface this port receives from.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Our own counters.
+    pub fn stats(&self) -> RxRingStats {
+        self.stats
+    }
+
+    /// The kernel's counters since the previous call (ring-full drops in particular).
+    pub fn kernel_stats(&self) -> io::Result<KernelRxStats> {
+        let s: libc::tpacket_stats_v3 =
+            sys::getsockopt(self.fd.as_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS)?;
+        Ok(KernelRxStats {
+            packets: s.tp_packets,
+            drops: s.tp_drops,
+            freezes: s.tp_freeze_q_cnt,
+        })
+    }
+
+    fn block_ptr(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.block_count);
+        // SAFETY (of the arithmetic): i < block_count, so the offset stays inside the
+        // mapping of block_size * block_count bytes.
+        self.ring.as_ptr().wrapping_add(i * self.block_size)
+    }
+
+    /// Whether the current block belongs to user space.
+    fn block_ready(&self) -> bool {
+        let p = self.block_ptr(self.block);
+        // SAFETY: block headers are page aligned inside the live mapping; the status word
+        // is at offset 8, so it is 4-byte aligned.
+        let st = unsafe { status_word(p.wrapping_add(BLK_STATUS)) }.load(Ordering::Acquire);
+        st & libc::TP_STATUS_USER != 0
+    }
+
+    /// Starts walking the current (ready) block.
+    fn open_block(&mut self) -> Cursor {
+        let p = self.block_ptr(self.block);
+        // SAFETY: the block is owned by user space (status USER was observed with Acquire
+        // ordering), so its header is stable and readable.
+        let (num, first) = unsafe { (rd32(p.add(BLK_NUM_PKTS)), rd32(p.add(BLK_FIRST))) };
+        let first = first as usize;
+        if first < BLK_HDR_LEN || first >= self.block_size {
+            self.stats.bad_blocks += 1;
+            return Cursor { left: 0, offset: 0 };
+        }
+        Cursor {
+            left: num,
+            offset: first,
+        }
+    }
+
+    /// Gives the current block back to the kernel and moves to the next one.
+    fn release_block(&mut self) {
+        let p = self.block_ptr(self.block);
+        // SAFETY: as in block_ready. After this store we create no more references into
+        // the block until it is handed back to us.
+        unsafe { status_word(p.wrapping_add(BLK_STATUS)) }
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.cursor = None;
+        self.block = (self.block + 1) % self.block_count;
+        self.stats.blocks += 1;
+    }
+}
+
+impl AsFd for AfPacketRx {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl RxPort for AfPacketRx {
+    fn recv_batch(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        f: &mut dyn FnMut(RxFrame<'_>),
+    ) -> io::Result<usize> {
+        let mut n = 0usize;
+        let mut started: Option<Instant> = None;
+        while n < max {
+            let cur = match self.cursor {
+                Some(c) => c,
+                None if self.block_ready() => {
+                    let c = self.open_block();
+                    self.cursor = Some(c);
+                    c
+                }
+                None => {
+                    if n > 0 {
+                        break;
+                    }
+                    let t0 = *started.get_or_insert_with(Instant::now);
+                    let elapsed = t0.elapsed();
+                    if elapsed >= timeout {
+                        break;
+                    }
+                    self.stats.polls += 1;
+                    let rev =
+                        sys::poll_one(self.fd.as_fd(), libc::POLLIN, Some(timeout - elapsed))?;
+                    if rev & libc::POLLNVAL != 0 {
+                        return Err(io::Error::from_raw_os_error(libc::EBADF));
+                    }
+                    if rev & libc::POLLERR != 0 {
+                        if let Some(e) = sys::take_socket_error(self.fd.as_fd())? {
+                            return Err(e);
+                        }
+                    }
+                    continue;
+                }
+            };
+            if cur.left == 0 {
+                self.release_block();
+                continue;
+            }
+            let block = self.block_ptr(self.block);
+            let bs = self.block_size;
+            let off = cur.offset;
+            if off.checked_add(H3_SIZE).is_none_or(|e| e > bs) {
+                self.stats.bad_blocks += 1;
+                self.release_block();
+                continue;
+            }
+            // SAFETY: the block is user-owned; off + H3_SIZE <= block_size was checked, so
+            // every header field read is inside the block.
+            let (next, snaplen, len, status, mac, tci, tpid) = unsafe {
+                let h = block.add(off);
+                (
+                    rd32(h.add(H3_NEXT)) as usize,
+                    rd32(h.add(H3_SNAPLEN)) as usize,
+                    rd32(h.add(H3_LEN)) as usize,
+                    rd32(h.add(H3_STATUS)),
+                    rd16(h.add(H3_MAC)) as usize,
+                    rd32(h.add(H3_VLAN_TCI)),
+                    rd16(h.add(H3_VLAN_TPID)),
+                )
+            };
+            let start = off + mac;
+            if start.checked_add(snaplen).is_none_or(|e| e > bs) {
+                self.stats.bad_blocks += 1;
+                self.release_block();
+                continue;
+            }
+            // SAFETY: start..start+snaplen lies inside the block (checked above), which
+            // belongs to user space until release_block; the kernel does not write to it
+            // meanwhile. The slice is only lent to `f` (a higher-ranked borrow it cannot
+            // keep) and dies before the block is released.
+            let data = unsafe { std::slice::from_raw_parts(block.add(start), snaplen) };
+            let vlan_valid = status & libc::TP_STATUS_VLAN_VALID != 0;
+            let frame = RxFrame {
+                data,
+                csum_not_ready: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+                truncated: snaplen < len,
+                vlan_tci: vlan_valid.then_some(tci as u16),
+                vlan_tpid: if vlan_valid && status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    tpid
+                } else {
+                    VLAN_TPID_8021Q
+                },
+            };
+            self.stats.frames += 1;
+            self.stats.truncated += u64::from(frame.truncated);
+            f(frame);
+            n += 1;
+            let left = cur.left - 1;
+            if left == 0 {
+                // Hand the block back right away so the kernel can refill it.
+                self.release_block();
+            } else if next == 0 || off + next >= bs {
+                self.stats.bad_blocks += 1;
+                self.release_block();
+            } else {
+                self.cursor = Some(Cursor {
+                    left,
+                    offset: off + next,
+                });
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The transmit half of an interface: a `TPACKET_V2` ring.
+pub struct AfPacketTx {
+    fd: OwnedFd,
+    ring: Mmap,
+    block_size: usize,
+    frames_per_block: usize,
+    frame_count: usize,
+    head: usize,
+    /// Frames marked for sending since the last successful flush.
+    pending: usize,
+    /// Index of the last frame marked for sending.
+    last_queued: usize,
+    mtu: u32,
+    ifname: String,
+    stats: TxRingStats,
+}
+
+impl std::fmt::Debug for AfPacketTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfPacketTx")
+            .field("ifname", &self.ifname)
+            .field("frame_count", &self.frame_count)
+            .field("mtu", &self.mtu)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AfPacketTx {
+    /// Opens a transmit ring on `iface`. The socket is bound with protocol 0, so it never
+    /// receives anything.
+    pub fn open(iface: &Interface, cfg: &TxConfig) -> Result<Self, SetupError> {
+        let page = sys::page_size();
+        if cfg.block_size < TX_FRAME_SIZE || cfg.block_size % page != 0 {
+            return Err(config_err(
+                "tx block_size",
+                format!(
+                    "{} must be a multiple of the page size ({page}) and at least {TX_FRAME_SIZE}",
+                    cfg.block_size
+                ),
+            ));
+        }
+        let frames_per_block = cfg.block_size / TX_FRAME_SIZE;
+        let frame_count = frames_per_block
+            .checked_mul(cfg.block_count)
+            .filter(|n| *n > 0 && *n <= u32::MAX as usize)
+            .ok_or_else(|| config_err("tx block_count", format!("{}", cfg.block_count)))?;
+        let total = cfg
+            .block_size
+            .checked_mul(cfg.block_count)
+            .filter(|t| *t <= u32::MAX as usize)
+            .ok_or_else(|| config_err("tx ring size", "block_size * block_count too large"))?;
+
+        let name = iface.name.as_str();
+        let os = |op: &'static str| move |e: io::Error| SetupError::os(name, op, e);
+        let fd = sys::packet_socket().map_err(os("open packet socket"))?;
+        let b = fd.as_fd();
+
+        let v2 = libc::tpacket_versions::TPACKET_V2 as c_int;
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VERSION, &v2)
+            .map_err(os("set PACKET_VERSION TPACKET_V2"))?;
+        // A malformed frame must not wedge the ring: with PACKET_LOSS the kernel skips it
+        // (marking the slot available) instead of stopping at TP_STATUS_WRONG_FORMAT.
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_LOSS, &1)
+            .map_err(os("set PACKET_LOSS"))?;
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_TX_HAS_OFF, &1)
+            .map_err(os("set PACKET_TX_HAS_OFF"))?;
+        if cfg.qdisc_bypass {
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1)
+                .map_err(os("set PACKET_QDISC_BYPASS"))?;
+        }
+        // Frames in flight are charged to the send buffer: make room for a full ring so
+        // a batch rarely has to wait. SNDBUFFORCE needs CAP_NET_ADMIN; fall back.
+        let want = c_int::try_from(total.saturating_mul(2)).unwrap_or(c_int::MAX);
+        if sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &want).is_err() {
+            let _ = sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDBUF, &want);
+        }
+        let tv = libc::timeval {
+            tv_sec: cfg.flush_timeout.as_secs() as libc::time_t,
+            tv_usec: cfg.flush_timeout.subsec_micros() as libc::suseconds_t,
+        };
+        sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
+            .map_err(os("set SO_SNDTIMEO"))?;
+        let req = libc::tpacket_req {
+            tp_block_size: cfg.block_size as u32,
+            tp_block_nr: cfg.block_count as u32,
+            tp_frame_size: TX_FRAME_SIZE as u32,
+            tp_frame_nr: frame_count as u32,
+        };
+        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)
+            .map_err(os("set up PACKET_TX_RING"))?;
+        let ring = Mmap::map_shared(b, total).map_err(os("mmap the TX ring"))?;
+        debug_assert_eq!(ring.len(), total);
+        sys::bind_packet(b, iface.index, 0).map_err(os("bind the TX socket"))?;
+        Ok(AfPacketTx {
+            fd,
+            ring,
+            block_size: cfg.block_size,
+            frames_per_block,
+            frame_count,
+            head: 0,
+            pending: 0,
+            last_queued: 0,
+            mtu: iface.mtu,
+            ifname: iface.name.clone(),
+            stats: TxRingStats::default(),
+        })
+    }
+
+    /// The interface this port sends on.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.frame_count
+    }
+
+    /// Our counters.
+    pub fn stats(&self) -> TxRingStats {
+        self.stats
+    }
+
+    /// The MTU that frame lengths are checked against.
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// Sets the MTU that frame lengths are checked against (after the interface's MTU was
+    /// changed; the kernel enforces the real one anyway).
+    pub fn set_mtu(&mut self, mtu: u32) {
+        self.mtu = mtu;
+    }
+
+    /// Longest frame the kernel accepts for this first EtherType.
+    fn max_len(&self, ethertype: u16) -> usize {
+        let base = self.mtu as usize + ETH_HLEN;
+        if ethertype == VLAN_TPID_8021Q {
+            base + 4
+        } else {
+            base
+        }
+    }
+
+    fn frame_ptr(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.frame_count);
+        let off = (i / self.frames_per_block) * self.block_size
+            + (i % self.frames_per_block) * TX_FRAME_SIZE;
+        // Inside the mapping: block index < block_count and the frame fits in its block.
+        self.ring.as_ptr().wrapping_add(off)
+    }
+
+    fn frame_status(&self, i: usize) -> u32 {
+        // SAFETY: frame headers are 16-byte aligned (TX_FRAME_SIZE and block_size are
+        // multiples of 16) inside the live mapping; tp_status is at offset 0.
+        unsafe { status_word(self.frame_ptr(i).wrapping_add(H2_STATUS)) }.load(Ordering::Acquire)
+    }
+
+    fn still_pending(&self) -> bool {
+        self.pending > 0 && self.frame_status(self.last_queued) == libc::TP_STATUS_SEND_REQUEST
+    }
+
+    fn kick(&mut self, flags: c_int) -> io::Result<()> {
+        self.stats.kicks += 1;
+        loop {
+            match sys::kick_tx_ring(self.fd.as_fd(), flags) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.stats.kick_errors += 1;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+impl AsFd for AfPacketTx {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Errors after which the kernel may simply need another kick: it dropped one frame
+/// (`ENOBUFS`) or could not get buffer space without blocking.
+fn is_transient(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
+impl TxPort for AfPacketTx {
+    fn send_with(
+        &mut self,
+        fill: &mut dyn FnMut(&mut [u8]) -> Option<Range<usize>>,
+    ) -> io::Result<bool> {
+        let i = self.head;
+        let hdr = self.frame_ptr(i);
+        let st = self.frame_status(i);
+        if st & (libc::TP_STATUS_SEND_REQUEST | libc::TP_STATUS_SENDING) != 0 {
+            self.stats.ring_full += 1;
+            return Ok(false);
+        }
+        // AVAILABLE (possibly with timestamp bits) or WRONG_FORMAT (not expected with
+        // PACKET_LOSS): the slot is ours.
+        let slot_len = TX_FRAME_SIZE - TX_DATA_OFF;
+        let range = {
+            // SAFETY: the slot's data area hdr+TX_DATA_OFF .. hdr+TX_FRAME_SIZE lies in the
+            // mapping; the kernel does not touch a frame whose status is not SEND_REQUEST
+            // or SENDING, so we have exclusive access while `slot` lives (it ends with
+            // this block, before the status is published).
+            let slot = unsafe { std::slice::from_raw_parts_mut(hdr.add(TX_DATA_OFF), slot_len) };
+            match fill(slot) {
+                None => return Ok(true),
+                Some(r) => {
+                    if r.start > r.end || r.end > slot.len() || r.len() < ETH_HLEN {
+                        self.stats.rejected += 1;
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "frame range outside the slot or shorter than an Ethernet header",
+                        ));
+                    }
+                    let ethertype = u16::from_be_bytes([slot[r.start + 12], slot[r.start + 13]]);
+                    if r.len() > self.max_len(ethertype) {
+                        self.stats.rejected += 1;
+                        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                    }
+                    r
+                }
+            }
+        };
+        let off = (TX_DATA_OFF + range.start) as u16;
+        let len = range.len() as u32;
+        // SAFETY: the header fields are inside the frame, which we still own (status not
+        // yet published). The status store below, with Release ordering, publishes the
+        // header and data to the kernel.
+        unsafe {
+            hdr.add(H2_LEN).cast::<u32>().write_unaligned(len);
+            hdr.add(H2_SNAPLEN).cast::<u32>().write_unaligned(len);
+            hdr.add(H2_MAC).cast::<u16>().write_unaligned(off);
+            hdr.add(H2_NET).cast::<u16>().write_unaligned(off);
+            status_word(hdr.add(H2_STATUS)).store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        }
+        self.last_queued = i;
+        self.pending += 1;
+        self.head = (i + 1) % self.frame_count;
+        self.stats.frames += 1;
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        // Fast path: hand everything over without waiting for transmit completions.
+        let mut result = match self.kick(libc::MSG_DONTWAIT) {
+            Err(e) if !is_transient(&e) => Err(e),
+            _ => Ok(()),
+        };
+        if result.is_ok() && self.still_pending() {
+            // The kernel stopped early (send buffer full, or it dropped a frame). Block
+            // (bounded by SO_SNDTIMEO) until it has taken the rest.
+            self.stats.blocking_kicks += 1;
+            for _ in 0..4 {
+                match self.kick(0) {
+                    Ok(()) => {}
+                    Err(e) if is_transient(&e) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                if !self.still_pending() {
+                    break;
+                }
+            }
+            if result.is_ok() && self.still_pending() {
+                result = Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "transmit ring not drained within the flush timeout",
+                ));
+            }
+        }
+        if !self.still_pending() {
+            self.pending = 0;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fanout_value_layout() {
+        let v = Fanout::hash(0x1234).sockopt_value(false) as u32;
+        assert_eq!(v & 0xffff, 0x1234);
+        assert_eq!(v >> 16, libc::PACKET_FANOUT_HASH);
+        let r = Fanout {
+            group_id: 7,
+            mode: FanoutMode::Cpu,
+            rollover: true,
+        }
+        .sockopt_value(true) as u32;
+        assert_eq!(
+            r >> 16,
+            libc::PACKET_FANOUT_CPU
+                | libc::PACKET_FANOUT_FLAG_ROLLOVER
+                | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+        );
+    }
+
+    #[test]
+    fn tx_geometry() {
+        let cfg = TxConfig::default();
+        assert_eq!(cfg.block_size / TX_FRAME_SIZE, 102);
+        assert_eq!(TX_FRAME_SIZE % libc::TPACKET_ALIGNMENT, 0);
+    }
+}
