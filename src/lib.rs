@@ -55,10 +55,10 @@ pub mod crypto;
 pub mod forward;
 #[cfg(feature = "forwarder")]
 pub mod io;
-#[cfg(feature = "forwarder")]
-pub mod topology;
+pub mod mka;
 #[cfg(feature = "forwarder")]
 pub mod pcap;
-pub mod mka;
 pub mod secy;
+#[cfg(feature = "forwarder")]
+pub mod topology;
 pub mod wire;

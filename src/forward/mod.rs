@@ -1,3 +1,4 @@
 //! The forwarder: pumps between a plain and a secure port, PN persistence, control.
 
 pub mod pnstore;
+pub mod pump;
