@@ -30,6 +30,18 @@ enum Cmd {
         #[command(subcommand)]
         op: PcapOp,
     },
+    /// Forward frames between a plain and a secure interface, protecting and validating.
+    Forward {
+        /// TOML configuration ([ports], [secy], optional [forward] and [mka]).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Accept key files that group or others can read (unsafe).
+        #[arg(long)]
+        unsafe_key_permissions: bool,
+        /// Refuse to start instead of fixing interface state, MTU or offloads.
+        #[arg(long)]
+        check_only: bool,
+    },
     /// Generate a fresh CKN and CAK for MKA, as one activation key for both ends.
     Keygen {
         /// CAK length in bits.
@@ -185,6 +197,21 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Logs go to stderr; `MACSEC_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("MACSEC_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.cmd {
@@ -192,6 +219,25 @@ fn main() -> ExitCode {
             PcapOp::Encrypt(a) => run_pcap(Direction::Encrypt, a),
             PcapOp::Decrypt(a) => run_pcap(Direction::Decrypt, a),
         },
+        Cmd::Forward {
+            config,
+            unsafe_key_permissions,
+            check_only,
+        } => {
+            init_logging();
+            let opts = macsec::forward::runtime::Options {
+                config: config.clone(),
+                key_policy: policy(*unsafe_key_permissions),
+                check_only: *check_only,
+            };
+            match macsec::forward::runtime::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("macsec forward: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
         Cmd::Keygen { bits, out } => run_keygen(*bits, out.as_deref()),
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod pnstore;
 pub mod pump;
+pub mod runtime;

@@ -1,0 +1,599 @@
+//! The `macsec forward` process: start-up checks, PN reservation, the two pump threads,
+//! signals, counters.
+//!
+//! Threads: one per direction, each owning its half of the SecY and its ports
+//! (run-to-completion, no locks on the data path), plus this control thread, which owns
+//! the PN store (and, with MKA, the KaY). They talk over crossbeam channels that the
+//! pumps check once per batch.
+
+use super::pnstore::{PnStore, SaId};
+use super::pump::{ProtectPump, PumpCounters, ValidatePump};
+use crate::config::{Config, ConfigError, Fields, KeyFilePolicy};
+use crate::crypto::{SecretKey, ICV_LEN};
+use crate::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, TxConfig};
+use crate::io::iface::{Interface, Offloads};
+use crate::io::SetupError;
+use crate::secy::{Protection, RxStats, SecYStats, TxEvent, TxStats, XpnParams};
+use crate::wire::sectag::SECTAG_SCI_LEN;
+use crate::wire::Sci;
+use crossbeam::channel::{self, Receiver, Sender};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a pump waits for frames before it looks at its control channel.
+const IDLE: Duration = Duration::from_millis(50);
+/// Default PN block reserved on disk at a time.
+pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
+
+/// What `forward` can fail with, and the exit status for each.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// Bad configuration (exit 2).
+    #[error("config error: {0}")]
+    Config(#[from] ConfigError),
+    /// An interface check failed and could not be fixed (exit 2).
+    #[error("{0}")]
+    Setup(#[from] SetupError),
+    /// The PN store failed (exit 1: no frame may be sent without it).
+    #[error("{0}")]
+    PnStore(#[from] super::pnstore::PnStoreError),
+    /// Something failed while running (exit 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl ForwardError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ForwardError::Config(_) | ForwardError::Setup(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Command-line options of `forward`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Configuration file.
+    pub config: PathBuf,
+    /// Accept key files others can read.
+    pub key_policy: KeyFilePolicy,
+    /// Only check the interfaces; refuse instead of fixing MTU, state or offloads.
+    pub check_only: bool,
+}
+
+/// The `[forward]` section.
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// PN high-water mark file.
+    pub state_file: PathBuf,
+    /// PNs reserved on disk at a time.
+    pub pn_block: u64,
+    /// Print the counters every so often (0: only on SIGUSR1 and at exit).
+    pub stats_interval: Option<Duration>,
+}
+
+fn forward_settings(cfg: &Config, config_path: &Path) -> Result<ForwardSettings, ConfigError> {
+    let default_state = {
+        let mut p = config_path.to_path_buf();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "macsec".into());
+        p.set_file_name(format!("{name}.pn-state"));
+        p
+    };
+    let mut s = ForwardSettings {
+        state_file: default_state,
+        pn_block: DEFAULT_PN_BLOCK,
+        stats_interval: None,
+    };
+    if let Some(toml::Value::Table(t)) = cfg.extra.get("forward") {
+        let mut f = Fields::new("forward", t);
+        if let Some(p) = f.str("state_file")? {
+            s.state_file = cfg.base_dir.join(p);
+        }
+        if let Some(b) = f.uint("pn_reserve_block", 1 << 40)? {
+            if b == 0 {
+                return Err(ConfigError::Field {
+                    field: "forward.pn_reserve_block".into(),
+                    problem: "must be at least 1".into(),
+                });
+            }
+            s.pn_block = b;
+        }
+        if let Some(i) = f.uint("stats_interval", 86_400)? {
+            s.stats_interval = (i > 0).then(|| Duration::from_secs(i));
+        }
+        f.finish()?;
+    }
+    Ok(s)
+}
+
+/// Messages to the transmit (plain -> secure) thread.
+pub enum TxCtl {
+    /// Finish the current batch and return.
+    Stop,
+    /// Send a counter snapshot.
+    Report(Sender<TxReport>),
+    /// The PN store now covers PNs up to `ceiling` for SA `an`.
+    RaiseCeiling {
+        /// Association Number.
+        an: u8,
+        /// New ceiling.
+        ceiling: u64,
+    },
+    /// Install a transmit SA (MKA).
+    InstallSa {
+        /// Association Number.
+        an: u8,
+        /// SAK.
+        key: SecretKey,
+        /// First PN.
+        next_pn: u64,
+        /// XPN parameters.
+        xpn: Option<XpnParams>,
+    },
+    /// Switch the encoding SA.
+    EnableSa(u8),
+    /// Remove a transmit SA.
+    RemoveSa(u8),
+    /// Change how frames are protected.
+    SetProtection(Protection),
+}
+
+/// Messages to the receive (secure -> plain) thread.
+pub enum RxCtl {
+    /// Finish the current batch and return.
+    Stop,
+    /// Send a counter snapshot.
+    Report(Sender<RxReport>),
+    /// Add a receive SC.
+    AddSc(Sci),
+    /// Remove a receive SC.
+    RemoveSc(Sci),
+    /// Install a receive SA.
+    InstallSa {
+        /// Peer SCI.
+        sci: Sci,
+        /// Association Number.
+        an: u8,
+        /// SAK.
+        key: SecretKey,
+        /// Lowest acceptable PN.
+        lowest_pn: u64,
+        /// XPN parameters.
+        xpn: Option<XpnParams>,
+    },
+    /// Remove a receive SA.
+    RemoveSa {
+        /// Peer SCI.
+        sci: Sci,
+        /// Association Number.
+        an: u8,
+    },
+}
+
+/// Messages from the pump threads to the control thread.
+pub enum Up {
+    /// The transmit thread wants PNs up to `ceiling` reserved for SA `an`.
+    PnReserve {
+        /// Association Number.
+        an: u8,
+        /// Wanted ceiling.
+        ceiling: u64,
+    },
+    /// An event of the transmit SecY.
+    Event(TxEvent),
+    /// A pump thread stopped on an error.
+    Failed(&'static str, String),
+}
+
+/// Counters of the transmit thread.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TxReport {
+    /// SecY transmit counters.
+    pub stats: TxStats,
+    /// Pump counters.
+    pub pump: PumpCounters,
+}
+
+/// Counters of the receive thread.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RxReport {
+    /// SecY receive counters.
+    pub stats: RxStats,
+    /// Pump counters.
+    pub pump: PumpCounters,
+}
+
+fn tx_thread(
+    mut pump: ProtectPump<AfPacketRx, AfPacketTx>,
+    ctl: Receiver<TxCtl>,
+    up: Sender<Up>,
+    mut ceilings: [Option<u64>; 4],
+    pn_block: u64,
+) -> TxReport {
+    let mut asked = [0u64; 4];
+    let mut last_kstats = Instant::now();
+    loop {
+        if let Err(e) = pump.run_batch(IDLE) {
+            let _ = up.send(Up::Failed("plain->secure", e.to_string()));
+            break;
+        }
+        while let Some(ev) = pump.secy.poll_event() {
+            let _ = up.send(Up::Event(ev));
+        }
+        // Ask for the next PN block while half of the current one is left.
+        let an = pump.secy.encoding_sa();
+        if let (Some(ceil), Ok(Some(next))) = (ceilings[an as usize], pump.secy.next_pn(an)) {
+            if ceil.saturating_sub(next) < pn_block / 2 + 1 && asked[an as usize] <= ceil {
+                let want = ceil.saturating_add(pn_block);
+                asked[an as usize] = want;
+                let _ = up.send(Up::PnReserve { an, ceiling: want });
+            }
+        }
+        if last_kstats.elapsed() > Duration::from_secs(1) {
+            last_kstats = Instant::now();
+            if let Ok(k) = pump.rx.kernel_stats() {
+                pump.counters.kernel_drops += k.drops as u64;
+            }
+        }
+        let mut stop = false;
+        while let Ok(m) = ctl.try_recv() {
+            match m {
+                TxCtl::Stop => stop = true,
+                TxCtl::Report(r) => {
+                    let _ = r.send(TxReport {
+                        stats: pump.secy.stats(),
+                        pump: pump.counters,
+                    });
+                }
+                TxCtl::RaiseCeiling { an, ceiling } => {
+                    ceilings[an as usize] = Some(ceiling);
+                    let _ = pump.secy.set_pn_ceiling(an, ceiling);
+                }
+                TxCtl::InstallSa { an, key, next_pn, xpn } => {
+                    ceilings[an as usize] = None;
+                    if let Err(e) = pump.secy.install_sa(an, &key, next_pn, xpn) {
+                        tracing::error!("install transmit SA {an}: {e}");
+                    }
+                }
+                TxCtl::EnableSa(an) => {
+                    let _ = pump.secy.set_encoding_sa(an);
+                }
+                TxCtl::RemoveSa(an) => {
+                    let _ = pump.secy.remove_sa(an);
+                }
+                TxCtl::SetProtection(p) => pump.secy.set_protection(p),
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    if let Ok(k) = pump.rx.kernel_stats() {
+        pump.counters.kernel_drops += k.drops as u64;
+    }
+    TxReport {
+        stats: pump.secy.stats(),
+        pump: pump.counters,
+    }
+}
+
+fn rx_thread(mut pump: ValidatePump<AfPacketRx, AfPacketTx>, ctl: Receiver<RxCtl>, up: Sender<Up>) -> RxReport {
+    let mut last_kstats = Instant::now();
+    loop {
+        if let Err(e) = pump.run_batch(IDLE) {
+            let _ = up.send(Up::Failed("secure->plain", e.to_string()));
+            break;
+        }
+        if last_kstats.elapsed() > Duration::from_secs(1) {
+            last_kstats = Instant::now();
+            if let Ok(k) = pump.rx.kernel_stats() {
+                // Frames the ring could not take: 802.1AE's InPktsOverrun.
+                pump.counters.kernel_drops += k.drops as u64;
+                pump.secy.count_overrun(k.drops as u64);
+            }
+        }
+        let mut stop = false;
+        while let Ok(m) = ctl.try_recv() {
+            match m {
+                RxCtl::Stop => stop = true,
+                RxCtl::Report(r) => {
+                    let _ = r.send(RxReport {
+                        stats: pump.secy.stats(),
+                        pump: pump.counters,
+                    });
+                }
+                RxCtl::AddSc(sci) => {
+                    let _ = pump.secy.add_sc(sci);
+                }
+                RxCtl::RemoveSc(sci) => {
+                    let _ = pump.secy.remove_sc(sci);
+                }
+                RxCtl::InstallSa { sci, an, key, lowest_pn, xpn } => {
+                    if let Err(e) = pump.secy.install_sa(sci, an, &key, lowest_pn, xpn) {
+                        tracing::error!("install receive SA {sci} {an}: {e}");
+                    }
+                }
+                RxCtl::RemoveSa { sci, an } => {
+                    let _ = pump.secy.remove_sa(sci, an);
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    if let Ok(k) = pump.rx.kernel_stats() {
+        pump.counters.kernel_drops += k.drops as u64;
+        pump.secy.count_overrun(k.drops as u64);
+    }
+    RxReport {
+        stats: pump.secy.stats(),
+        pump: pump.counters,
+    }
+}
+
+/// Checks an interface, fixing what can be fixed unless `check_only`.
+fn prepare_port(name: &str, role: &str, check_only: bool) -> Result<Interface, ForwardError> {
+    let mut i = Interface::lookup(name)?;
+    if !i.is_up() {
+        if check_only {
+            i.require_up()?;
+        }
+        tracing::warn!("{role} port {name} was down; setting it up");
+        i.set_up()?;
+    }
+    let off = Offloads::read(name)?;
+    if !off.enabled().is_empty() {
+        if check_only {
+            off.require_off()?;
+        }
+        tracing::info!(
+            "{role} port {name}: turning offloads off ({})",
+            off.ethtool_command().unwrap_or_default()
+        );
+        Offloads::disable_all(name)?;
+    }
+    Ok(i)
+}
+
+/// A running forwarder's control side.
+struct Control {
+    tx_ctl: Sender<TxCtl>,
+    rx_ctl: Sender<RxCtl>,
+}
+
+impl Control {
+    fn snapshot(&self) -> Option<(TxReport, RxReport)> {
+        let (ts, tr) = channel::bounded(1);
+        let (rs, rr) = channel::bounded(1);
+        self.tx_ctl.send(TxCtl::Report(ts)).ok()?;
+        self.rx_ctl.send(RxCtl::Report(rs)).ok()?;
+        let t = tr.recv_timeout(Duration::from_secs(2)).ok()?;
+        let r = rr.recv_timeout(Duration::from_secs(2)).ok()?;
+        Some((t, r))
+    }
+}
+
+/// The JSON object printed on SIGUSR1, periodically and at exit.
+pub fn stats_json(event: &str, t: &TxReport, r: &RxReport, extra: serde_json::Value) -> String {
+    let counters = SecYStats::new(t.stats.clone(), r.stats.clone());
+    serde_json::json!({
+        "event": event,
+        "counters": counters,
+        "pumps": { "plain_to_secure": t.pump, "secure_to_plain": r.pump },
+        "forwarder": extra,
+    })
+    .to_string()
+}
+
+/// Runs the forwarder until SIGINT/SIGTERM. Returns the exit status.
+pub fn run(opts: &Options) -> Result<(), ForwardError> {
+    let cfg = Config::load(&opts.config, opts.key_policy)?;
+    cfg.reject_unknown_sections(&["forward", "mka"])?;
+    let fwd = forward_settings(&cfg, &opts.config)?;
+    let ports = cfg.ports.clone().ok_or_else(|| ConfigError::Field {
+        field: "ports".into(),
+        problem: "missing: forward needs [ports] plain = \"IFNAME\" and secure = \"IFNAME\"".into(),
+    })?;
+    if cfg.extra.contains_key("mka") {
+        return Err(ForwardError::Config(ConfigError::Field {
+            field: "mka".into(),
+            problem: "MKA key agreement is not available in this build yet; use static keys in [secy.tx]/[[secy.rx]]".into(),
+        }));
+    }
+    if cfg.secy.tx.sas.is_empty() || cfg.secy.rx.is_empty() {
+        return Err(ForwardError::Config(ConfigError::Field {
+            field: if cfg.secy.tx.sas.is_empty() { "secy.tx.sa" } else { "secy.rx" }.into(),
+            problem: "missing: static keys need a transmit SA ([[secy.tx.sa]]) and at least one receive SC ([[secy.rx]] with [[secy.rx.sa]])".into(),
+        }));
+    }
+
+    // Interfaces: exist, up, offloads off, MTUs that fit (802.1AE overhead: SecTAG with
+    // SCI + ICV = 32 octets, + 4 per VLAN tag kept in clear).
+    let plain = prepare_port(&ports.plain, "plain", opts.check_only)?;
+    let mut secure = prepare_port(&ports.secure, "secure", opts.check_only)?;
+    let overhead = (SECTAG_SCI_LEN + ICV_LEN) as u32 + 4 * cfg.secy.cfg.vlan_in_clear as u32;
+    let need = plain.mtu + overhead;
+    if secure.mtu < need {
+        if opts.check_only {
+            secure.require_mtu(need)?;
+        }
+        tracing::warn!(
+            "secure port {} MTU {} < plain MTU {} + {overhead}; raising it to {need}",
+            secure.name,
+            secure.mtu,
+            plain.mtu
+        );
+        secure.set_mtu(need).map_err(|e| {
+            ForwardError::Runtime(format!(
+                "{e}; the secure port needs MTU {need} (plain MTU {} + {overhead}): run `ip link set dev {} mtu {need}`, or lower the plain port's MTU to {}",
+                plain.mtu,
+                secure.name,
+                secure.mtu.saturating_sub(overhead)
+            ))
+        })?;
+        secure.refresh()?;
+    }
+
+    // The SecY, with the SCI defaulting to the secure port's MAC and port 1.
+    let mut settings = cfg.secy;
+    if !settings.sci_set {
+        let mac = secure.mac.ok_or_else(|| ConfigError::Field {
+            field: "secy.sci".into(),
+            problem: format!("missing, and the secure port {} has no MAC address to derive it from", secure.name),
+        })?;
+        settings.cfg.sci = Sci::new(mac, 1);
+    }
+    settings.cfg.mtu = Some(secure.mtu as usize);
+    let sci = settings.cfg.sci;
+    let cipher = settings.cfg.cipher;
+    let mut secy = settings.build()?;
+
+    // Never reuse a PN: start every transmit SA above its durable high-water mark.
+    let mut store = PnStore::open(&fwd.state_file)?;
+    let mut ceilings = [None; 4];
+    let mut ids = [None; 4];
+    for sa in &settings.tx.sas {
+        let id = SaId::new(sci, sa.an, &sa.key);
+        let (start, ceiling) = store.start(id, sa.pn, fwd.pn_block, cipher.max_pn())?;
+        secy.tx
+            .install_sa(sa.an, &sa.key, start, sa.xpn)
+            .map_err(|e| ForwardError::Runtime(e.to_string()))?;
+        secy.tx
+            .set_pn_ceiling(sa.an, ceiling)
+            .map_err(|e| ForwardError::Runtime(e.to_string()))?;
+        ceilings[sa.an as usize] = Some(ceiling);
+        ids[sa.an as usize] = Some(id);
+        if start != sa.pn {
+            tracing::info!("transmit SA {}: resuming at PN {start:#x} (configured {:#x}) from {}", sa.an, sa.pn, fwd.state_file.display());
+        }
+    }
+
+    let plain_rx = AfPacketRx::open(&plain, &RxConfig::default())?;
+    let plain_tx = AfPacketTx::open(&plain, &TxConfig::default())?;
+    let secure_rx = AfPacketRx::open(&secure, &RxConfig::default())?;
+    let secure_tx = AfPacketTx::open(&secure, &TxConfig::default())?;
+
+    tracing::info!(
+        plain = %plain.name, plain_mtu = plain.mtu, secure = %secure.name, secure_mtu = secure.mtu,
+        cipher = %cipher, sci = %sci, encoding_sa = settings.tx.encoding_sa,
+        protection = ?settings.cfg.protection, validate = ?settings.cfg.validate,
+        replay_window = settings.cfg.replay_window, rx_scs = settings.rx.len(),
+        state_file = %fwd.state_file.display(), offloads = "off",
+        "macsec forward: static keys; protecting {} -> {}, validating {} -> {}",
+        plain.name, secure.name, secure.name, plain.name
+    );
+
+    let (tx_half, rx_half) = secy.split();
+    let vlan = settings.cfg.vlan_in_clear as usize;
+    let protect = ProtectPump::new(plain_rx, secure_tx, tx_half, plain.mtu as usize);
+    let validate = ValidatePump::new(secure_rx, plain_tx, rx_half, plain.mtu as usize, vlan);
+    let (tx_ctl, tx_ctl_rx) = channel::unbounded();
+    let (rx_ctl, rx_ctl_rx) = channel::unbounded();
+    let (up_tx, up_rx) = channel::unbounded();
+    let up2 = up_tx.clone();
+    let block = fwd.pn_block;
+    let tx_join = std::thread::Builder::new()
+        .name("plain->secure".into())
+        .spawn(move || tx_thread(protect, tx_ctl_rx, up2, ceilings, block))
+        .map_err(|e| ForwardError::Runtime(e.to_string()))?;
+    let up3 = up_tx.clone();
+    let rx_join = std::thread::Builder::new()
+        .name("secure->plain".into())
+        .spawn(move || rx_thread(validate, rx_ctl_rx, up3))
+        .map_err(|e| ForwardError::Runtime(e.to_string()))?;
+    drop(up_tx);
+    let control = Control { tx_ctl, rx_ctl };
+
+    let signals = signal_channel()?;
+    let ticker = match fwd.stats_interval {
+        Some(i) => channel::tick(i),
+        None => channel::never(),
+    };
+    let started = Instant::now();
+    let extra = |started: Instant| {
+        serde_json::json!({
+            "plain": ports.plain, "secure": ports.secure, "cipher": cipher.name(), "sci": sci.to_string(),
+            "key_source": "static", "uptime_s": started.elapsed().as_secs_f64(),
+        })
+    };
+    let mut failure: Option<String> = None;
+    loop {
+        channel::select! {
+            recv(signals) -> s => match s {
+                Ok(signal_hook::consts::SIGUSR1) => {
+                    if let Some((t, r)) = control.snapshot() {
+                        println!("{}", stats_json("stats", &t, &r, extra(started)));
+                    }
+                }
+                Ok(_) | Err(_) => break,
+            },
+            recv(up_rx) -> m => match m {
+                Ok(Up::PnReserve { an, ceiling }) => {
+                    let Some(id) = ids[an as usize] else { continue };
+                    let ceiling = ceiling.min(cipher.max_pn());
+                    match store.set(id, ceiling) {
+                        Ok(()) => { let _ = control.tx_ctl.send(TxCtl::RaiseCeiling { an, ceiling }); }
+                        Err(e) => {
+                            // The SA stops at its current ceiling, so no PN is ever unrecorded.
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                Ok(Up::Event(TxEvent::PnThreshold { an, next_pn })) => {
+                    tracing::warn!("transmit SA {an} passed the rekey threshold (next PN {next_pn:#x}); configure a new key (static keys do not rekey)");
+                }
+                Ok(Up::Event(TxEvent::PnExhausted { an })) => {
+                    tracing::error!("transmit SA {an} used its last PN and stopped; configure a new key");
+                }
+                Ok(Up::Event(TxEvent::PnCeiling { an, next_pn })) => {
+                    tracing::warn!("transmit SA {an} waits for its PN reservation (next PN {next_pn:#x}); frames are being dropped");
+                }
+                Ok(Up::Failed(which, e)) => { failure = Some(format!("{which} thread: {e}")); break; }
+                Err(_) => { failure = Some("a pump thread exited".into()); break; }
+            },
+            recv(ticker) -> _ => {
+                if let Some((t, r)) = control.snapshot() {
+                    println!("{}", stats_json("stats", &t, &r, extra(started)));
+                }
+            }
+        }
+    }
+    let _ = control.tx_ctl.send(TxCtl::Stop);
+    let _ = control.rx_ctl.send(RxCtl::Stop);
+    let t = tx_join.join();
+    let r = rx_join.join();
+    if let (Ok(t), Ok(r)) = (&t, &r) {
+        println!("{}", stats_json("exit", t, r, extra(started)));
+    }
+    match failure {
+        Some(f) => Err(ForwardError::Runtime(f)),
+        None if t.is_err() || r.is_err() => Err(ForwardError::Runtime("a pump thread panicked".into())),
+        None => Ok(()),
+    }
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGUSR1 as a channel.
+fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut s = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+        .map_err(|e| ForwardError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    let (tx, rx) = channel::unbounded();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in s.forever() {
+                if tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| ForwardError::Runtime(e.to_string()))?;
+    Ok(rx)
+}
