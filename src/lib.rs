@@ -52,9 +52,13 @@
 pub mod config;
 pub mod crypto;
 #[cfg(feature = "forwarder")]
+pub mod demo;
+#[cfg(feature = "forwarder")]
 pub mod forward;
 #[cfg(feature = "forwarder")]
 pub mod io;
+#[cfg(feature = "forwarder")]
+pub mod lab;
 pub mod mka;
 #[cfg(feature = "forwarder")]
 pub mod pcap;

@@ -169,7 +169,16 @@ impl Topology {
         // The forwarders' own ports should send nothing of their own (IPv6 router and
         // multicast listener solicitations would show up as untagged frames).
         for ns in [&self.ns_f1, &self.ns_f2] {
-            run(&["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])?;
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ])?;
         }
         let link =
             |ns1: &str, if1: &str, ns2: &str, if2: &str, mtu: u32| -> Result<(), NetnsError> {

@@ -254,7 +254,12 @@ fn tx_thread(
                     ceilings[an as usize] = Some(ceiling);
                     let _ = pump.secy.set_pn_ceiling(an, ceiling);
                 }
-                TxCtl::InstallSa { an, key, next_pn, xpn } => {
+                TxCtl::InstallSa {
+                    an,
+                    key,
+                    next_pn,
+                    xpn,
+                } => {
                     ceilings[an as usize] = None;
                     if let Err(e) = pump.secy.install_sa(an, &key, next_pn, xpn) {
                         tracing::error!("install transmit SA {an}: {e}");
@@ -282,7 +287,11 @@ fn tx_thread(
     }
 }
 
-fn rx_thread(mut pump: ValidatePump<AfPacketRx, AfPacketTx>, ctl: Receiver<RxCtl>, up: Sender<Up>) -> RxReport {
+fn rx_thread(
+    mut pump: ValidatePump<AfPacketRx, AfPacketTx>,
+    ctl: Receiver<RxCtl>,
+    up: Sender<Up>,
+) -> RxReport {
     let mut last_kstats = Instant::now();
     loop {
         if let Err(e) = pump.run_batch(IDLE) {
@@ -313,7 +322,13 @@ fn rx_thread(mut pump: ValidatePump<AfPacketRx, AfPacketTx>, ctl: Receiver<RxCtl
                 RxCtl::RemoveSc(sci) => {
                     let _ = pump.secy.remove_sc(sci);
                 }
-                RxCtl::InstallSa { sci, an, key, lowest_pn, xpn } => {
+                RxCtl::InstallSa {
+                    sci,
+                    an,
+                    key,
+                    lowest_pn,
+                    xpn,
+                } => {
                     if let Err(e) = pump.secy.install_sa(sci, an, &key, lowest_pn, xpn) {
                         tracing::error!("install receive SA {sci} {an}: {e}");
                     }
@@ -445,7 +460,10 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     if !settings.sci_set {
         let mac = secure.mac.ok_or_else(|| ConfigError::Field {
             field: "secy.sci".into(),
-            problem: format!("missing, and the secure port {} has no MAC address to derive it from", secure.name),
+            problem: format!(
+                "missing, and the secure port {} has no MAC address to derive it from",
+                secure.name
+            ),
         })?;
         settings.cfg.sci = Sci::new(mac, 1);
     }
@@ -470,7 +488,12 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         ceilings[sa.an as usize] = Some(ceiling);
         ids[sa.an as usize] = Some(id);
         if start != sa.pn {
-            tracing::info!("transmit SA {}: resuming at PN {start:#x} (configured {:#x}) from {}", sa.an, sa.pn, fwd.state_file.display());
+            tracing::info!(
+                "transmit SA {}: resuming at PN {start:#x} (configured {:#x}) from {}",
+                sa.an,
+                sa.pn,
+                fwd.state_file.display()
+            );
         }
     }
 
@@ -574,7 +597,9 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     }
     match failure {
         Some(f) => Err(ForwardError::Runtime(f)),
-        None if t.is_err() || r.is_err() => Err(ForwardError::Runtime("a pump thread panicked".into())),
+        None if t.is_err() || r.is_err() => {
+            Err(ForwardError::Runtime("a pump thread panicked".into()))
+        }
         None => Ok(()),
     }
 }
