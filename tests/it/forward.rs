@@ -369,9 +369,7 @@ fn forward_startup_refusals() {
     s.middle = Middle::Bridges; // no forwarders yet; we start them by hand
     let lab = Lab::start(s, Path::new(BIN)).expect("lab");
     // Take the bridges apart so the ports are free.
-    for ns in [&lab.topo.ns_f1] {
-        macsec::topology::run(&["ip", "-n", ns, "link", "del", "br0"]).unwrap();
-    }
+    macsec::topology::run(&["ip", "-n", &lab.topo.ns_f1, "link", "del", "br0"]).unwrap();
     let cfg = lab.dir.join("ref.toml");
     let key = "AD7A2BD03EAC835A6F620FDCB506B345";
     let write = |plain: &str, extra: &str| {
