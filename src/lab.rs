@@ -61,6 +61,12 @@ pub struct LabSpec {
     pub subnet: u8,
     /// Extra lines for the `[forward]` section.
     pub forward_extra: String,
+    /// Key with MKA (a fresh activation key for both ends) instead of static SAKs.
+    pub mka: bool,
+    /// Extra lines for the `[mka]` section of F1 and of F2 (e.g. priorities).
+    pub mka_extra: [String; 2],
+    /// Give F2 a different CAK (same CKN): it must never join the CA.
+    pub mka_wrong_cak_on_b: bool,
 }
 
 impl Default for LabSpec {
@@ -78,6 +84,9 @@ impl Default for LabSpec {
             middle: Middle::Forwarders,
             subnet: 66,
             forward_extra: String::new(),
+            mka: false,
+            mka_extra: [String::new(), String::new()],
+            mka_wrong_cak_on_b: false,
         }
     }
 }
@@ -171,6 +180,13 @@ impl Lab {
         let mut salt = [0u8; 12];
         getrandom::fill(&mut salt).expect("random");
         let salt = hex(&salt);
+        let ak = crate::mka::ActivationKey::generate(16).expect("random");
+        let activation = ak.encode();
+        let wrong = crate::mka::ActivationKey {
+            ckn: ak.ckn,
+            cak: SecretKey::random(16).expect("random"),
+        }
+        .encode();
         for (side, sci, peer, tx, rx, ssci, peer_ssci, plain, secure) in [
             (
                 Side::A,
@@ -202,17 +218,33 @@ impl Lab {
                     String::new()
                 }
             };
+            let keys = if self.spec.mka {
+                format!(
+                    "[mka]\nactivation_key = \"{}\"\ncipher = \"{}\"\n{}\n",
+                    if side == Side::B && self.spec.mka_wrong_cak_on_b {
+                        wrong.as_str()
+                    } else {
+                        activation.as_str()
+                    },
+                    self.spec.cipher.name(),
+                    self.spec.mka_extra[if side == Side::A { 0 } else { 1 }]
+                )
+            } else {
+                format!(
+                    "[secy.tx]\nencoding_sa = 0\n[[secy.tx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}\n[[secy.rx]]\nsci = \"{peer}\"\n[[secy.rx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}",
+                    hex(tx.expose_secret()),
+                    x(ssci),
+                    hex(rx.expose_secret()),
+                    x(peer_ssci)
+                )
+            };
             let cfg = format!(
-                "# lab forwarder {side:?}\n[ports]\nplain = \"{plain}\"\nsecure = \"{secure}\"\n\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\nsci = \"{sci}\"\n\n[secy.tx]\nencoding_sa = 0\n[[secy.tx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}\n[[secy.rx]]\nsci = \"{peer}\"\n[[secy.rx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}\n[forward]\nstate_file = \"{}\"\n{}",
+                "# lab forwarder {side:?}\n[ports]\nplain = \"{plain}\"\nsecure = \"{secure}\"\n\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\nsci = \"{sci}\"\n\n{keys}\n[forward]\nstate_file = \"{}\"\n{}",
                 self.spec.cipher.name(),
                 self.spec.encrypt,
                 if self.spec.encrypt { self.spec.offset } else { 0 },
                 self.spec.send_sci,
                 self.spec.replay_window,
-                hex(tx.expose_secret()),
-                x(ssci),
-                hex(rx.expose_secret()),
-                x(peer_ssci),
                 self.dir.join(format!("{side:?}.pn")).display(),
                 self.spec.forward_extra,
             );
@@ -314,6 +346,24 @@ impl Lab {
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `side`'s KaY reports the CA secured (MKA labs). Returns the time it
+    /// took from now.
+    pub fn wait_secured(&self, side: Side, timeout: Duration) -> Result<Duration, LabError> {
+        let start = Instant::now();
+        loop {
+            if self.logs(side).contains("MKA: secured") {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                return Err(LabError::Forwarder(format!(
+                    "forwarder {side:?} not secured after {timeout:?}:\n{}",
+                    self.logs(side)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -438,6 +488,16 @@ impl Lab {
     /// Sends `bytes` of a deterministic pseudo-random stream over TCP from A's host to B's
     /// and checks every octet on arrival. Returns (octets received intact, seconds).
     pub fn tcp_transfer(&self, bytes: u64, port: u16) -> Result<(u64, f64), LabError> {
+        self.tcp_transfer_paced(bytes, port, None)
+    }
+
+    /// [`Lab::tcp_transfer`], sending at most `rate` bits per second if given.
+    pub fn tcp_transfer_paced(
+        &self,
+        bytes: u64,
+        port: u16,
+        rate: Option<f64>,
+    ) -> Result<(u64, f64), LabError> {
         use crate::io::netns::run_in;
         use std::net::{SocketAddr, TcpListener, TcpStream};
         let addr: SocketAddr = format!("{}:{port}", self.topo.ip_b)
@@ -478,6 +538,12 @@ impl Lab {
             gen.fill(&mut buf[..n]);
             s.write_all(&buf[..n])?;
             left -= n as u64;
+            if let Some(r) = rate {
+                let due = Duration::from_secs_f64((bytes - left) as f64 * 8.0 / r);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
         }
         s.shutdown(std::net::Shutdown::Write)?;
         let got = recv

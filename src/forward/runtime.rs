@@ -6,13 +6,16 @@
 //! the PN store (and, with MKA, the KaY). They talk over crossbeam channels that the
 //! pumps check once per batch.
 
+use super::mka_cfg::{self, MkaSettings};
 use super::pnstore::{PnStore, SaId};
 use super::pump::{ProtectPump, PumpCounters, ValidatePump};
 use crate::config::{Config, ConfigError, Fields, KeyFilePolicy};
-use crate::crypto::{SecretKey, ICV_LEN};
+use crate::crypto::{CipherSuite, SecretKey, Ssci, ICV_LEN};
 use crate::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, TxConfig};
+use crate::io::control::ControlSocket;
 use crate::io::iface::{Interface, Offloads};
 use crate::io::SetupError;
+use crate::mka::{Action, Participant};
 use crate::secy::{Protection, RxStats, SecYStats, TxEvent, TxStats, XpnParams};
 use crate::wire::sectag::SECTAG_SCI_LEN;
 use crate::wire::Sci;
@@ -21,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long a pump waits for frames before it looks at its control channel.
-const IDLE: Duration = Duration::from_millis(50);
+const IDLE: Duration = Duration::from_millis(20);
 /// Default PN block reserved on disk at a time.
 pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
 
@@ -135,12 +138,16 @@ pub enum TxCtl {
         /// XPN parameters.
         xpn: Option<XpnParams>,
     },
-    /// Switch the encoding SA.
+    /// Switch the encoding SA and allow transmission.
     EnableSa(u8),
     /// Remove a transmit SA.
     RemoveSa(u8),
     /// Change how frames are protected.
     SetProtection(Protection),
+    /// Change the cipher suite (drops every SA).
+    SetCipher(CipherSuite),
+    /// Reply once every earlier message is applied.
+    Sync(Sender<()>),
 }
 
 /// Messages to the receive (secure -> plain) thread.
@@ -173,6 +180,12 @@ pub enum RxCtl {
         /// Association Number.
         an: u8,
     },
+    /// Change the confidentiality offset assumed for received frames.
+    SetProtection(Protection),
+    /// Change the cipher suite (drops every SA).
+    SetCipher(CipherSuite),
+    /// Reply once every earlier message is applied.
+    Sync(Sender<()>),
 }
 
 /// Messages from the pump threads to the control thread.
@@ -266,7 +279,16 @@ fn tx_thread(
                     }
                 }
                 TxCtl::EnableSa(an) => {
-                    let _ = pump.secy.set_encoding_sa(an);
+                    if let Err(e) = pump.secy.enable_sa(an) {
+                        tracing::error!("enable transmit SA {an}: {e}");
+                    }
+                }
+                TxCtl::SetCipher(c) => {
+                    ceilings = [None; 4];
+                    pump.secy.set_cipher(c);
+                }
+                TxCtl::Sync(r) => {
+                    let _ = r.send(());
                 }
                 TxCtl::RemoveSa(an) => {
                     let _ = pump.secy.remove_sa(an);
@@ -336,6 +358,11 @@ fn rx_thread(
                 RxCtl::RemoveSa { sci, an } => {
                     let _ = pump.secy.remove_sa(sci, an);
                 }
+                RxCtl::SetProtection(p) => pump.secy.set_protection(p),
+                RxCtl::SetCipher(c) => pump.secy.set_cipher(c),
+                RxCtl::Sync(r) => {
+                    let _ = r.send(());
+                }
             }
         }
         if stop {
@@ -383,6 +410,18 @@ struct Control {
 }
 
 impl Control {
+    /// Waits until both pump threads have applied every message sent so far.
+    fn sync(&self) {
+        let (ts, tr) = channel::bounded(1);
+        let (rs, rr) = channel::bounded(1);
+        if self.tx_ctl.send(TxCtl::Sync(ts)).is_ok() {
+            let _ = tr.recv_timeout(Duration::from_secs(2));
+        }
+        if self.rx_ctl.send(RxCtl::Sync(rs)).is_ok() {
+            let _ = rr.recv_timeout(Duration::from_secs(2));
+        }
+    }
+
     fn snapshot(&self) -> Option<(TxReport, RxReport)> {
         let (ts, tr) = channel::bounded(1);
         let (rs, rr) = channel::bounded(1);
@@ -415,18 +454,39 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         field: "ports".into(),
         problem: "missing: forward needs [ports] plain = \"IFNAME\" and secure = \"IFNAME\"".into(),
     })?;
-    if cfg.extra.contains_key("mka") {
-        return Err(ForwardError::Config(ConfigError::Field {
-            field: "mka".into(),
-            problem: "MKA key agreement is not available in this build yet; use static keys in [secy.tx]/[[secy.rx]]".into(),
-        }));
-    }
-    if cfg.secy.tx.sas.is_empty() || cfg.secy.rx.is_empty() {
-        return Err(ForwardError::Config(ConfigError::Field {
-            field: if cfg.secy.tx.sas.is_empty() { "secy.tx.sa" } else { "secy.rx" }.into(),
-            problem: "missing: static keys need a transmit SA ([[secy.tx.sa]]) and at least one receive SC ([[secy.rx]] with [[secy.rx.sa]])".into(),
-        }));
-    }
+    // Key source: MKA with a pre-shared CAK ([mka]), or static SAKs, but only when the
+    // configuration lists them itself; never both, never neither.
+    let has_static = !cfg.secy.tx.sas.is_empty() || cfg.secy.rx.iter().any(|r| !r.sas.is_empty());
+    let mka: Option<MkaSettings> = match (cfg.extra.get("mka"), has_static) {
+        (Some(_), true) => {
+            return Err(ForwardError::Config(ConfigError::Field {
+                field: "mka".into(),
+                problem: "both [mka] and static SAs ([[secy.tx.sa]]/[[secy.rx.sa]]) are configured: keep one key source".into(),
+            }))
+        }
+        (Some(toml::Value::Table(t)), false) => Some(mka_cfg::parse(t, &cfg.base_dir, opts.key_policy)?),
+        (Some(_), false) => {
+            return Err(ForwardError::Config(ConfigError::Field {
+                field: "mka".into(),
+                problem: "must be a table ([mka])".into(),
+            }))
+        }
+        (None, false) => {
+            return Err(ForwardError::Config(ConfigError::Field {
+                field: "mka".into(),
+                problem: "missing: no keys are configured. Add an [mka] section with a pre-shared key (run `macsec keygen`), or static SAs in [[secy.tx.sa]] and [[secy.rx]]".into(),
+            }))
+        }
+        (None, true) => {
+            if cfg.secy.tx.sas.is_empty() || cfg.secy.rx.is_empty() {
+                return Err(ForwardError::Config(ConfigError::Field {
+                    field: if cfg.secy.tx.sas.is_empty() { "secy.tx.sa" } else { "secy.rx" }.into(),
+                    problem: "missing: static keys need a transmit SA ([[secy.tx.sa]]) and at least one receive SC ([[secy.rx]] with [[secy.rx.sa]])".into(),
+                }));
+            }
+            None
+        }
+    };
 
     // Interfaces: exist, up, offloads off, MTUs that fit (802.1AE overhead: SecTAG with
     // SCI + ICV = 32 octets, + 4 per VLAN tag kept in clear).
@@ -468,9 +528,25 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         settings.cfg.sci = Sci::new(mac, 1);
     }
     settings.cfg.mtu = Some(secure.mtu as usize);
+    if let Some(m) = &mka {
+        settings.cfg.cipher = m.cipher;
+        if m.cipher.is_xpn() && settings.cfg.replay_window > crate::secy::replay::MAX_XPN_WINDOW {
+            return Err(ForwardError::Config(ConfigError::Field {
+                field: "secy.replay_window".into(),
+                problem: format!(
+                    "at most {} with an XPN cipher suite",
+                    crate::secy::replay::MAX_XPN_WINDOW
+                ),
+            }));
+        }
+    }
     let sci = settings.cfg.sci;
     let cipher = settings.cfg.cipher;
     let mut secy = settings.build()?;
+    if mka.is_some() {
+        // 802.1X 12.x: nothing is sent until the KaY enables a transmit SA.
+        secy.tx.set_transmit_enabled(false);
+    }
 
     // Never reuse a PN: start every transmit SA above its durable high-water mark.
     let mut store = PnStore::open(&fwd.state_file)?;
@@ -497,25 +573,53 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         }
     }
 
+    let kay = match &mka {
+        None => None,
+        Some(m) => {
+            let pcfg = m.participant_config(sci, settings.cfg.protection);
+            let p = Participant::new(pcfg, Instant::now()).map_err(|e| ConfigError::Field {
+                field: "mka".into(),
+                problem: e.to_string(),
+            })?;
+            let sock = ControlSocket::open(&secure, m.ethertype)?;
+            sock.join_multicast(m.destination)?;
+            Some((p, sock))
+        }
+    };
+
     let plain_rx = AfPacketRx::open(&plain, &RxConfig::default())?;
     let plain_tx = AfPacketTx::open(&plain, &TxConfig::default())?;
     let secure_rx = AfPacketRx::open(&secure, &RxConfig::default())?;
     let secure_tx = AfPacketTx::open(&secure, &TxConfig::default())?;
 
+    let key_source = if mka.is_some() { "mka" } else { "static" };
     tracing::info!(
         plain = %plain.name, plain_mtu = plain.mtu, secure = %secure.name, secure_mtu = secure.mtu,
         cipher = %cipher, sci = %sci, encoding_sa = settings.tx.encoding_sa,
         protection = ?settings.cfg.protection, validate = ?settings.cfg.validate,
         replay_window = settings.cfg.replay_window, rx_scs = settings.rx.len(),
         state_file = %fwd.state_file.display(), offloads = "off",
-        "macsec forward: static keys; protecting {} -> {}, validating {} -> {}",
+        "macsec forward: {key_source} keys; protecting {} -> {}, validating {} -> {}",
         plain.name, secure.name, secure.name, plain.name
     );
+    if let Some(m) = &mka {
+        tracing::info!(
+            ckn = %m.ckn.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            priority = m.priority, distributes = %m.cipher, hello_ms = m.hello_time.as_millis() as u64,
+            life_ms = m.life_time.as_millis() as u64, destination = %m.destination,
+            ethertype = format_args!("{:#06x}", m.ethertype),
+            "MKA participant started; frames are dropped until the CA is secured"
+        );
+    }
 
     let (tx_half, rx_half) = secy.split();
     let vlan = settings.cfg.vlan_in_clear as usize;
+    let eapol_type = mka
+        .as_ref()
+        .map_or(crate::wire::ethernet::ethertype::EAPOL, |m| m.ethertype);
     let protect = ProtectPump::new(plain_rx, secure_tx, tx_half, plain.mtu as usize);
-    let validate = ValidatePump::new(secure_rx, plain_tx, rx_half, plain.mtu as usize, vlan);
+    let mut validate = ValidatePump::new(secure_rx, plain_tx, rx_half, plain.mtu as usize, vlan);
+    validate.eapol_ethertype = eapol_type;
     let (tx_ctl, tx_ctl_rx) = channel::unbounded();
     let (rx_ctl, rx_ctl_rx) = channel::unbounded();
     let (up_tx, up_rx) = channel::unbounded();
@@ -539,19 +643,60 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         None => channel::never(),
     };
     let started = Instant::now();
-    let extra = |started: Instant| {
+    let mut kay = kay.map(|(p, sock)| Kay::start(p, sock, cipher));
+    let extra = |started: Instant, kay: &Option<Kay>| {
         serde_json::json!({
-            "plain": ports.plain, "secure": ports.secure, "cipher": cipher.name(), "sci": sci.to_string(),
-            "key_source": "static", "uptime_s": started.elapsed().as_secs_f64(),
+            "plain": ports.plain, "secure": ports.secure, "cipher": kay.as_ref().map_or(cipher, |k| k.cipher).name(),
+            "sci": sci.to_string(), "key_source": key_source, "uptime_s": started.elapsed().as_secs_f64(),
+            "mka": kay.as_ref().map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
         })
     };
+    if let Some(k) = kay.as_mut() {
+        k.drain(&control);
+    }
+    let pn_tick = if kay.is_some() {
+        channel::tick(Duration::from_secs(1))
+    } else {
+        channel::never()
+    };
+    let never_frames = channel::never();
     let mut failure: Option<String> = None;
     loop {
+        let kay_timer = kay
+            .as_ref()
+            .and_then(|k| k.participant.poll_timeout())
+            .map(channel::at)
+            .unwrap_or_else(channel::never);
+        let mkpdus = kay.as_ref().map_or(&never_frames, |k| &k.frames);
         channel::select! {
+            recv(mkpdus) -> f => if let (Ok(f), Some(k)) = (f, kay.as_mut()) {
+                if let Err(e) = k.participant.handle_mkpdu(Instant::now(), &f) {
+                    tracing::debug!("MKPDU dropped: {e:?}");
+                }
+                k.drain(&control);
+            },
+            recv(kay_timer) -> _ => if let Some(k) = kay.as_mut() {
+                k.participant.handle_timeout(Instant::now());
+                k.drain(&control);
+            },
+            recv(pn_tick) -> _ => if let Some(k) = kay.as_mut() {
+                if let Some((t, r)) = control.snapshot() {
+                    k.report_pns(&t, &r);
+                    k.drain(&control);
+                }
+            },
             recv(signals) -> s => match s {
+                Ok(signal_hook::consts::SIGHUP) => match kay.as_mut() {
+                    Some(k) => {
+                        let ok = k.participant.request_rekey();
+                        tracing::info!("SIGHUP: {}", if ok { "distributing a new SAK" } else { "rekey refused (not the key server, or a rekey is in progress)" });
+                        k.drain(&control);
+                    }
+                    None => tracing::info!("SIGHUP ignored: static keys do not rekey"),
+                },
                 Ok(signal_hook::consts::SIGUSR1) => {
                     if let Some((t, r)) = control.snapshot() {
-                        println!("{}", stats_json("stats", &t, &r, extra(started)));
+                        println!("{}", stats_json("stats", &t, &r, extra(started, &kay)));
                     }
                 }
                 Ok(_) | Err(_) => break,
@@ -569,9 +714,14 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
                         }
                     }
                 }
-                Ok(Up::Event(TxEvent::PnThreshold { an, next_pn })) => {
-                    tracing::warn!("transmit SA {an} passed the rekey threshold (next PN {next_pn:#x}); configure a new key (static keys do not rekey)");
-                }
+                Ok(Up::Event(TxEvent::PnThreshold { an, next_pn })) => match kay.as_mut() {
+                    Some(k) => {
+                        // Tell the KaY now rather than at the next report.
+                        k.participant.report_tx_pn(an, next_pn);
+                        k.drain(&control);
+                    }
+                    None => tracing::warn!("transmit SA {an} passed the rekey threshold (next PN {next_pn:#x}); configure a new key (static keys do not rekey)"),
+                },
                 Ok(Up::Event(TxEvent::PnExhausted { an })) => {
                     tracing::error!("transmit SA {an} used its last PN and stopped; configure a new key");
                 }
@@ -583,7 +733,7 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
             },
             recv(ticker) -> _ => {
                 if let Some((t, r)) = control.snapshot() {
-                    println!("{}", stats_json("stats", &t, &r, extra(started)));
+                    println!("{}", stats_json("stats", &t, &r, extra(started, &kay)));
                 }
             }
         }
@@ -593,7 +743,10 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     let t = tx_join.join();
     let r = rx_join.join();
     if let (Ok(t), Ok(r)) = (&t, &r) {
-        println!("{}", stats_json("exit", t, r, extra(started)));
+        println!("{}", stats_json("exit", t, r, extra(started, &kay)));
+    }
+    if let Some(k) = kay.take() {
+        k.stop();
     }
     match failure {
         Some(f) => Err(ForwardError::Runtime(f)),
@@ -601,6 +754,193 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
             Err(ForwardError::Runtime("a pump thread panicked".into()))
         }
         None => Ok(()),
+    }
+}
+
+/// The KaY side of the control thread: the participant, its socket, and a reader
+/// thread that turns received MKPDUs into channel messages.
+struct Kay {
+    participant: Participant,
+    sock: std::sync::Arc<ControlSocket>,
+    frames: Receiver<Vec<u8>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    cipher: CipherSuite,
+}
+
+impl Kay {
+    fn start(participant: Participant, sock: ControlSocket, cipher: CipherSuite) -> Kay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let sock = std::sync::Arc::new(sock);
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel::bounded(256);
+        let (s2, stop2) = (sock.clone(), stop.clone());
+        let reader = std::thread::Builder::new()
+            .name("mka-rx".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 2048];
+                while !stop2.load(Ordering::Relaxed) {
+                    match s2.recv(&mut buf, Duration::from_millis(200)) {
+                        Ok(Some(f)) if !f.truncated => {
+                            // A full queue means a flood: drop, the KaY counts nothing lost.
+                            let _ = tx.try_send(buf[..f.len].to_vec());
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!("MKA socket: {e}");
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                    }
+                }
+            })
+            .ok();
+        Kay {
+            participant,
+            sock,
+            frames: rx,
+            stop,
+            reader,
+            cipher,
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+
+    /// Applies every pending action to the data plane (802.1X 12.x, the SecY
+    /// interface), then sends every pending MKPDU: actions first, because an MKPDU may
+    /// announce an SA that must already exist.
+    fn drain(&mut self, c: &Control) {
+        let mut applied = false;
+        while let Some(a) = self.participant.poll_action() {
+            self.apply(a, c);
+            applied = true;
+        }
+        if applied {
+            // The MKPDUs below may tell peers that our receive SAs exist (SAK Use) or
+            // that we transmit with a new AN: those must be true in the data plane first.
+            c.sync();
+        }
+        while let Some(f) = self.participant.poll_transmit() {
+            if let Err(e) = self.sock.send(&f) {
+                tracing::warn!("sending an MKPDU: {e}");
+            }
+        }
+    }
+
+    fn ensure_cipher(&mut self, suite: CipherSuite, c: &Control) {
+        if suite != self.cipher {
+            tracing::info!(
+                "MKA: cipher suite {} distributed; switching from {}",
+                suite,
+                self.cipher
+            );
+            self.cipher = suite;
+            let _ = c.tx_ctl.send(TxCtl::SetCipher(suite));
+            let _ = c.rx_ctl.send(RxCtl::SetCipher(suite));
+        }
+    }
+
+    fn apply(&mut self, a: Action, c: &Control) {
+        let xpn = |suite: CipherSuite, ssci: Ssci, salt| {
+            suite.is_xpn().then_some(XpnParams { ssci, salt })
+        };
+        match a {
+            Action::InstallRxSc { sci } => {
+                tracing::info!("MKA: peer {sci} is live; receive SC created");
+                let _ = c.rx_ctl.send(RxCtl::AddSc(sci));
+            }
+            Action::InstallRxSa {
+                sci,
+                an,
+                key,
+                ki,
+                lowest_pn,
+                ssci,
+                salt,
+                suite,
+            } => {
+                self.ensure_cipher(suite, c);
+                tracing::info!(
+                    "MKA: receive SA {sci} AN {an} installed (KN {}, lowest PN {lowest_pn})",
+                    ki.kn
+                );
+                let _ = c.rx_ctl.send(RxCtl::InstallSa {
+                    sci,
+                    an,
+                    key,
+                    lowest_pn,
+                    xpn: xpn(suite, ssci, salt),
+                });
+            }
+            Action::InstallTxSa {
+                an,
+                key,
+                ki,
+                next_pn,
+                ssci,
+                salt,
+                suite,
+                confidentiality,
+            } => {
+                self.ensure_cipher(suite, c);
+                let p = mka_cfg::protection_of(confidentiality);
+                tracing::info!(
+                    "MKA: transmit SA AN {an} installed (KN {}, {suite}, {p:?})",
+                    ki.kn
+                );
+                let _ = c.tx_ctl.send(TxCtl::SetProtection(p));
+                let _ = c.rx_ctl.send(RxCtl::SetProtection(p));
+                let _ = c.tx_ctl.send(TxCtl::InstallSa {
+                    an,
+                    key,
+                    next_pn,
+                    xpn: xpn(suite, ssci, salt),
+                });
+            }
+            Action::EnableTx { an } => {
+                tracing::info!("MKA: transmitting with AN {an}");
+                let _ = c.tx_ctl.send(TxCtl::EnableSa(an));
+            }
+            Action::DeleteRxSa { sci, an } => {
+                let _ = c.rx_ctl.send(RxCtl::RemoveSa { sci, an });
+            }
+            Action::DeleteTxSa { an } => {
+                let _ = c.tx_ctl.send(TxCtl::RemoveSa(an));
+            }
+            Action::DeleteRxSc { sci } => {
+                tracing::warn!("MKA: peer {sci} is gone; receive SC removed");
+                let _ = c.rx_ctl.send(RxCtl::RemoveSc(sci));
+            }
+            Action::Secured => tracing::info!(
+                "MKA: secured (key server {:?})",
+                self.participant.key_server()
+            ),
+            Action::Unsecured => tracing::warn!("MKA: not secured; frames are dropped"),
+        }
+    }
+
+    /// Feeds the data plane's PNs to the KaY (SAK Use LPNs, PN-exhaustion rekeys).
+    fn report_pns(&mut self, t: &TxReport, r: &RxReport) {
+        for sa in &t.stats.sc.sa {
+            if let Some(next) = sa.next_pn {
+                self.participant.report_tx_pn(sa.an, next);
+            }
+        }
+        for sc in &r.stats.rx_sc {
+            let Ok(sci) = sc.sci.parse::<Sci>() else {
+                continue;
+            };
+            for sa in &sc.sa {
+                if let Some(l) = sa.lowest_pn {
+                    self.participant.report_rx_lowest_pn(sci, sa.an, l);
+                }
+            }
+        }
     }
 }
 

@@ -205,6 +205,30 @@ impl Receiver {
         Ok(())
     }
 
+    /// Changes the cipher suite (e.g. the one a key server distributes). Every SA of
+    /// every SC is removed; the SCs stay.
+    pub fn set_cipher(&mut self, cipher: CipherSuite) {
+        if cipher != self.cipher {
+            self.cipher = cipher;
+            for sc in &mut self.scs {
+                sc.sas = [None, None, None, None];
+            }
+        }
+    }
+
+    /// The cipher suite.
+    pub fn cipher(&self) -> CipherSuite {
+        self.cipher
+    }
+
+    /// Changes the confidentiality offset assumed for received encrypted frames.
+    pub fn set_protection(&mut self, p: Protection) {
+        self.offset = match p {
+            Protection::Confidentiality(o) => o.octets(),
+            Protection::IntegrityOnly => 0,
+        };
+    }
+
     /// Number of receive SCs.
     pub fn sc_count(&self) -> usize {
         self.scs.len()

@@ -143,6 +143,9 @@ pub struct Transmitter {
     pn_threshold: f64,
     rx_sc_count: usize,
     encoding_an: u8,
+    /// Whether the encoding SA may be used (802.1X: the KaY enables transmission only
+    /// once every peer can receive with the new SA).
+    transmit_enabled: bool,
     sas: [Option<TxSa>; 4],
     secy: TxSecYCounters,
     sc: TxScCounters,
@@ -174,6 +177,7 @@ impl Transmitter {
             pn_threshold: cfg.pn_threshold,
             rx_sc_count: 0,
             encoding_an: 0,
+            transmit_enabled: true,
             sas: [None, None, None, None],
             secy: TxSecYCounters::default(),
             sc: TxScCounters::default(),
@@ -226,6 +230,31 @@ impl Transmitter {
         }
         self.encoding_an = an;
         Ok(())
+    }
+
+    /// Stops or allows transmission with the encoding SA. With it stopped, installed
+    /// SAs wait (frames are dropped as OutPktsNoSA) until [`Transmitter::enable_sa`].
+    pub fn set_transmit_enabled(&mut self, on: bool) {
+        self.transmit_enabled = on;
+    }
+
+    /// Makes `an` the encoding SA and allows transmission (the KaY's "enable transmit").
+    pub fn enable_sa(&mut self, an: u8) -> Result<(), SecYError> {
+        if self.sas.get(an as usize).and_then(|s| s.as_ref()).is_none() {
+            return Err(SecYError::NoSa(an));
+        }
+        self.encoding_an = an;
+        self.transmit_enabled = true;
+        Ok(())
+    }
+
+    /// Changes the cipher suite (e.g. the one a key server distributes). Every SA is
+    /// removed: keys of one suite are meaningless under another.
+    pub fn set_cipher(&mut self, cipher: CipherSuite) {
+        if cipher != self.cipher {
+            self.cipher = cipher;
+            self.sas = [None, None, None, None];
+        }
     }
 
     /// The encoding AN.
@@ -398,7 +427,10 @@ impl Transmitter {
             }
         }
         let max_pn = self.cipher.max_pn();
-        let Some(sa) = self.sas[an as usize].as_mut() else {
+        let Some(sa) = self.sas[an as usize]
+            .as_mut()
+            .filter(|_| self.transmit_enabled)
+        else {
             self.secy.out_pkts_no_sa += 1;
             return Err(TxDrop::NoActiveSa);
         };

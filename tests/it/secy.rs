@@ -492,3 +492,31 @@ fn lowest_pn_set_by_kay() {
     assert_eq!(open(&mut r, &f1).0, RxVerdict::Late);
     assert_eq!(open(&mut r, &f2).0, RxVerdict::Ok);
 }
+
+#[test]
+fn kay_install_order_and_cipher_change() {
+    let mut s = SecY::new(cfg(A)).unwrap();
+    s.tx.set_transmit_enabled(false);
+    s.tx.install_sa(0, &key(), 1, None).unwrap();
+    let (mut b, r) = framed(&plain(100));
+    assert_eq!(
+        s.tx.protect(&mut b, r),
+        Err(TxDrop::NoActiveSa),
+        "installed, not yet enabled"
+    );
+    s.tx.enable_sa(0).unwrap();
+    let mut rx = receiver(cfg(B));
+    assert_eq!(open(&mut rx, &seal(&mut s, &plain(100))).0, RxVerdict::Ok);
+    // A new SA waits while the old one keeps transmitting.
+    s.tx.install_sa(1, &key(), 1, None).unwrap();
+    assert_eq!(seal(&mut s, &plain(100))[14] & 3, 0);
+    s.tx.enable_sa(1).unwrap();
+    assert_eq!(seal(&mut s, &plain(100))[14] & 3, 1);
+    assert_eq!(s.tx.enable_sa(3), Err(SecYError::NoSa(3)));
+    // A suite change drops every SA (on both halves).
+    s.tx.set_cipher(CipherSuite::GcmAes256);
+    let (mut b, r) = framed(&plain(100));
+    assert_eq!(s.tx.protect(&mut b, r), Err(TxDrop::NoActiveSa));
+    rx.rx.set_cipher(CipherSuite::GcmAes256);
+    assert!(rx.rx.sa_state(sci(A), 0).is_none() && rx.rx.sc_count() == 1);
+}
