@@ -1,6 +1,8 @@
 //! Integration tests: one binary, one module per area.
 
 #[cfg(feature = "forwarder")]
+mod forward_mem;
+#[cfg(feature = "forwarder")]
 mod io;
 mod mka;
 mod pcap_cli;
