@@ -3,6 +3,8 @@
 #[cfg(feature = "forwarder")]
 mod forward;
 #[cfg(feature = "forwarder")]
+mod forward_mem;
+#[cfg(feature = "forwarder")]
 mod io;
 mod mka;
 mod pcap_cli;
