@@ -1,10 +1,20 @@
 //! Linux `AF_PACKET` ports with memory-mapped rings.
 //!
-//! * [`AfPacketRx`]: a `TPACKET_V3` receive ring. The kernel fills blocks (1 MiB by
-//!   default) with many frames and hands a block over when it is full or when the block
-//!   timeout (1 ms by default) expires; we walk the frames of a block in place and give
-//!   the block back when done. `poll()` is called only when the next block is not ready,
-//!   so under load a batch costs no system call at all.
+//! * [`AfPacketRx`]: a receive ring, `TPACKET_V2` by default or `TPACKET_V3` (see
+//!   [`RxRing`]).
+//!   * V2: one fixed-size slot per frame. The kernel marks each slot ready and wakes
+//!     `poll()` as soon as its frame is in, so a lone frame at idle is delivered after
+//!     only a wake-up (tens of microseconds). The default slot (68 KiB) holds a TCP GSO
+//!     super-frame whole, so the ring is large for its slot count (135 slots, 9 MiB).
+//!   * V3: the kernel fills blocks (1 MiB) with many frames and hands a block over when
+//!     it is full or when the block timeout (at least 1 ms) expires, so a lone frame
+//!     waits for the timeout. Denser (16 MiB hold some 10,000 full-size frames, where
+//!     the V2 ring holds 135 frames of any size), and cheaper per frame under load
+//!     because the batches are larger.
+//!
+//!   Either way we read frames in place and give each slot or block back as soon as its
+//!   last frame was passed on; `poll()` is called only when nothing is ready, so under
+//!   load a batch costs no system call at all.
 //! * [`AfPacketTx`]: a `TPACKET_V2` transmit ring with `PACKET_TX_HAS_OFF`, so a frame
 //!   can start anywhere in its slot (the caller keeps headroom for the SecTAG), and
 //!   `PACKET_QDISC_BYPASS`. [`TxPort::flush`] is one `sendto(NULL)` for the whole batch.
@@ -23,7 +33,8 @@
 //! ```
 //!
 //! Kernel requirements: Linux 4.20 or later (`PACKET_IGNORE_OUTGOING`); rings of
-//! `TPACKET_V3` (3.2), `PACKET_QDISC_BYPASS` (3.14) and `PACKET_TX_HAS_OFF` (3.8).
+//! `TPACKET_V2` (2.6.27) and `TPACKET_V3` (3.2), `PACKET_QDISC_BYPASS` (3.14) and
+//! `PACKET_TX_HAS_OFF` (3.8).
 //! Fanout groups that ignore outgoing frames need Linux 6.2.
 //!
 //! Behaviour worth knowing:
@@ -31,6 +42,13 @@
 //! * With `PACKET_QDISC_BYPASS` (the default) frames skip the queueing discipline and
 //!   every packet tap: `tcpdump` on the interface does not see what we send, and when the
 //!   device queue is full the frame is dropped instead of queued.
+//! * The whole receive ring is allocated when the port is opened and mapped into the
+//!   process at once, so it counts toward the RSS in full from the start (as `RssFile`),
+//!   however small the frames; see [`RxGeometry::ring_size`].
+//! * A frame longer than the ring can hold ([`RxRing::max_frame_len`]) is delivered
+//!   truncated and flagged so. Over a veth, and from the host's own stack, TCP can hand
+//!   the packet socket unsegmented GSO frames of up to 64 KiB; the default V2 slot takes
+//!   them whole.
 //! * The kernel strips the outer VLAN tag (802.1Q or 802.1ad) of every received frame
 //!   before packet sockets see it; it is reported in [`RxFrame::vlan_tci`].
 //! * The kernel refuses to send frames longer than MTU + 14 octets, or MTU + 18 if the
@@ -81,13 +99,16 @@ const H3_VLAN_TPID: usize =
     offset_of!(libc::tpacket3_hdr, hv1) + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid);
 const H3_SIZE: usize = size_of::<libc::tpacket3_hdr>();
 
-// ---- TPACKET_V2 layout (transmit) ----------------------------------------------------
+// ---- TPACKET_V2 layout (receive and transmit) ----------------------------------------
 
 const H2_STATUS: usize = offset_of!(libc::tpacket2_hdr, tp_status);
 const H2_LEN: usize = offset_of!(libc::tpacket2_hdr, tp_len);
 const H2_SNAPLEN: usize = offset_of!(libc::tpacket2_hdr, tp_snaplen);
 const H2_MAC: usize = offset_of!(libc::tpacket2_hdr, tp_mac);
 const H2_NET: usize = offset_of!(libc::tpacket2_hdr, tp_net);
+const H2_VLAN_TCI: usize = offset_of!(libc::tpacket2_hdr, tp_vlan_tci);
+const H2_VLAN_TPID: usize = offset_of!(libc::tpacket2_hdr, tp_vlan_tpid);
+const H2_SIZE: usize = size_of::<libc::tpacket2_hdr>();
 /// Where frame data may start in a TX slot: the kernel's `tp_hdrlen - sizeof(sockaddr_ll)`.
 const TX_DATA_OFF: usize = libc::TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>();
 /// Size of one TX ring frame: header plus a [`TX_SLOT_LEN`] data area.
@@ -97,6 +118,11 @@ const _: () = {
     assert!(BLK_STATUS == 8 && BLK_NUM_PKTS == 12 && BLK_FIRST == 16 && BLK_HDR_LEN == 48);
     assert!(H3_SIZE == 48 && H3_MAC == 24 && H3_VLAN_TCI == 32 && H3_VLAN_TPID == 36);
     assert!(H2_STATUS == 0 && H2_MAC == 12 && TX_DATA_OFF == 32);
+    assert!(H2_VLAN_TCI == 24 && H2_VLAN_TPID == 26 && H2_SIZE == 32);
+    // Where current kernels put an Ethernet frame in an RX slot or block.
+    assert!(V2_MAC_OFF == 66 && V3_MAC_OFF == 82);
+    assert!(H2_SIZE <= V2_MIN_FRAME_SIZE && V2_MIN_FRAME_SIZE % libc::TPACKET_ALIGNMENT == 0);
+    assert!(RX_V2_FRAME_SIZE - V2_MAC_OFF >= ETH_HLEN + 4 + 65535);
     assert!(TX_FRAME_SIZE - TX_DATA_OFF >= TX_SLOT_LEN);
     // tp_mac is a u16: every data offset in a slot must fit.
     assert!(TX_FRAME_SIZE <= u16::MAX as usize);
@@ -166,18 +192,228 @@ impl Fanout {
     }
 }
 
-/// Receive ring parameters.
+/// Default size of one [`RxRing::V2`] slot: 68 KiB, enough for a whole TCP GSO
+/// super-frame (an IP packet of up to 65,535 octets behind a 14-octet Ethernet header,
+/// plus an inner VLAN tag) after the kernel's 66-octet slot header.
+pub const RX_V2_FRAME_SIZE: usize = 68 * 1024;
+
+/// Default number of [`RxRing::V2`] slots requested (rounded up to whole blocks: 135
+/// slots, 9 MiB, with the default slot size).
+pub const RX_V2_FRAME_COUNT: usize = 128;
+
+/// Where frame data starts in a V2 slot: the kernel puts the network header at
+/// `TPACKET_ALIGN(tp_hdrlen + 16)` and the 14-octet Ethernet header in front of it.
+const V2_MAC_OFF: usize =
+    (libc::TPACKET2_HDRLEN + 16).next_multiple_of(libc::TPACKET_ALIGNMENT) - ETH_HLEN;
+/// The same for V3 (`tp_hdrlen` is `TPACKET3_HDRLEN`: the 48-octet header plus a
+/// `sockaddr_ll`).
+const V3_MAC_OFF: usize = (H3_SIZE + size_of::<libc::sockaddr_ll>() + 16)
+    .next_multiple_of(libc::TPACKET_ALIGNMENT)
+    - ETH_HLEN;
+/// Smallest V2 slot accepted: the slot header plus a minimum-size frame.
+const V2_MIN_FRAME_SIZE: usize = 128;
+/// Largest block a V2 ring is given (unless one slot needs more): the kernel's largest
+/// physically contiguous allocation with 4 KiB pages (`MAX_PAGE_ORDER` 10).
+const V2_MAX_BLOCK: usize = 4 << 20;
+
+/// The kind and geometry of a receive ring.
+///
+/// * [`V2`](Self::V2) (the default): fixed-size slots, one frame each. The kernel marks
+///   each slot ready and wakes `poll()` as soon as the frame is in, so an idle port adds
+///   only the wake-up latency (tens of microseconds). Under load batching still happens:
+///   each wake-up drains every ready slot (up to `max`) with no further system call.
+///   Every slot must hold the largest frame the port may see, so the ring is large
+///   (9 MiB by default) for its slot count.
+/// * [`V3`](Self::V3): variable-sized frames packed into large blocks. Memory-efficient
+///   for small frames and the cheapest under load, but the kernel hands a block over only
+///   when it is full or `block_timeout` (at least 1 ms, counted in jiffies) expired, so
+///   at low rates a lone frame waits about a millisecond or more: too slow for a
+///   forwarder that must add at most tens of microseconds per hop.
+///
+/// The kernel allocates the whole ring when the port is opened and maps all of it into
+/// the process, so all of it counts toward the process's RSS (as `RssFile`) whatever the
+/// traffic; it is kernel memory that is never swapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxRing {
+    /// `TPACKET_V2`: `frame_count` slots of `frame_size` octets.
+    V2 {
+        /// Size of one slot in octets, including the kernel's 66-octet header: a multiple
+        /// of 16, at least 128. A frame longer than `frame_size - 66` octets is delivered
+        /// [`truncated`](RxFrame::truncated). Default [`RX_V2_FRAME_SIZE`] (68 KiB), which
+        /// holds TCP GSO super-frames whole.
+        frame_size: usize,
+        /// Number of slots: how many frames the ring can hold while the reader is busy.
+        /// Rounded up so that the slots fill whole blocks (see [`RxRing::geometry`]).
+        /// At least 2. Default [`RX_V2_FRAME_COUNT`].
+        frame_count: usize,
+    },
+    /// `TPACKET_V3`: `block_count` blocks of `block_size` octets.
+    V3 {
+        /// Size of one ring block in octets: a multiple of the page size, at least 64 KiB
+        /// (so that any jumbo frame fits in one block; the largest frame that can be
+        /// captured whole is a little under this). 1 MiB in [`RxRing::v3`].
+        block_size: usize,
+        /// Number of blocks, at least 2. 16 in [`RxRing::v3`] (16 MiB per port).
+        block_count: usize,
+        /// How long the kernel may keep a partly filled block before handing it over: the
+        /// worst-case added latency at low rates. Whole milliseconds, at least 1. 1 ms in
+        /// [`RxRing::v3`].
+        block_timeout: Duration,
+    },
+}
+
+impl Default for RxRing {
+    fn default() -> Self {
+        RxRing::v2()
+    }
+}
+
+/// How a receive ring is laid out in memory, as passed to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxGeometry {
+    /// Octets per block (a power-of-two number of pages for V2).
+    pub block_size: usize,
+    /// Number of blocks.
+    pub block_count: usize,
+    /// Slot size (V2), or the nominal frame size passed to the kernel (V3).
+    pub frame_size: usize,
+    /// Slots per block (V2); for V3 only a nominal value the kernel checks.
+    pub frames_per_block: usize,
+}
+
+impl RxGeometry {
+    /// Size of the whole ring in octets: the kernel memory the port takes when it is
+    /// opened (never swapped), and what its mapping adds to the process's RSS.
+    pub fn ring_size(&self) -> usize {
+        self.block_size * self.block_count
+    }
+
+    /// Number of V2 slots (the requested count rounded up to whole blocks).
+    pub fn frame_count(&self) -> usize {
+        self.frames_per_block * self.block_count
+    }
+}
+
+impl RxRing {
+    /// The default `TPACKET_V2` ring: [`RX_V2_FRAME_COUNT`] slots of [`RX_V2_FRAME_SIZE`].
+    pub fn v2() -> Self {
+        RxRing::V2 {
+            frame_size: RX_V2_FRAME_SIZE,
+            frame_count: RX_V2_FRAME_COUNT,
+        }
+    }
+
+    /// The `TPACKET_V3` ring that was the default before V2: 16 blocks of 1 MiB, 1 ms
+    /// block timeout.
+    pub fn v3() -> Self {
+        RxRing::V3 {
+            block_size: 1 << 20,
+            block_count: 16,
+            block_timeout: Duration::from_millis(1),
+        }
+    }
+
+    /// Longest Ethernet frame (as seen by the packet socket, after VLAN tag stripping)
+    /// that this ring delivers whole, as laid out by current kernels.
+    pub fn max_frame_len(&self) -> usize {
+        match *self {
+            RxRing::V2 { frame_size, .. } => frame_size.saturating_sub(V2_MAC_OFF),
+            RxRing::V3 { block_size, .. } => block_size.saturating_sub(BLK_HDR_LEN + V3_MAC_OFF),
+        }
+    }
+
+    /// Checks the parameters and works out the layout handed to the kernel.
+    ///
+    /// A V2 ring's blocks are a power-of-two number of pages, because the kernel
+    /// allocates each block as `2^order` pages and would waste the rest of a block of any
+    /// other size (a block of one 68 KiB slot would take 128 KiB). The smallest such block
+    /// that wastes at most 1/16 of itself after its last slot is used (1 MiB, 15 slots,
+    /// for the default 68 KiB slot), and the slot count is rounded up to whole blocks.
+    pub fn geometry(&self) -> Result<RxGeometry, SetupError> {
+        let page = sys::page_size();
+        let geo = match *self {
+            RxRing::V2 {
+                frame_size,
+                frame_count,
+            } => {
+                if frame_size < V2_MIN_FRAME_SIZE
+                    || frame_size % libc::TPACKET_ALIGNMENT != 0
+                    || frame_size > u32::MAX as usize / 2
+                {
+                    return Err(config_err(
+                        "rx frame_size",
+                        format!(
+                            "{frame_size} must be a multiple of {} and at least {V2_MIN_FRAME_SIZE}",
+                            libc::TPACKET_ALIGNMENT
+                        ),
+                    ));
+                }
+                if frame_count < 2 {
+                    return Err(config_err(
+                        "rx frame_count",
+                        format!("{frame_count} (at least 2)"),
+                    ));
+                }
+                let mut block_size = frame_size.next_multiple_of(page).next_power_of_two();
+                let limit = block_size.max(V2_MAX_BLOCK);
+                while (block_size % frame_size) * 16 > block_size && block_size < limit {
+                    block_size *= 2;
+                }
+                let frames_per_block = block_size / frame_size;
+                RxGeometry {
+                    block_size,
+                    block_count: frame_count.div_ceil(frames_per_block),
+                    frame_size,
+                    frames_per_block,
+                }
+            }
+            RxRing::V3 {
+                block_size,
+                block_count,
+                block_timeout,
+            } => {
+                if block_timeout.as_millis() >= u128::from(u32::MAX) {
+                    return Err(config_err("rx block_timeout", "too long"));
+                }
+                if block_size < 64 * 1024 || block_size % page != 0 {
+                    return Err(config_err(
+                        "rx block_size",
+                        format!(
+                            "{block_size} must be a multiple of the page size ({page}) and at least 65536"
+                        ),
+                    ));
+                }
+                if block_size > u32::MAX as usize / 2 || block_count < 2 {
+                    return Err(config_err(
+                        "rx block_count",
+                        format!("{block_count} blocks of {block_size} octets"),
+                    ));
+                }
+                // tp_frame_size only has to be consistent for V3 (frames are
+                // variable-sized); the largest capturable frame is bounded by the block.
+                let frame_size = 2048;
+                RxGeometry {
+                    block_size,
+                    block_count,
+                    frame_size,
+                    frames_per_block: block_size / frame_size,
+                }
+            }
+        };
+        geo.block_size
+            .checked_mul(geo.block_count)
+            .filter(|t| *t <= u32::MAX as usize)
+            .ok_or_else(|| config_err("rx ring size", "the ring would exceed 4 GiB"))?;
+        Ok(geo)
+    }
+}
+
+/// Receive port parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RxConfig {
-    /// Size of one ring block in octets: a multiple of the page size, at least 64 KiB
-    /// (so that any jumbo frame fits in one block; the largest frame that can be captured
-    /// whole is a little under this). Default 1 MiB.
-    pub block_size: usize,
-    /// Number of blocks. Default 16 (16 MiB of locked kernel memory per port).
-    pub block_count: usize,
-    /// How long the kernel may keep a partly filled block before handing it over: the
-    /// worst-case added latency at low rates. Whole milliseconds, at least 1. Default 1 ms.
-    pub block_timeout: Duration,
+    /// Ring kind and geometry. Default [`RxRing::v2`]: 128 slots of 68 KiB (rounded up
+    /// to 135 slots, 9 MiB of kernel memory per port).
+    pub ring: RxRing,
     /// Put the interface in promiscuous mode while the port is open (`PACKET_MR_PROMISC`,
     /// reference-counted by the kernel). A forwarder must see every frame. Default on.
     pub promiscuous: bool,
@@ -191,9 +427,7 @@ pub struct RxConfig {
 impl Default for RxConfig {
     fn default() -> Self {
         RxConfig {
-            block_size: 1 << 20,
-            block_count: 16,
-            block_timeout: Duration::from_millis(1),
+            ring: RxRing::default(),
             promiscuous: true,
             ignore_outgoing: true,
             fanout: None,
@@ -237,11 +471,12 @@ pub struct RxRingStats {
     pub frames: u64,
     /// Of those, frames marked truncated.
     pub truncated: u64,
-    /// Blocks consumed and returned to the kernel.
+    /// V3 blocks consumed and returned to the kernel (0 for a V2 ring).
     pub blocks: u64,
-    /// `poll()` calls made while waiting for a block.
+    /// `poll()` calls made while waiting for a block (V3) or slot (V2).
     pub polls: u64,
-    /// Blocks abandoned because their layout did not make sense (never expected).
+    /// V3 blocks or V2 slots abandoned because their layout did not make sense (never
+    /// expected).
     pub bad_blocks: u64,
 }
 
@@ -253,7 +488,8 @@ pub struct KernelRxStats {
     pub packets: u32,
     /// Frames dropped because the ring was full.
     pub drops: u32,
-    /// Times the ring was found full (frozen) because we were not keeping up.
+    /// Times the ring was found full (frozen) because we were not keeping up (V3 only;
+    /// always 0 for a V2 ring, whose full ring shows up as `drops` alone).
     pub freezes: u32,
 }
 
@@ -304,7 +540,7 @@ unsafe fn status_word<'a>(p: *mut u8) -> &'a AtomicU32 {
     unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }
 }
 
-/// Where we are inside a block that the kernel has handed to user space.
+/// Where we are inside a V3 block that the kernel has handed to user space.
 #[derive(Clone, Copy, Debug)]
 struct Cursor {
     /// Frames not yet passed on.
@@ -313,14 +549,36 @@ struct Cursor {
     offset: usize,
 }
 
-/// The receive half of an interface: a `TPACKET_V3` ring bound with `ETH_P_ALL`.
+/// Ring-kind specific state of an [`AfPacketRx`].
+#[derive(Debug)]
+enum RxState {
+    /// Index of the next slot to read.
+    V2 { head: usize },
+    /// The current block and, once it was found ready, where we are in it.
+    V3 {
+        block: usize,
+        cursor: Option<Cursor>,
+    },
+}
+
+/// What one step of reading the ring found.
+enum Step {
+    /// One frame was passed to the callback.
+    Passed,
+    /// Nothing is ready: wait for the kernel.
+    Empty,
+    /// Ring bookkeeping (a block opened or released, a bad slot skipped): look again.
+    Again,
+}
+
+/// The receive half of an interface: a `TPACKET_V2` or `TPACKET_V3` ring (see [`RxRing`])
+/// bound with `ETH_P_ALL`.
 pub struct AfPacketRx {
     fd: OwnedFd,
     ring: Mmap,
-    block_size: usize,
-    block_count: usize,
-    block: usize,
-    cursor: Option<Cursor>,
+    kind: RxRing,
+    geo: RxGeometry,
+    state: RxState,
     ifname: String,
     stats: RxRingStats,
 }
@@ -329,8 +587,8 @@ impl std::fmt::Debug for AfPacketRx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AfPacketRx")
             .field("ifname", &self.ifname)
-            .field("block_size", &self.block_size)
-            .field("block_count", &self.block_count)
+            .field("ring", &self.kind)
+            .field("geometry", &self.geo)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -343,62 +601,83 @@ fn config_err(what: &'static str, reason: impl Into<String>) -> SetupError {
     }
 }
 
+/// Builds the frame passed to the callback from the fields of a ring header.
+fn rx_frame(data: &[u8], len: usize, status: u32, tci: u16, tpid: u16) -> RxFrame<'_> {
+    let vlan_valid = status & libc::TP_STATUS_VLAN_VALID != 0;
+    RxFrame {
+        data,
+        csum_not_ready: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+        truncated: data.len() < len,
+        vlan_tci: vlan_valid.then_some(tci),
+        vlan_tpid: if vlan_valid && status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+            tpid
+        } else {
+            VLAN_TPID_8021Q
+        },
+    }
+}
+
 impl AfPacketRx {
     /// Opens a receive ring on `iface` (the name and index are used; look the interface
     /// up in the namespace the port should live in).
     pub fn open(iface: &Interface, cfg: &RxConfig) -> Result<Self, SetupError> {
-        let page = sys::page_size();
-        if cfg.block_size < 64 * 1024 || cfg.block_size % page != 0 {
-            return Err(config_err(
-                "rx block_size",
-                format!(
-                    "{} must be a multiple of the page size ({page}) and at least 65536",
-                    cfg.block_size
-                ),
-            ));
-        }
-        if cfg.block_size > u32::MAX as usize / 2 || cfg.block_count < 2 {
-            return Err(config_err(
-                "rx block_count",
-                format!("{} blocks of {} octets", cfg.block_count, cfg.block_size),
-            ));
-        }
-        let total = cfg
-            .block_size
-            .checked_mul(cfg.block_count)
-            .filter(|t| *t <= u32::MAX as usize)
-            .ok_or_else(|| config_err("rx ring size", "block_size * block_count too large"))?;
-        let tov_ms = cfg.block_timeout.as_micros().div_ceil(1000).max(1);
-        let tov_ms =
-            u32::try_from(tov_ms).map_err(|_| config_err("rx block_timeout", "too long"))?;
+        let geo = cfg.ring.geometry()?;
 
         let name = iface.name.as_str();
         let os = |op: &'static str| move |e: io::Error| SetupError::os(name, op, e);
         let fd = sys::packet_socket().map_err(os("open packet socket"))?;
         let b = fd.as_fd();
 
-        let v3 = libc::tpacket_versions::TPACKET_V3 as c_int;
-        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VERSION, &v3)
-            .map_err(os("set PACKET_VERSION TPACKET_V3"))?;
+        let version = match cfg.ring {
+            RxRing::V2 { .. } => libc::tpacket_versions::TPACKET_V2,
+            RxRing::V3 { .. } => libc::tpacket_versions::TPACKET_V3,
+        };
+        sys::setsockopt(
+            b,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &(version as c_int),
+        )
+        .map_err(os("set PACKET_VERSION"))?;
         if cfg.ignore_outgoing {
             sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
                 .map_err(os("set PACKET_IGNORE_OUTGOING"))?;
         }
-        // tp_frame_size only has to be consistent for V3 (frames are variable-sized);
-        // the largest capturable frame is bounded by the block size.
-        let frame_size = 2048usize;
-        let req = libc::tpacket_req3 {
-            tp_block_size: cfg.block_size as u32,
-            tp_block_nr: cfg.block_count as u32,
-            tp_frame_size: frame_size as u32,
-            tp_frame_nr: (cfg.block_size / frame_size * cfg.block_count) as u32,
-            tp_retire_blk_tov: tov_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
+        let (block_size, block_nr) = (geo.block_size as u32, geo.block_count as u32);
+        let (frame_size, frame_nr) = (geo.frame_size as u32, geo.frame_count() as u32);
+        let state = match cfg.ring {
+            RxRing::V2 { .. } => {
+                let req = libc::tpacket_req {
+                    tp_block_size: block_size,
+                    tp_block_nr: block_nr,
+                    tp_frame_size: frame_size,
+                    tp_frame_nr: frame_nr,
+                };
+                sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                    .map_err(os("set up PACKET_RX_RING (TPACKET_V2)"))?;
+                RxState::V2 { head: 0 }
+            }
+            RxRing::V3 { block_timeout, .. } => {
+                // Whole milliseconds, rounded up (checked to fit by geometry()).
+                let tov_ms = block_timeout.as_micros().div_ceil(1000).max(1);
+                let req = libc::tpacket_req3 {
+                    tp_block_size: block_size,
+                    tp_block_nr: block_nr,
+                    tp_frame_size: frame_size,
+                    tp_frame_nr: frame_nr,
+                    tp_retire_blk_tov: u32::try_from(tov_ms).unwrap_or(u32::MAX),
+                    tp_sizeof_priv: 0,
+                    tp_feature_req_word: 0,
+                };
+                sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                    .map_err(os("set up PACKET_RX_RING (TPACKET_V3)"))?;
+                RxState::V3 {
+                    block: 0,
+                    cursor: None,
+                }
+            }
         };
-        sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
-            .map_err(os("set up PACKET_RX_RING"))?;
-        let ring = Mmap::map_shared(b, total).map_err(os("mmap the RX ring"))?;
+        let ring = Mmap::map_shared(b, geo.ring_size()).map_err(os("mmap the RX ring"))?;
         if cfg.promiscuous {
             let mreq = libc::packet_mreq {
                 mr_ifindex: iface.index as c_int,
@@ -422,10 +701,9 @@ impl AfPacketRx {
         Ok(AfPacketRx {
             fd,
             ring,
-            block_size: cfg.block_size,
-            block_count: cfg.block_count,
-            block: 0,
-            cursor: None,
+            kind: cfg.ring,
+            geo,
+            state,
             ifname: iface.name.clone(),
             stats: RxRingStats::default(),
         })
@@ -436,6 +714,16 @@ impl AfPacketRx {
         &self.ifname
     }
 
+    /// The ring kind and parameters the port was opened with.
+    pub fn ring(&self) -> RxRing {
+        self.kind
+    }
+
+    /// The ring's layout (block and slot counts after rounding, total size).
+    pub fn geometry(&self) -> RxGeometry {
+        self.geo
+    }
+
     /// Our own counters.
     pub fn stats(&self) -> RxRingStats {
         self.stats
@@ -443,39 +731,115 @@ impl AfPacketRx {
 
     /// The kernel's counters since the previous call (ring-full drops in particular).
     pub fn kernel_stats(&self) -> io::Result<KernelRxStats> {
-        let s: libc::tpacket_stats_v3 =
-            sys::getsockopt(self.fd.as_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS)?;
-        Ok(KernelRxStats {
-            packets: s.tp_packets,
-            drops: s.tp_drops,
-            freezes: s.tp_freeze_q_cnt,
+        let fd = self.fd.as_fd();
+        Ok(match self.state {
+            // The kernel answers with the structure of the socket's ring version and
+            // fails a request longer than that.
+            RxState::V2 { .. } => {
+                let s: libc::tpacket_stats =
+                    sys::getsockopt(fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)?;
+                KernelRxStats {
+                    packets: s.tp_packets,
+                    drops: s.tp_drops,
+                    freezes: 0,
+                }
+            }
+            RxState::V3 { .. } => {
+                let s: libc::tpacket_stats_v3 =
+                    sys::getsockopt(fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)?;
+                KernelRxStats {
+                    packets: s.tp_packets,
+                    drops: s.tp_drops,
+                    freezes: s.tp_freeze_q_cnt,
+                }
+            }
         })
     }
 
+    /// Start of V3 block `i`, or of V2 slot `i`.
     fn block_ptr(&self, i: usize) -> *mut u8 {
-        debug_assert!(i < self.block_count);
-        // SAFETY (of the arithmetic): i < block_count, so the offset stays inside the
-        // mapping of block_size * block_count bytes.
-        self.ring.as_ptr().wrapping_add(i * self.block_size)
+        debug_assert!(i < self.geo.block_count);
+        // i < block_count, so the offset stays inside the mapping of
+        // block_size * block_count bytes.
+        self.ring.as_ptr().wrapping_add(i * self.geo.block_size)
     }
 
-    /// Whether the current block belongs to user space.
-    fn block_ready(&self) -> bool {
-        let p = self.block_ptr(self.block);
+    // ---- V2 ---------------------------------------------------------------------------
+
+    /// Start of V2 slot `i`.
+    fn slot_ptr(&self, i: usize) -> *mut u8 {
+        let g = &self.geo;
+        debug_assert!(i < g.frame_count());
+        // The slot lies inside its block: (i % fpb + 1) * frame_size <= block_size.
+        self.block_ptr(i / g.frames_per_block)
+            .wrapping_add((i % g.frames_per_block) * g.frame_size)
+    }
+
+    /// Passes the frame in the slot at `head` on, if the kernel has filled it.
+    fn step_v2(&mut self, head: usize, f: &mut dyn FnMut(RxFrame<'_>)) -> Step {
+        let slot = self.slot_ptr(head);
+        // SAFETY: slots start at multiples of frame_size (a multiple of 16) inside
+        // page-aligned blocks of the live mapping, so tp_status at offset 0 is aligned.
+        let status = unsafe { status_word(slot.wrapping_add(H2_STATUS)) };
+        let st = status.load(Ordering::Acquire);
+        if st & libc::TP_STATUS_USER == 0 {
+            return Step::Empty;
+        }
+        let fs = self.geo.frame_size;
+        // SAFETY: the slot belongs to user space (TP_STATUS_USER seen with Acquire), so
+        // the kernel does not write its header; H2_SIZE <= V2_MIN_FRAME_SIZE <= frame_size,
+        // so every field read is inside the slot.
+        let (len, snaplen, mac, tci, tpid) = unsafe {
+            (
+                rd32(slot.add(H2_LEN)) as usize,
+                rd32(slot.add(H2_SNAPLEN)) as usize,
+                rd16(slot.add(H2_MAC)) as usize,
+                rd16(slot.add(H2_VLAN_TCI)),
+                rd16(slot.add(H2_VLAN_TPID)),
+            )
+        };
+        let step = if mac < H2_SIZE || mac.checked_add(snaplen).is_none_or(|e| e > fs) {
+            self.stats.bad_blocks += 1;
+            Step::Again
+        } else {
+            // SAFETY: mac..mac+snaplen lies inside the slot (checked above), which
+            // belongs to user space until the status store below; the kernel does not
+            // write to it meanwhile. The slice is only lent to `f` (a higher-ranked
+            // borrow it cannot keep) and dies before the slot is handed back.
+            let data = unsafe { std::slice::from_raw_parts(slot.add(mac), snaplen) };
+            let frame = rx_frame(data, len, st, tci, tpid);
+            self.stats.frames += 1;
+            self.stats.truncated += u64::from(frame.truncated);
+            f(frame);
+            Step::Passed
+        };
+        // Hand the slot back right away so the kernel can refill it.
+        status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.state = RxState::V2 {
+            head: (head + 1) % self.geo.frame_count(),
+        };
+        step
+    }
+
+    // ---- V3 ---------------------------------------------------------------------------
+
+    /// Whether V3 block `block` belongs to user space.
+    fn block_ready(&self, block: usize) -> bool {
+        let p = self.block_ptr(block);
         // SAFETY: block headers are page aligned inside the live mapping; the status word
         // is at offset 8, so it is 4-byte aligned.
         let st = unsafe { status_word(p.wrapping_add(BLK_STATUS)) }.load(Ordering::Acquire);
         st & libc::TP_STATUS_USER != 0
     }
 
-    /// Starts walking the current (ready) block.
-    fn open_block(&mut self) -> Cursor {
-        let p = self.block_ptr(self.block);
+    /// Starts walking V3 block `block` (ready).
+    fn open_block(&mut self, block: usize) -> Cursor {
+        let p = self.block_ptr(block);
         // SAFETY: the block is owned by user space (status USER was observed with Acquire
         // ordering), so its header is stable and readable.
         let (num, first) = unsafe { (rd32(p.add(BLK_NUM_PKTS)), rd32(p.add(BLK_FIRST))) };
         let first = first as usize;
-        if first < BLK_HDR_LEN || first >= self.block_size {
+        if first < BLK_HDR_LEN || first >= self.geo.block_size {
             self.stats.bad_blocks += 1;
             return Cursor { left: 0, offset: 0 };
         }
@@ -485,16 +849,118 @@ impl AfPacketRx {
         }
     }
 
-    /// Gives the current block back to the kernel and moves to the next one.
-    fn release_block(&mut self) {
-        let p = self.block_ptr(self.block);
+    /// Gives V3 block `block` back to the kernel and moves to the next one.
+    fn release_block(&mut self, block: usize) {
+        let p = self.block_ptr(block);
         // SAFETY: as in block_ready. After this store we create no more references into
         // the block until it is handed back to us.
         unsafe { status_word(p.wrapping_add(BLK_STATUS)) }
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-        self.cursor = None;
-        self.block = (self.block + 1) % self.block_count;
+        self.state = RxState::V3 {
+            block: (block + 1) % self.geo.block_count,
+            cursor: None,
+        };
         self.stats.blocks += 1;
+    }
+
+    /// Passes the next frame of the current V3 block on, opening or releasing blocks.
+    fn step_v3(
+        &mut self,
+        block: usize,
+        cursor: Option<Cursor>,
+        f: &mut dyn FnMut(RxFrame<'_>),
+    ) -> Step {
+        let cur = match cursor {
+            Some(c) => c,
+            None if self.block_ready(block) => {
+                let c = self.open_block(block);
+                self.state = RxState::V3 {
+                    block,
+                    cursor: Some(c),
+                };
+                return Step::Again;
+            }
+            None => return Step::Empty,
+        };
+        if cur.left == 0 {
+            self.release_block(block);
+            return Step::Again;
+        }
+        let base = self.block_ptr(block);
+        let bs = self.geo.block_size;
+        let off = cur.offset;
+        if off.checked_add(H3_SIZE).is_none_or(|e| e > bs) {
+            self.stats.bad_blocks += 1;
+            self.release_block(block);
+            return Step::Again;
+        }
+        // SAFETY: the block is user-owned; off + H3_SIZE <= block_size was checked, so
+        // every header field read is inside the block.
+        let (next, snaplen, len, status, mac, tci, tpid) = unsafe {
+            let h = base.add(off);
+            (
+                rd32(h.add(H3_NEXT)) as usize,
+                rd32(h.add(H3_SNAPLEN)) as usize,
+                rd32(h.add(H3_LEN)) as usize,
+                rd32(h.add(H3_STATUS)),
+                rd16(h.add(H3_MAC)) as usize,
+                rd32(h.add(H3_VLAN_TCI)),
+                rd16(h.add(H3_VLAN_TPID)),
+            )
+        };
+        let start = off + mac;
+        if start.checked_add(snaplen).is_none_or(|e| e > bs) {
+            self.stats.bad_blocks += 1;
+            self.release_block(block);
+            return Step::Again;
+        }
+        // SAFETY: start..start+snaplen lies inside the block (checked above), which
+        // belongs to user space until release_block; the kernel does not write to it
+        // meanwhile. The slice is only lent to `f` (a higher-ranked borrow it cannot
+        // keep) and dies before the block is released.
+        let data = unsafe { std::slice::from_raw_parts(base.add(start), snaplen) };
+        let frame = rx_frame(data, len, status, tci as u16, tpid);
+        self.stats.frames += 1;
+        self.stats.truncated += u64::from(frame.truncated);
+        f(frame);
+        let left = cur.left - 1;
+        if left == 0 {
+            // Hand the block back right away so the kernel can refill it.
+            self.release_block(block);
+        } else if next == 0 || off + next >= bs {
+            self.stats.bad_blocks += 1;
+            self.release_block(block);
+        } else {
+            self.state = RxState::V3 {
+                block,
+                cursor: Some(Cursor {
+                    left,
+                    offset: off + next,
+                }),
+            };
+        }
+        Step::Passed
+    }
+
+    /// Waits in `poll()` for the ring until `timeout` after `started` (set on the first
+    /// call). Returns false once the time is up.
+    fn wait(&mut self, started: &mut Option<Instant>, timeout: Duration) -> io::Result<bool> {
+        let t0 = *started.get_or_insert_with(Instant::now);
+        let elapsed = t0.elapsed();
+        if elapsed >= timeout {
+            return Ok(false);
+        }
+        self.stats.polls += 1;
+        let rev = sys::poll_one(self.fd.as_fd(), libc::POLLIN, Some(timeout - elapsed))?;
+        if rev & libc::POLLNVAL != 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        if rev & libc::POLLERR != 0 {
+            if let Some(e) = sys::take_socket_error(self.fd.as_fd())? {
+                return Err(e);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -514,101 +980,21 @@ impl RxPort for AfPacketRx {
         let mut n = 0usize;
         let mut started: Option<Instant> = None;
         while n < max {
-            let cur = match self.cursor {
-                Some(c) => c,
-                None if self.block_ready() => {
-                    let c = self.open_block();
-                    self.cursor = Some(c);
-                    c
-                }
-                None => {
-                    if n > 0 {
+            let step = match self.state {
+                RxState::V2 { head } => self.step_v2(head, f),
+                RxState::V3 { block, cursor } => self.step_v3(block, cursor, f),
+            };
+            match step {
+                Step::Passed => n += 1,
+                Step::Again => {}
+                // A wake-up is not a promise that the slot we wait for is ready: with
+                // V2 the kernel fills slots on several CPUs at once and poll() reports
+                // the ring readable when any slot is. Looking again is then a short spin.
+                Step::Empty => {
+                    if n > 0 || !self.wait(&mut started, timeout)? {
                         break;
                     }
-                    let t0 = *started.get_or_insert_with(Instant::now);
-                    let elapsed = t0.elapsed();
-                    if elapsed >= timeout {
-                        break;
-                    }
-                    self.stats.polls += 1;
-                    let rev =
-                        sys::poll_one(self.fd.as_fd(), libc::POLLIN, Some(timeout - elapsed))?;
-                    if rev & libc::POLLNVAL != 0 {
-                        return Err(io::Error::from_raw_os_error(libc::EBADF));
-                    }
-                    if rev & libc::POLLERR != 0 {
-                        if let Some(e) = sys::take_socket_error(self.fd.as_fd())? {
-                            return Err(e);
-                        }
-                    }
-                    continue;
                 }
-            };
-            if cur.left == 0 {
-                self.release_block();
-                continue;
-            }
-            let block = self.block_ptr(self.block);
-            let bs = self.block_size;
-            let off = cur.offset;
-            if off.checked_add(H3_SIZE).is_none_or(|e| e > bs) {
-                self.stats.bad_blocks += 1;
-                self.release_block();
-                continue;
-            }
-            // SAFETY: the block is user-owned; off + H3_SIZE <= block_size was checked, so
-            // every header field read is inside the block.
-            let (next, snaplen, len, status, mac, tci, tpid) = unsafe {
-                let h = block.add(off);
-                (
-                    rd32(h.add(H3_NEXT)) as usize,
-                    rd32(h.add(H3_SNAPLEN)) as usize,
-                    rd32(h.add(H3_LEN)) as usize,
-                    rd32(h.add(H3_STATUS)),
-                    rd16(h.add(H3_MAC)) as usize,
-                    rd32(h.add(H3_VLAN_TCI)),
-                    rd16(h.add(H3_VLAN_TPID)),
-                )
-            };
-            let start = off + mac;
-            if start.checked_add(snaplen).is_none_or(|e| e > bs) {
-                self.stats.bad_blocks += 1;
-                self.release_block();
-                continue;
-            }
-            // SAFETY: start..start+snaplen lies inside the block (checked above), which
-            // belongs to user space until release_block; the kernel does not write to it
-            // meanwhile. The slice is only lent to `f` (a higher-ranked borrow it cannot
-            // keep) and dies before the block is released.
-            let data = unsafe { std::slice::from_raw_parts(block.add(start), snaplen) };
-            let vlan_valid = status & libc::TP_STATUS_VLAN_VALID != 0;
-            let frame = RxFrame {
-                data,
-                csum_not_ready: status & libc::TP_STATUS_CSUMNOTREADY != 0,
-                truncated: snaplen < len,
-                vlan_tci: vlan_valid.then_some(tci as u16),
-                vlan_tpid: if vlan_valid && status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                    tpid
-                } else {
-                    VLAN_TPID_8021Q
-                },
-            };
-            self.stats.frames += 1;
-            self.stats.truncated += u64::from(frame.truncated);
-            f(frame);
-            n += 1;
-            let left = cur.left - 1;
-            if left == 0 {
-                // Hand the block back right away so the kernel can refill it.
-                self.release_block();
-            } else if next == 0 || off + next >= bs {
-                self.stats.bad_blocks += 1;
-                self.release_block();
-            } else {
-                self.cursor = Some(Cursor {
-                    left,
-                    offset: off + next,
-                });
             }
         }
         Ok(n)
@@ -925,6 +1311,86 @@ mod tests {
                 | libc::PACKET_FANOUT_FLAG_ROLLOVER
                 | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING
         );
+    }
+
+    #[test]
+    fn rx_v2_default_geometry() {
+        assert_eq!(RxConfig::default().ring, RxRing::v2());
+        let g = RxRing::v2().geometry().unwrap();
+        // 68 KiB slots in 1 MiB blocks (a power of two pages: no allocation waste),
+        // 15 per block; 128 slots rounded up to 9 blocks.
+        assert_eq!(g.frame_size, 68 * 1024);
+        assert_eq!(g.block_size, 1 << 20);
+        assert_eq!(g.frames_per_block, 15);
+        assert_eq!(g.block_count, 9);
+        assert_eq!(g.frame_count(), 135);
+        assert_eq!(g.ring_size(), 9 << 20);
+        // A GSO super-frame fits: 65,535 octets of IP packet, Ethernet header, one tag.
+        assert!(RxRing::v2().max_frame_len() >= 65_535 + 14 + 4);
+        assert_eq!(RxRing::v2().max_frame_len(), 68 * 1024 - 66);
+    }
+
+    #[test]
+    fn rx_v2_geometry_rounding_and_limits() {
+        let v2 = |frame_size, frame_count| RxRing::V2 {
+            frame_size,
+            frame_count,
+        };
+        let page = sys::page_size();
+        let g = v2(2048, 16).geometry().unwrap();
+        assert_eq!(g.block_size, page);
+        assert_eq!(
+            g.frame_count(),
+            16.max(page / 2048).next_multiple_of(page / 2048)
+        );
+        // Blocks are always a power of two pages, and waste at most 1/16 after the slots.
+        for fs in [
+            128,
+            1536,
+            2048,
+            9216 + 128,
+            10240,
+            65536 + 80,
+            68 * 1024,
+            200_000,
+        ] {
+            let g = v2(fs, 3).geometry().unwrap();
+            assert!(
+                g.block_size.is_power_of_two() && g.block_size % page == 0,
+                "{fs}"
+            );
+            assert!(
+                (g.block_size - g.frames_per_block * fs) * 16 <= g.block_size,
+                "{fs}"
+            );
+            assert!(g.frame_count() >= 3 && g.frames_per_block >= 1, "{fs}");
+        }
+        for bad in [
+            v2(64, 16),
+            v2(2050, 16),
+            v2(2048, 1),
+            v2(1 << 31, 2),
+            v2(1 << 20, 5000),
+        ] {
+            assert!(
+                matches!(bad.geometry(), Err(SetupError::Config { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rx_v3_geometry_as_before() {
+        let g = RxRing::v3().geometry().unwrap();
+        assert_eq!((g.block_size, g.block_count), (1 << 20, 16));
+        assert_eq!(g.frame_count(), 16 * 512);
+        assert_eq!(RxRing::v3().max_frame_len(), (1 << 20) - 48 - 82);
+        let bad = RxRing::V3 {
+            block_size: 32 * 1024,
+            block_count: 4,
+            block_timeout: Duration::from_millis(1),
+        };
+        assert!(bad.geometry().is_err());
     }
 
     #[test]

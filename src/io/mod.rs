@@ -26,8 +26,12 @@
 //!
 //! Implementations:
 //!
-//! * [`afpacket`]: Linux `AF_PACKET` with a `TPACKET_V3` RX ring and a `TPACKET_V2` TX
-//!   ring (needs `CAP_NET_RAW`; interface changes need `CAP_NET_ADMIN`).
+//! * [`afpacket`]: Linux `AF_PACKET` with a memory-mapped RX ring and a `TPACKET_V2` TX
+//!   ring (needs `CAP_NET_RAW`; interface changes need `CAP_NET_ADMIN`). The RX ring is
+//!   `TPACKET_V2` by default: the kernel wakes the reader per frame, so an idle port
+//!   adds tens of microseconds, not the millisecond or more that a `TPACKET_V3` block
+//!   timeout costs ([`afpacket::RxRing`] chooses; V3 is denser for small frames and holds
+//!   far longer bursts for the same memory).
 //! * [`mem`]: in-memory wires with a deterministic fault injector, for root-free tests.
 //!
 //! Around them: [`iface`] (interface lookup, MTU, offload checks and fixes),
@@ -39,10 +43,12 @@
 //! One thread per direction is the default. When one core per direction is not enough,
 //! open one [`afpacket::AfPacketRx`] per worker thread on the same interface with the same
 //! [`afpacket::Fanout`] group (hash mode keeps each flow on one socket) and give each
-//! worker its own [`afpacket::AfPacketTx`]. The SecY state then has to be shared: the TX
-//! packet number becomes an atomic `fetch_add`, the RX replay window is checked before
-//! decryption and committed after, and the peer's replay window must cover the reordering
-//! that parallel transmit queues cause (frames of different flows can overtake each other).
+//! worker its own [`afpacket::AfPacketTx`] (each ring is allocated in full when it is
+//! opened: 9 MiB per default V2 RX ring, 4 MiB per default TX ring). The SecY state then
+//! has to be shared: the TX packet number becomes an atomic `fetch_add`, the RX replay
+//! window is checked before decryption and committed after, and the peer's replay window
+//! must cover the reordering that parallel transmit queues cause (frames of different
+//! flows can overtake each other).
 
 pub mod afpacket;
 pub mod control;

@@ -78,6 +78,8 @@ unsafe impl Pod for libc::tpacket_req3 {}
 // SAFETY: struct of C integers and a byte array only.
 unsafe impl Pod for libc::packet_mreq {}
 // SAFETY: struct of C integers only.
+unsafe impl Pod for libc::tpacket_stats {}
+// SAFETY: struct of C integers only.
 unsafe impl Pod for libc::tpacket_stats_v3 {}
 // SAFETY: struct of C integers only (time_t and suseconds_t).
 unsafe impl Pod for libc::timeval {}
