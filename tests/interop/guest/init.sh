@@ -1,0 +1,281 @@
+#!/bin/sh
+# PID 1 of the interop guest (busybox sh). It reads one MACsec scenario from the kernel command
+# line (words macsec.KEY=VALUE), sets up eth0 + macsec0 with Debian's /sbin/ip, pings the peer,
+# waits for the peer's pings, prints its counters between markers and powers off.
+#
+# Markers on the console (the host driver reads them live; every line starts at column 0):
+#   === MACSEC READY ... ===                macsec0 configured
+#   === START go|timeout ===                (macsec.ctl=stdin) the host said "go"
+#   === PEER REACHABLE t=... ===            first reply through macsec0
+#   === PINGS DONE tx=N rx=M ===            own ping phase finished
+#   === NEG ... ===                         guest-side negative actions (see NEGATIVE below)
+#   === TX DONE t=... ===                   this guest sends nothing more on its own
+#   === RELEASED how=... ===                the wait for the peer ended (see WAIT below)
+#   === COUNTERS BEGIN === ... === COUNTERS END ===        `ip -s macsec show macsec0`
+#   === COUNTERS JSON BEGIN === ... === COUNTERS JSON END ===  `ip -j -s macsec show macsec0`
+#   MACSEC-RESULT key=value ...             one machine-readable line, always printed
+# and then it powers off (poweroff -f), also on any error.
+
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+IP=/sbin/ip          # Debian's ip; busybox's own applet has no macsec support
+PING=/bin/ping       # iputils (busybox ping has no -M do)
+
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bin/busybox --install -s 2>/dev/null
+mkdir -p /tmp /run
+mount -t tmpfs tmpfs /tmp
+stty -echo 2>/dev/null   # the host driver may type "release" on the console
+
+now() { cut -d' ' -f1 /proc/uptime; }
+say() { echo "[guest $(now)] $*"; }
+
+RESULT_STATUS=fail
+RESULT_REASON="init did not finish"
+RES_EXTRA=""
+finish() {
+    echo "MACSEC-RESULT name=${P_name:-?} role=${P_role:-?} status=$RESULT_STATUS reason=$(echo "$RESULT_REASON" | tr ' ' '_') t=$(now)$RES_EXTRA"
+    sync
+    poweroff -f
+    sleep 5
+    echo o > /proc/sysrq-trigger
+}
+fail() { RESULT_REASON="$*"; say "FAIL: $*"; dump_counters; finish; }
+
+dump_counters() {
+    if [ -d /sys/class/net/macsec0 ]; then
+        echo "=== COUNTERS BEGIN ==="
+        $IP -s macsec show macsec0
+        echo "=== COUNTERS END ==="
+        echo "=== COUNTERS JSON BEGIN ==="
+        $IP -j -s macsec show macsec0
+        echo
+        echo "=== COUNTERS JSON END ==="
+    fi
+}
+
+# ---------------------------------------------------------------- parameters
+# Every macsec.KEY=VALUE word becomes shell variable P_KEY (KEY with '-' and '.' as '_').
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+        macsec.*=*)
+            k=${w%%=*}; k=${k#macsec.}; v=${w#*=}
+            k=$(echo "$k" | tr -- '-.' '__')
+            eval "P_$k=\$v"
+            ;;
+    esac
+done
+
+: "${P_name:=unnamed}"
+: "${P_role:=guest}"
+: "${P_cipher:=gcm-aes-128}"
+: "${P_encrypt:=on}"
+: "${P_send_sci:=on}"
+: "${P_end_station:=off}"
+: "${P_scb:=off}"
+: "${P_validate:=strict}"
+: "${P_replay:=on}"
+: "${P_window:=0}"
+: "${P_port:=1}"
+: "${P_peer_port:=1}"
+: "${P_an:=0}"
+: "${P_rxan:=$P_an}"
+: "${P_txpn:=1}"
+: "${P_rxpn:=1}"
+: "${P_txkeyid:=01}"
+: "${P_rxkeyid:=02}"
+: "${P_mtu:=1500}"
+: "${P_ip:=192.0.2.1}"
+: "${P_peer_ip:=192.0.2.2}"
+: "${P_prefix:=24}"
+: "${P_count:=5}"
+: "${P_size:=56}"
+: "${P_interval:=0.2}"
+: "${P_df:=off}"
+: "${P_reach_timeout:=60}"
+: "${P_expect_echo:=$P_count}"
+: "${P_wait_late:=0}"
+: "${P_wait_notvalid:=0}"
+: "${P_hold:=30}"
+: "${P_ctl:=none}"
+: "${P_neg:=}"
+: "${P_debug:=0}"
+
+say "scenario $P_name role=$P_role cipher=$P_cipher encrypt=$P_encrypt send_sci=$P_send_sci an=$P_an window=$P_window mtu=$P_mtu"
+[ -n "$P_txkey" ] || fail "macsec.txkey missing"
+[ -n "$P_rxkey" ] || fail "macsec.rxkey missing"
+[ -n "$P_peer_mac" ] || fail "macsec.peer_mac missing"
+
+case "$P_cipher" in
+    *xpn*) XPN=1; PNKW=xpn
+           for v in txssci rxssci txsalt rxsalt; do eval "[ -n \"\$P_$v\" ]" || fail "macsec.$v missing (XPN)"; done
+           TXXPN="ssci 0x$P_txssci salt $P_txsalt"; RXXPN="ssci 0x$P_rxssci salt $P_rxsalt" ;;
+    *) XPN=0; PNKW=pn; TXXPN=""; RXXPN="" ;;
+esac
+
+# ---------------------------------------------------------------- kernel and link
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+# Load the module closure in dependency order (computed at build time), without modprobe's
+# command-line option parsing (the macsec.* words are ours, not module options).
+while read -r m; do
+    insmod "/lib/modules/$(uname -r)/$m" 2>/dev/null
+done < /etc/interop/modules.load
+n=0
+while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+[ -d /sys/class/net/eth0 ] || fail "no eth0"
+echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null
+$IP link set lo up
+$IP link set eth0 mtu "$P_mtu" || fail "eth0 mtu $P_mtu"
+$IP link set eth0 up || fail "eth0 up"
+
+ES=""
+[ "$P_end_station" = on ] && ES="end_station on"
+[ "$P_scb" = on ] && ES="$ES scb on"
+REPLAY="replay $P_replay"
+[ "$P_replay" = on ] && REPLAY="replay on window $P_window"
+run() { [ "$P_debug" = 1 ] && say "+ $*"; "$@" || fail "command failed: $*"; }
+run $IP link add link eth0 macsec0 type macsec port "$P_port" cipher "$P_cipher" icvlen 16 \
+    encrypt "$P_encrypt" send_sci "$P_send_sci" $ES protect on $REPLAY validate "$P_validate" \
+    encodingsa "$P_an"
+run $IP macsec add macsec0 tx sa "$P_an" $PNKW "$P_txpn" $TXXPN on key "$P_txkeyid" "$P_txkey"
+run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" on
+run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" sa "$P_rxan" $PNKW "$P_rxpn" \
+    $RXXPN on key "$P_rxkeyid" "$P_rxkey"
+echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6 2>/dev/null
+run $IP addr add "$P_ip/$P_prefix" dev macsec0
+run $IP link set macsec0 up
+MYMAC=$(cat /sys/class/net/eth0/address)
+echo "=== MACSEC READY mac=$MYMAC mtu=$(cat /sys/class/net/macsec0/mtu) t=$(now) ==="
+[ "$P_debug" = 1 ] && $IP -d link show macsec0 && $IP macsec show macsec0
+
+# ---------------------------------------------------------------- start gate
+# macsec.ctl=stdin: wait for the line "go" on the console, which the host driver sends once the
+# peer is configured too, so that no frame is sent before both sides can count it.
+up_s() { cut -d. -f1 /proc/uptime; }
+if [ "$P_ctl" = stdin ]; then
+    deadline=$(( $(up_s) + P_reach_timeout ))
+    gate=timeout
+    while [ "$(up_s)" -lt "$deadline" ]; do
+        if read -t 1 line; then
+            case "$line" in *go*) gate=go; break ;; esac
+        fi
+    done
+    echo "=== START $gate t=$(now) ==="
+    [ $gate = go ] || fail "no go from the host within ${P_reach_timeout}s"
+fi
+
+# ---------------------------------------------------------------- reachability
+deadline=$(( $(up_s) + P_reach_timeout ))
+tries=0
+reached=0
+while [ "$(up_s)" -lt "$deadline" ] && [ $tries -lt 1000 ]; do
+    tries=$((tries + 1))
+    if $PING -c 1 -W 1 -q "$P_peer_ip" >/dev/null 2>&1; then reached=1; break; fi
+    sleep 0.2
+done
+[ $reached = 1 ] || fail "peer $P_peer_ip not reachable through macsec0 within ${P_reach_timeout}s"
+echo "=== PEER REACHABLE t=$(now) after=$tries ==="
+
+# ---------------------------------------------------------------- own pings
+DF=""
+[ "$P_df" = on ] && DF="-M do"
+$PING -c "$P_count" -i "$P_interval" -s "$P_size" $DF -W 2 -q "$P_peer_ip" > /tmp/ping.out 2>&1
+cat /tmp/ping.out
+PTX=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping.out)
+PRX=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping.out)
+echo "=== PINGS DONE tx=${PTX:-0} rx=${PRX:-0} t=$(now) ==="
+RES_EXTRA="$RES_EXTRA pings_tx=${PTX:-0} pings_rx=${PRX:-0}"
+
+# ---------------------------------------------------------------- NEGATIVE (guest side)
+# macsec.neg=rewind,badkey: make this kernel send frames the peer must drop:
+#   rewind  - set the TX SA's next PN back by one and send one ping: the peer counts InPktsLate
+#   badkey  - re-install the TX SA with one key bit flipped, PN ahead, send one ping: the peer
+#             counts InPktsNotValid; then restore the right key further ahead and check that
+#             pings pass again (recovery).
+txpn_now() {
+    # next PN of our TX SA, from `ip macsec show` ("0: PN 123, state on, ..." under TXSC)
+    $IP macsec show macsec0 | awk -v an="$P_an" '
+        /TXSC:/ {tx=1; next} /RXSC:/ {tx=0}
+        tx && $1 == an":" && ($2 == "PN" || $2 == "XPN") { gsub(",", "", $3); print $3; exit }'
+}
+NEG_OK=1
+for action in $(echo "$P_neg" | tr ',' ' '); do
+    case "$action" in
+        rewind)
+            pn=$(txpn_now)
+            [ -n "$pn" ] || { NEG_OK=0; say "cannot read TX PN"; continue; }
+            back=$((pn - 1))
+            run $IP macsec set macsec0 tx sa "$P_an" $PNKW "$back"
+            $PING -c 1 -W 1 -q "$P_peer_ip" >/dev/null 2>&1 && { NEG_OK=0; say "rewound ping answered"; }
+            echo "=== NEG rewind pn=$pn sent_pn=$back t=$(now) ==="
+            ;;
+        badkey)
+            pn=$(txpn_now)
+            [ -n "$pn" ] || { NEG_OK=0; say "cannot read TX PN"; continue; }
+            # flip the lowest bit of the key's last hex digit
+            last=${P_txkey#${P_txkey%?}}
+            d=$(( 0x$last ^ 1 ))
+            bad="${P_txkey%?}$(printf %X "$d")"
+            run $IP macsec set macsec0 tx sa "$P_an" off
+            run $IP macsec del macsec0 tx sa "$P_an"
+            run $IP macsec add macsec0 tx sa "$P_an" $PNKW $((pn + 100)) $TXXPN on key "$P_txkeyid" "$bad"
+            $PING -c 1 -W 1 -q "$P_peer_ip" >/dev/null 2>&1 && { NEG_OK=0; say "bad-key ping answered"; }
+            run $IP macsec set macsec0 tx sa "$P_an" off
+            run $IP macsec del macsec0 tx sa "$P_an"
+            run $IP macsec add macsec0 tx sa "$P_an" $PNKW $((pn + 200)) $TXXPN on key "$P_txkeyid" "$P_txkey"
+            if $PING -c 2 -i 0.2 -W 2 -q "$P_peer_ip" >/dev/null 2>&1; then rec=1; else rec=0; NEG_OK=0; fi
+            echo "=== NEG badkey pn=$((pn + 100)) recovered=$rec t=$(now) ==="
+            ;;
+        "") ;;
+        *) say "unknown macsec.neg action $action"; NEG_OK=0 ;;
+    esac
+done
+[ -n "$P_neg" ] && RES_EXTRA="$RES_EXTRA neg_ok=$NEG_OK"
+echo "=== TX DONE t=$(now) ==="
+
+# ---------------------------------------------------------------- WAIT for the peer
+# macsec.ctl=stdin: the host driver writes the line "release" to the console (QEMU's stdin) once
+#   both sides are done sending (and any injected frames are on the wire); bounded by macsec.hold.
+# macsec.ctl=none (manual runs): wait until the peer's echo requests arrived (Icmp InEchos >=
+#   macsec.expect_echo) and then stopped for 1.5 s, and until InPktsLate / InPktsNotValid reached
+#   macsec.wait_late / macsec.wait_notvalid; bounded by macsec.hold.
+in_echos() { awk '/^Icmp:/ { if (h) { print $9; exit } h=1 }' /proc/net/snmp; }
+rx_counter() {
+    # value of an RXSC counter (sum over RX SCs) from `ip -s macsec show`
+    $IP -s macsec show macsec0 | awk -v want="$1" '
+        /RXSC:/ {rx=1; next}
+        rx && $1 == "stats:" { n=split($0, h, " "); getline; split($0, v, " ");
+                               for (i = 2; i <= n; i++) if (h[i] == want) s += v[i-1]; rx=0 }
+        END { print s + 0 }'
+}
+deadline=$(( $(up_s) + P_hold ))
+how=timeout
+if [ "$P_ctl" = stdin ]; then
+    while [ "$(up_s)" -lt "$deadline" ]; do
+        if read -t 1 line; then
+            case "$line" in *release*) how=release; break ;; esac
+        fi
+    done
+else
+    last_e=-1; quiet=0
+    while [ "$(up_s)" -lt "$deadline" ]; do
+        e=$(in_echos); l=$(rx_counter InPktsLate); nv=$(rx_counter InPktsNotValid)
+        if [ "$e" = "$last_e" ]; then quiet=$((quiet + 1)); else quiet=0; last_e=$e; fi
+        if [ "${e:-0}" -ge "$P_expect_echo" ] && [ $quiet -ge 6 ] && [ "$l" -ge "$P_wait_late" ] \
+            && [ "$nv" -ge "$P_wait_notvalid" ]; then
+            how=counters; break
+        fi
+        sleep 0.25
+    done
+fi
+echo "=== RELEASED how=$how t=$(now) ==="
+RES_EXTRA="$RES_EXTRA released=$how"
+[ "$how" = release ] || sleep 0.5   # let the replies to the last echo requests leave
+RES_EXTRA="$RES_EXTRA echo_in=$(in_echos)"
+
+dump_counters
+RESULT_STATUS=ok
+RESULT_REASON=done
+finish

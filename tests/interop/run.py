@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""MACsec interop suite: Debian's Linux kernel (macsec driver) in QEMU against a host-side peer.
+
+    python3 tests/interop/run.py                       # whole suite, kernel VM as the peer
+    python3 tests/interop/run.py --list                # scenario names
+    python3 tests/interop/run.py -k xpn -k jumbo       # scenarios whose name contains a word
+    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
+
+Run as root on Debian 12 (tests/interop/install-host-deps.sh installs what the host needs; the
+guest image is built or reused from tests/interop/cache/ by build_guest.py). Prints a table and
+"N passed, N failed"; exits non-zero on any failure. See tests/interop/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import build_guest  # noqa: E402
+import macsec_wire  # noqa: E402
+from harness import (CIPHERS, Capture, Endpoint, ForwarderPeer, HostPeer, Image, Netns, Run,  # noqa: E402
+                     Scenario, Vm, cleanup_all, forwarder_config, guest_params, inject, log,
+                     make_tap, normalize_kernel, remove_stale_namespaces)
+
+GUEST_TAP = "tapg"
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def all_scenarios() -> list[Scenario]:
+    res = []
+    for c in CIPHERS:
+        for enc in (True, False):
+            for sci in (True, False):
+                res.append(Scenario(f"{c} enc={'on' if enc else 'off'} sci={'on' if sci else 'off'}",
+                                    cipher=c, encrypt=enc, send_sci=sci))
+    wrap = 2**32 - 2
+    res += [
+        Scenario("xpn-128 pn-wrap", cipher="gcm-aes-xpn-128", start_pn=wrap, wrap=True,
+                 note="both directions start at PN 2^32-2"),
+        Scenario("xpn-256 pn-wrap window=32 sci=off", cipher="gcm-aes-xpn-256", start_pn=wrap,
+                 wrap=True, window=32, send_sci=False, note="both directions start at PN 2^32-2"),
+        Scenario("an=2/3", guest_an=2, peer_an=3, note="guest sends on AN 2, peer on AN 3"),
+        Scenario("replay window=64", window=64),
+        Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
+        Scenario("neg inject-to-guest", negative="inject-to-guest",
+                 note="replayed + bit-flipped peer frame injected towards the guest kernel"),
+        Scenario("neg inject-to-peer", negative="inject-to-peer",
+                 note="replayed + bit-flipped guest frame injected towards the host-side peer"),
+        Scenario("neg guest-sends-bad", negative="guest-sends-bad",
+                 note="guest kernel rewinds its TX PN, then sends with a wrong key"),
+    ]
+    return res
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def expected_drops(scn: Scenario, side: str, peer: HostPeer) -> dict:
+    """Counters that must have exact non-zero values on the receiving side `side`."""
+    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0}
+    if scn.negative == "inject-to-guest" and side == "guest":
+        e.update(InPktsLate=1, InPktsNotValid=1)
+    if scn.negative in ("inject-to-peer", "guest-sends-bad") and side == "peer":
+        e.update(InPktsLate=1, InPktsNotValid=1)
+    if scn.wrap and (side == "guest" or peer.kernel_rx):
+        # Linux's XPN receive path counts the first frame after the 2^32 crossing as Delayed
+        # (spec notes section 4.3); a receiver that follows the standard counts it OK.
+        e["InPktsDelayed"] = 1
+    return e
+
+
+def check_side(side: str, c: dict, scn: Scenario, me: Endpoint, other_tx: int, injected: int,
+               exp: dict) -> list[str]:
+    """Counter checks for one side. other_tx: frames the other side transmitted (its OutPkts)."""
+    bad = []
+    if not c:
+        return [f"{side}: no counters"]
+    zero = ["InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI", "InPktsNoTag", "InPktsUntagged",
+            "OutPktsTooLong", "OutPktsUntagged", "InPktsInvalid", "InPktsNotUsingSA",
+            "InPktsUnusedSA", "InPktsUnchecked"]
+    for k in zero:
+        if c.get(k, 0) != 0:
+            bad.append(f"{side} {k}={c[k]} (want 0)")
+    for k, v in exp.items():
+        if c.get(k, 0) != v:
+            bad.append(f"{side} {k}={c.get(k, 0)} (want {v})")
+    if c.get("InPktsOK", 0) < scn.count:
+        bad.append(f"{side} InPktsOK={c.get('InPktsOK', 0)} (want >= {scn.count})")
+    tx_good, tx_other = ("OutPktsEncrypted", "OutPktsProtected") if scn.encrypt else \
+        ("OutPktsProtected", "OutPktsEncrypted")
+    if c.get(tx_good, 0) < scn.count:
+        bad.append(f"{side} {tx_good}={c.get(tx_good, 0)} (want >= {scn.count})")
+    if c.get(tx_other, 0) != 0:
+        bad.append(f"{side} {tx_other}={c[tx_other]} (want 0)")
+    oct_good, oct_other = ("InOctetsDecrypted", "InOctetsValidated") if scn.encrypt else \
+        ("InOctetsValidated", "InOctetsDecrypted")
+    if c.get(oct_good, 0) <= 0 or c.get(oct_other, 0) != 0:
+        bad.append(f"{side} {oct_good}={c.get(oct_good, 0)} {oct_other}={c.get(oct_other, 0)}")
+    rx_total = sum(c.get(k, 0) for k in ("InPktsOK", "InPktsDelayed", "InPktsLate",
+                                         "InPktsNotValid", "InPktsInvalid", "InPktsUnchecked"))
+    if rx_total != other_tx + injected:
+        bad.append(f"{side} received {rx_total} MACsec frames, the other side sent {other_tx}"
+                   f" (+{injected} injected)")
+    if scn.wrap:
+        for k in ("tx_pn", "rx_pn"):
+            if c.get(k, 0) <= 2**32:
+                bad.append(f"{side} {k}={c.get(k, 0):#x}: did not cross 2^32")
+    return bad
+
+
+def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_clean: int,
+                guest_bad: bool) -> tuple[list[str], dict]:
+    """Checks on the capture of the guest's tap (both directions). n_clean: number of leading
+    frames captured before any injection (PN order is checked on those)."""
+    bad: list[str] = []
+    info = {"frames": len(frames)}
+    for ep in (g, p):
+        mine = [(i, f) for i, f in enumerate(frames) if macsec_wire.mac_str(f[6:12]) == ep.mac]
+        tags = [(i, macsec_wire.parse(f), f) for i, f in mine]
+        clear = [i for i, t, _f in tags if t is None]
+        if clear:
+            bad.append(f"wire {ep.role}: {len(clear)} frame(s) not MACsec (EtherType "
+                       f"{macsec_wire.ethertype(frames[clear[0]]):#06x})")
+        tags = [(i, t, f) for i, t, f in tags if t is not None]
+        info[ep.role] = len(tags)
+        if len(tags) < scn.count:
+            bad.append(f"wire {ep.role}: {len(tags)} MACsec frames captured (want >= {scn.count})")
+        errs = set()
+        for _i, t, f in tags:
+            if t.e != scn.encrypt or t.c != scn.encrypt:
+                errs.add(f"E={int(t.e)} C={int(t.c)} with encrypt={scn.encrypt}")
+            if t.sc != scn.send_sci:
+                errs.add(f"SC={int(t.sc)} with send_sci={scn.send_sci}")
+            if t.tci & (macsec_wire.TCI_V | macsec_wire.TCI_ES | macsec_wire.TCI_SCB):
+                errs.add(f"TCI {t.tci:#04x} has V/ES/SCB")
+            if t.an != ep.an:
+                errs.add(f"AN={t.an} (want {ep.an})")
+            if t.sci is not None and t.sci.upper() != ep.sci:
+                errs.add(f"SCI={t.sci} (want {ep.sci})")
+            n = len(f) - t.header_len - 16
+            if t.sl != (n if n < 48 else 0):
+                errs.add(f"SL={t.sl} for {n} octets of Secure Data")
+            if not scn.encrypt and f[t.header_len:t.header_len + 2] not in (b"\x08\x00", b"\x08\x06"):
+                errs.add("integrity-only frame does not carry IPv4/ARP in clear")
+        for e in sorted(errs):
+            bad.append(f"wire {ep.role}: {e}")
+        pns = [t.pn for i, t, _f in tags if i < n_clean]
+        if ep.role == "guest" and guest_bad:
+            pass  # the guest deliberately rewinds and jumps its PN
+        elif scn.wrap:
+            if 0xFFFFFFFF not in pns or not any(x < 16 for x in pns):
+                bad.append(f"wire {ep.role}: 32-bit PN did not wrap (saw {pns[:6]}...)")
+            full = []
+            hi = 0
+            for i, x in enumerate(pns):
+                if i and x < pns[i - 1] and pns[i - 1] >= 0x80000000 > x:
+                    hi += 1
+                full.append((hi << 32) | x)
+            if any(b <= a for a, b in zip(full, full[1:])):
+                bad.append(f"wire {ep.role}: PNs not increasing across the wrap")
+        elif any(b <= a for a, b in zip(pns, pns[1:])):
+            bad.append(f"wire {ep.role}: PNs not strictly increasing")
+        if pns and not scn.wrap and not (ep.role == "guest" and guest_bad) and pns[0] != ep.pn:
+            bad.append(f"wire {ep.role}: first PN {pns[0]} (want {ep.pn})")
+        if scn.size > 1500:
+            big = max((len(f) for _i, _t, f in tags), default=0)
+            info[f"{ep.role}_max_len"] = big
+            if big < scn.size + 14 + 20 + 8 + 16:
+                bad.append(f"wire {ep.role}: largest frame {big} octets, no jumbo frame seen")
+    others = [f for f in frames if macsec_wire.mac_str(f[6:12]) not in (g.mac, p.mac)]
+    info["other"] = len(others)
+    if any(macsec_wire.parse(f) for f in others):
+        bad.append("wire: MACsec frame(s) from unknown sources")
+    return bad, info
+
+
+# --------------------------------------------------------------------------- one scenario
+
+
+class Outcome:
+    def __init__(self, scn: Scenario) -> None:
+        self.scn = scn
+        self.ok = False
+        self.problems: list[str] = []
+        self.guest_c: dict = {}
+        self.peer_c: dict = {}
+        self.times: dict = {}
+        self.wire: dict = {}
+        self.diag = ""
+
+
+def run_scenario(scn: Scenario, peer: HostPeer, image: Image, log_root: str, budget_s: int,
+                 accel: str) -> Outcome:
+    out = Outcome(scn)
+    t0 = time.monotonic()
+    deadline = t0 + budget_s
+    log_dir = os.path.join(log_root, slug(scn.name))
+    os.makedirs(log_dir, exist_ok=True)
+    g, p = scn.endpoints()
+    ns = Netns()
+    guest: Vm | None = None
+    cap: Capture | None = None
+    injected = {"guest": 0, "peer": 0}
+    n_clean = 10**9
+    try:
+        ns.create()
+        make_tap(ns, GUEST_TAP, scn.mtu)
+        # The host side's view, for later `macsec pcap decrypt` / `macsec forward` runs.
+        with open(os.path.join(log_dir, "host-side.toml"), "w") as f:
+            f.write(forwarder_config(scn, p, g, "veth-plain0", GUEST_TAP))
+        run = Run(scn, ns, GUEST_TAP, g, p, image, log_dir, deadline, accel)
+        cap = Capture(ns, GUEST_TAP, os.path.join(log_dir, "tap.pcap"))
+        cap.start()
+        peer.prepare(run)
+        gneg = "rewind,badkey" if scn.negative == "guest-sends-bad" else ""
+        guest = Vm("guest", image, ns, GUEST_TAP, g.mac,
+                   guest_params(scn, g, p, "guest", hold=budget_s, neg=gneg),
+                   os.path.join(log_dir, "guest-console.log"), budget_s + 15, accel=accel)
+        guest.start()
+        if guest.wait_for(r"^=== MACSEC READY", deadline) is None:
+            raise Failure("guest: macsec0 not ready")
+        out.times["guest_ready"] = guest.time_of(r"^=== MACSEC READY")
+        if not peer.wait_ready():
+            raise Failure(f"peer ({peer.label}) not ready")
+        guest.send_line("go")
+        peer.on_guest_ready()
+        if guest.wait_for(r"^=== TX DONE", deadline) is None:
+            raise Failure("guest: did not finish sending")
+        if not peer.wait_tx_done():
+            raise Failure(f"peer ({peer.label}) did not finish sending")
+        out.times["tx_done"] = time.monotonic() - t0
+        if scn.negative.startswith("inject-to-"):
+            time.sleep(0.3)
+            frames = cap.frames()
+            n_clean = len(frames)
+            to_guest = scn.negative == "inject-to-guest"
+            src = p.mac if to_guest else g.mac
+            sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == src and macsec_wire.parse(f)]
+            if not sent:
+                raise Failure("nothing captured to replay")
+            last = sent[-1]
+            evil = [last, macsec_wire.bit_flipped(last)]
+            if to_guest:
+                msg = inject(ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
+                injected["guest"] = len(evil)
+            else:
+                msg = peer.inject(evil)
+                injected["peer"] = len(evil)
+            log(f"  {msg} (PN {macsec_wire.parse(last).pn} replayed, bit-flipped copy at PN +1000)")
+            time.sleep(0.5)
+        guest.send_line("release")
+        peer.release()
+        if guest.wait_for(r"^MACSEC-RESULT ", deadline, abort="") is None:
+            raise Failure("guest: no result line")
+        guest.wait_exit(deadline)
+        peer.finish()
+        out.times["total"] = time.monotonic() - t0
+        cap.stop()
+        # ----- evaluation
+        res = guest.result()
+        if res.get("status") != "ok":
+            out.problems.append(f"guest: {res.get('reason')}")
+        if res.get("released") != "release":
+            out.problems.append(f"guest released by {res.get('released')}")
+        if int(res.get("pings_rx", 0)) != scn.count:
+            out.problems.append(f"guest pings {res.get('pings_rx')}/{res.get('pings_tx')} answered")
+        if gneg and res.get("neg_ok") != "1":
+            out.problems.append("guest: negative actions did not behave (a bad frame was answered "
+                                "or no recovery)")
+        ok, why = peer.status()
+        if not ok:
+            out.problems.append(why)
+        ptx, prx = peer.ping_result()
+        if prx != scn.count:
+            out.problems.append(f"peer pings {prx}/{ptx} answered")
+        out.guest_c = normalize_kernel(guest.counters_json())
+        out.peer_c = peer.counters()
+        gtx = out.guest_c.get("OutPktsEncrypted", 0) + out.guest_c.get("OutPktsProtected", 0)
+        ptx_f = out.peer_c.get("OutPktsEncrypted", 0) + out.peer_c.get("OutPktsProtected", 0)
+        out.problems += check_side("guest", out.guest_c, scn, g, ptx_f, injected["guest"],
+                                   expected_drops(scn, "guest", peer))
+        out.problems += check_side("peer", out.peer_c, scn, p, gtx, injected["peer"],
+                                   expected_drops(scn, "peer", peer))
+        wbad, out.wire = wire_checks(cap.frames(), scn, g, p, n_clean, bool(gneg))
+        out.problems += wbad
+        out.ok = not out.problems
+    except Failure as e:
+        out.problems.append(str(e))
+    except Exception as e:  # noqa: BLE001 - any harness error fails this scenario only
+        out.problems.append(f"harness error: {e!r}")
+        out.diag += traceback.format_exc()
+    finally:
+        if guest:
+            out.times.setdefault("guest_ready", guest.time_of(r"^=== MACSEC READY"))
+            out.times.setdefault("total", time.monotonic() - t0)
+            guest.kill()
+        if cap:
+            cap.stop()
+        try:
+            out.times.update({k: v for k, v in peer.timings().items() if v is not None})
+        except Exception:  # noqa: BLE001
+            pass
+        if not out.ok:
+            parts = [out.diag]
+            if guest:
+                parts.append(f"--- guest console ---\n{guest.console()}")
+            try:
+                parts.append(peer.diagnostics())
+            except Exception as e:  # noqa: BLE001
+                parts.append(f"(peer diagnostics failed: {e!r})")
+            out.diag = "\n".join(x for x in parts if x)
+        peer.cleanup()
+        ns.delete()
+    return out
+
+
+class Failure(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_counters(c: dict) -> str:
+    if not c:
+        return "-"
+    tx = c.get("OutPktsEncrypted", 0) + c.get("OutPktsProtected", 0)
+    s = f"ok={c.get('InPktsOK', 0)} tx={tx}"
+    for k, short in (("InPktsLate", "late"), ("InPktsNotValid", "notvalid"),
+                     ("InPktsDelayed", "delayed"), ("InPktsInvalid", "invalid"),
+                     ("InPktsBadTag", "badtag"), ("InPktsNoSCI", "nosci"),
+                     ("InPktsNotUsingSA", "notusingsa")):
+        if c.get(k):
+            s += f" {short}={c[k]}"
+    return s
+
+
+def print_table(outcomes: list[Outcome], skipped: list[Scenario], peer_label: str) -> None:
+    rows = [("scenario", "result", "boot s", "total s", "guest (kernel) counters",
+             f"peer ({peer_label}) counters")]
+    for o in outcomes:
+        gr = o.times.get("guest_ready")
+        rows.append((o.scn.name, "PASS" if o.ok else "FAIL", f"{gr:.1f}" if gr else "-",
+                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c)))
+    for s in skipped:
+        rows.append((s.name, "SKIP", "-", "-", "time budget exhausted", "-"))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(x.ljust(w[j]) for j, x in enumerate(r)).rstrip())
+        if i == 0:
+            print("  ".join("-" * x for x in w))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(f"interrupted by signal {signum}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peer", choices=["vm", "forwarder"], default="vm",
+                    help="host-side MACsec peer: a second kernel VM (default) or `macsec forward`")
+    ap.add_argument("--forwarder-bin", default=os.path.join(HERE, "..", "..", "target", "release", "macsec"),
+                    help="the macsec binary for --peer forwarder")
+    ap.add_argument("-k", "--only", action="append", default=[],
+                    help="run scenarios whose name contains this text (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--log-dir", default="", help="where consoles, captures and configs go "
+                    "(default tests/interop/cache/logs/<time>)")
+    ap.add_argument("--scenario-timeout", type=int, default=150, help="seconds per scenario")
+    ap.add_argument("--budget", type=int, default=870, help="seconds for the whole suite; "
+                    "scenarios not started by then are reported as skipped (and fail the run)")
+    ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg")
+    ap.add_argument("--quiet-failures", action="store_true", help="do not print consoles of failures")
+    a = ap.parse_args()
+
+    scns = all_scenarios()
+    if a.only:
+        scns = [s for s in scns if any(w in s.name for w in a.only)]
+    if a.list:
+        for s in scns:
+            print(f"{s.name:40s} {s.note}")
+        return 0
+    if not scns:
+        print("no scenario selected")
+        return 2
+    if os.geteuid() != 0:
+        print("run.py needs root (network namespaces, taps)", file=sys.stderr)
+        return 2
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    atexit.register(cleanup_all)
+    t_suite = time.monotonic()
+    remove_stale_namespaces()
+    image = Image(build_guest.build())
+    m = image.manifest
+    log(f"guest image: {m['kernel_package']} ({image.folder})")
+    log_root = a.log_dir or os.path.join(HERE, "cache", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(log_root, exist_ok=True)
+    log(f"logs: {log_root}")
+    if a.peer == "vm":
+        from harness import VmPeer
+        make_peer = VmPeer
+    else:
+        binary = os.path.abspath(a.forwarder_bin)
+        if not os.access(binary, os.X_OK):
+            print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
+            return 2
+
+        def make_peer():
+            return ForwarderPeer(binary)
+
+    outcomes: list[Outcome] = []
+    skipped: list[Scenario] = []
+    t_build = time.monotonic() - t_suite
+    try:
+        for i, scn in enumerate(scns):
+            if time.monotonic() - t_suite > a.budget:
+                skipped = scns[i:]
+                break
+            log(f"[{i + 1}/{len(scns)}] {scn.name}")
+            o = run_scenario(scn, make_peer(), image, log_root, a.scenario_timeout, a.accel)
+            outcomes.append(o)
+            log(f"  -> {'PASS' if o.ok else 'FAIL'} in {o.times.get('total', 0):.1f}s"
+                + ("" if o.ok else ": " + "; ".join(o.problems)))
+    finally:
+        cleanup_all()
+    total = time.monotonic() - t_suite
+    print()
+    print_table(outcomes, skipped, "kernel VM" if a.peer == "vm" else "macsec forward")
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"\n===== FAIL: {o.scn.name}")
+        for pr in o.problems:
+            print(f"  - {pr}")
+        print("  guest counters:", o.guest_c or "-")
+        print("  peer counters: ", o.peer_c or "-")
+        if not a.quiet_failures:
+            print(o.diag)
+    boots = [o.times["guest_ready"] for o in outcomes if o.times.get("guest_ready")]
+    per = [o.times["total"] for o in outcomes if o.times.get("total")]
+    print()
+    if per:
+        print(f"timing: image check/build {t_build:.1f}s; guest boot to MACSEC READY "
+              f"avg {sum(boots) / max(1, len(boots)):.1f}s; scenario avg {sum(per) / len(per):.1f}s "
+              f"(min {min(per):.1f}, max {max(per):.1f}); whole suite {total:.1f}s")
+    print(f"logs: {log_root}")
+    n_fail = len(failed) + len(skipped)
+    print(f"{len(outcomes) - len(failed)} passed, {n_fail} failed")
+    return 0 if n_fail == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
