@@ -7,8 +7,10 @@ tests/interop/cache/ (gitignored), keyed on the exact package versions and on th
 the guest files, so a rebuild happens only when one of those changes:
 
     cache/debs/                      downloaded .deb files (reused across builds)
-    cache/image-<key>/vmlinuz        the kernel
-    cache/image-<key>/initramfs.cpio.gz
+    cache/base-<key>/                the package part: vmlinuz, base.cpio.gz, manifest.json;
+                                     key = package versions + this builder
+    cache/image-<key>/vmlinuz        the kernel (a hard link to the base's)
+    cache/image-<key>/initramfs.cpio.gz   base.cpio.gz + a cpio of guest/ (init.sh -> /init)
     cache/image-<key>/manifest.json  packages, versions, module list, binaries
     cache/current -> image-<key>     the last image built
 
@@ -340,13 +342,20 @@ def guest_files() -> dict[str, bytes]:
     return res
 
 
-def cache_key(pkgs: dict[str, str]) -> str:
+def base_key(pkgs: dict[str, str]) -> str:
+    """Key of the package part of the image: the package versions and this builder."""
     h = hashlib.sha256()
     h.update(f"builder={BUILDER_VERSION}\n".encode())
     with open(os.path.abspath(__file__), "rb") as f:
         h.update(hashlib.sha256(f.read()).digest())
     for p, v in sorted(pkgs.items()):
         h.update(f"{p}={v}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def image_key(bkey: str) -> str:
+    """Key of the whole image: the base plus the guest scripts."""
+    h = hashlib.sha256(bkey.encode())
     for name, data in guest_files().items():
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:16]
@@ -386,13 +395,54 @@ def module_closure(tree: str, kver: str) -> list[str]:
 
 
 def build(force: bool = False) -> str:
+    """Build (or reuse) the image; returns its folder (vmlinuz, initramfs.cpio.gz, manifest)."""
     ensure_apt_lists()
     pkgs = package_closure()
-    key = cache_key(pkgs)
-    img = os.path.join(CACHE, f"image-{key}")
-    if not force and os.path.exists(os.path.join(img, "manifest.json")):
-        _link_current(img)
-        return img
+    bkey = base_key(pkgs)
+    base = os.path.join(CACHE, f"base-{bkey}")
+    if force or not os.path.exists(os.path.join(base, "manifest.json")):
+        build_base(pkgs, bkey, base)
+    img = os.path.join(CACHE, f"image-{image_key(bkey)}")
+    if force or not os.path.exists(os.path.join(img, "manifest.json")):
+        assemble(base, img)
+    _link_current(img)
+    _prune(base, img)
+    return img
+
+
+def assemble(base: str, img: str) -> None:
+    """image = base (packages) + a second cpio archive with the guest scripts appended; the
+    kernel unpacks concatenated archives in order, so editing guest/ rebuilds in a moment."""
+    cp = Cpio()
+    cp.dirs.update({"etc", "etc/interop"})  # exist in the base archive
+    for name, data in guest_files().items():
+        if name == "init.sh":
+            cp.file("init", data, 0o755)
+        else:
+            cp.file(f"etc/interop/{name}", data, 0o755)
+    tmp = img + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    with open(os.path.join(tmp, "initramfs.cpio.gz"), "wb") as f:
+        with open(os.path.join(base, "base.cpio.gz"), "rb") as b:
+            shutil.copyfileobj(b, f)
+        f.write(gzip.compress(cp.finish(), compresslevel=6, mtime=0))
+    try:
+        os.link(os.path.join(base, "vmlinuz"), os.path.join(tmp, "vmlinuz"))
+    except OSError:
+        shutil.copy2(os.path.join(base, "vmlinuz"), os.path.join(tmp, "vmlinuz"))
+    with open(os.path.join(base, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["base"] = os.path.basename(base)
+    manifest["guest_files"] = sorted(guest_files())
+    with open(os.path.join(tmp, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    shutil.rmtree(img, ignore_errors=True)
+    os.rename(tmp, img)
+
+
+def build_base(pkgs: dict[str, str], key: str, img: str) -> None:
+    """Download, unpack and pack the package part of the initramfs into img (base-<key>)."""
     t0 = time.monotonic()
     debs = download(pkgs)
     os.makedirs(CACHE, exist_ok=True)
@@ -460,19 +510,13 @@ def build(force: bool = False) -> str:
                 full = os.path.join(root, fn)
                 with open(full, "rb") as f:
                     cp.file(os.path.relpath(full, stage), f.read())
-        # Guest scripts.
-        for name, data in guest_files().items():
-            if name == "init.sh":
-                cp.file("init", data, 0o755)
-            else:
-                cp.file(f"etc/interop/{name}", data, 0o755)
         cp.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         cp.file("etc/group", b"root:x:0:\n")
         raw = cp.finish()
         tmpimg = img + ".tmp"
         shutil.rmtree(tmpimg, ignore_errors=True)
         os.makedirs(tmpimg)
-        with open(os.path.join(tmpimg, "initramfs.cpio.gz"), "wb") as f:
+        with open(os.path.join(tmpimg, "base.cpio.gz"), "wb") as f:
             f.write(gzip.compress(raw, compresslevel=6, mtime=0))
         shutil.copy2(os.path.join(tree, "boot", f"vmlinuz-{kver}"), os.path.join(tmpimg, "vmlinuz"))
         manifest = {
@@ -492,10 +536,7 @@ def build(force: bool = False) -> str:
         os.rename(tmpimg, img)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _link_current(img)
     log(f"built {img} in {time.monotonic() - t0:.1f}s")
-    _prune(img)
-    return img
 
 
 def _link_current(img: str) -> None:
@@ -507,13 +548,14 @@ def _link_current(img: str) -> None:
     os.replace(tmp, cur)
 
 
-def _prune(keep: str) -> None:
-    """Drop older images and .debs no longer referenced (the cache stays bounded)."""
+def _prune(base: str, img: str) -> None:
+    """Drop older bases/images and .debs no longer referenced (the cache stays bounded)."""
     for name in os.listdir(CACHE):
         full = os.path.join(CACHE, name)
-        if name.startswith("image-") and full != keep and os.path.isdir(full):
+        if (name.startswith("image-") or name.startswith("base-")) and full not in (base, img) \
+                and os.path.isdir(full):
             shutil.rmtree(full, ignore_errors=True)
-    with open(os.path.join(keep, "manifest.json")) as f:
+    with open(os.path.join(base, "manifest.json")) as f:
         pkgs = json.load(f)["packages"]
     wanted = {os.path.basename(deb_path(p, v)) for p, v in pkgs.items()}
     debs = os.path.join(CACHE, "debs")

@@ -249,11 +249,20 @@ class Vm:
             except (BrokenPipeError, OSError):
                 pass
 
-    def wait_for(self, pattern: str, deadline: float, abort: str = r"^MACSEC-RESULT ") -> re.Match | None:
-        """First console line matching pattern (searching the whole history), or None once the
-        deadline passes, the guest exits, or a line matching abort appears first."""
+    def mark(self) -> int:
+        """Index of the next console line: scenario-relative searches start there."""
+        with self.cond:
+            return len(self.lines)
+
+    def alive(self) -> bool:
+        return bool(self.proc and self.proc.poll() is None)
+
+    def wait_for(self, pattern: str, deadline: float, abort: str = r"^MACSEC-RESULT ",
+                 start: int = 0) -> re.Match | None:
+        """First console line from index start matching pattern, or None once the deadline
+        passes, the guest exits, or a line matching abort appears first."""
         rx, ab = re.compile(pattern), re.compile(abort) if abort else None
-        i = 0
+        i = start
         with self.cond:
             while True:
                 while i < len(self.lines):
@@ -271,10 +280,10 @@ class Vm:
                     return None
                 self.cond.wait(min(left, 1.0))
 
-    def time_of(self, pattern: str) -> float | None:
+    def time_of(self, pattern: str, start: int = 0) -> float | None:
         rx = re.compile(pattern)
         with self.cond:
-            for t, line in self.lines:
+            for t, line in self.lines[start:]:
                 if rx.search(line):
                     return t
         return None
@@ -293,20 +302,22 @@ class Vm:
             if self.proc in _live_procs:
                 _live_procs.remove(self.proc)
 
-    def console(self) -> str:
+    def _text(self, start: int) -> list[str]:
         with self.cond:
-            return "\n".join(f"{t:7.2f} {line}" for t, line in self.lines)
+            return [line for _t, line in self.lines[start:]]
 
-    def result(self) -> dict:
+    def console(self, start: int = 0) -> str:
         with self.cond:
-            for _t, line in reversed(self.lines):
-                if line.startswith("MACSEC-RESULT "):
-                    return dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+            return "\n".join(f"{t:7.2f} {line}" for t, line in self.lines[start:])
+
+    def result(self, start: int = 0) -> dict:
+        for line in reversed(self._text(start)):
+            if line.startswith("MACSEC-RESULT "):
+                return dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
         return {}
 
-    def counters_json(self) -> list | None:
-        with self.cond:
-            text = [line for _t, line in self.lines]
+    def counters_json(self, start: int = 0) -> list | None:
+        text = self._text(start)
         try:
             a = text.index("=== COUNTERS JSON BEGIN ===")
             b = text.index("=== COUNTERS JSON END ===", a)
@@ -317,15 +328,36 @@ class Vm:
         except json.JSONDecodeError:
             return None
 
-    def counters_text(self) -> str:
-        with self.cond:
-            text = [line for _t, line in self.lines]
+    def counters_text(self, start: int = 0) -> str:
+        text = self._text(start)
         try:
             a = text.index("=== COUNTERS BEGIN ===")
             b = text.index("=== COUNTERS END ===", a)
         except ValueError:
             return "(no counters printed)"
         return "\n".join(text[a + 1:b])
+
+    def start_scenario(self, params: dict) -> int:
+        """(session mode) Send one scenario; returns the mark its output starts at."""
+        m = self.mark()
+        words = []
+        for k, v in params.items():
+            v = str(v)
+            if not v or any(c.isspace() for c in v):
+                raise ValueError(f"bad guest parameter {k}={v!r}")
+            words.append(f"{k}={v}")
+        line = "scenario " + " ".join(words)
+        if len(line) > 3500:
+            raise ValueError("scenario line too long for the console")
+        self.send_line(line)
+        return m
+
+
+def session_vm(label: str, image: "Image", ns: Netns, tap: str, mac: str, log_path: str,
+               timeout_s: int, accel: str) -> Vm:
+    """A guest that boots once and then runs scenarios sent on its console."""
+    return Vm(label, image, ns, tap, mac, {"session": 1, "session_idle": 600}, log_path,
+              timeout_s, accel=accel)
 
 
 # --------------------------------------------------------------------------- counters
@@ -568,46 +600,64 @@ def inject(ns: Netns, iface: str, frames: list[bytes], path: str) -> str:
 
 # --------------------------------------------------------------------------- host peers
 
+HOST_MTU = 9000  # host side of the test link (taps, bridge, veths): the largest guest MTU
+
+
+class Session:
+    """What a HostPeer gets for a session: the namespace, the guest's tap, where to log."""
+
+    def __init__(self, ns: Netns, guest_tap: str, image: Image, log_dir: str, deadline: float,
+                 accel: str) -> None:
+        self.ns, self.guest_tap, self.image = ns, guest_tap, image
+        self.log_dir, self.deadline, self.accel = log_dir, deadline, accel
+
 
 class Run:
-    """What a HostPeer gets from the driver for one scenario."""
+    """What a HostPeer gets for one scenario."""
 
-    def __init__(self, scn: Scenario, ns: Netns, guest_tap: str, guest: Endpoint, peer: Endpoint,
-                 image: Image, log_dir: str, deadline: float, accel: str) -> None:
-        self.scn, self.ns, self.guest_tap = scn, ns, guest_tap
-        self.guest, self.peer = guest, peer
-        self.image, self.log_dir, self.deadline, self.accel = image, log_dir, deadline, accel
+    def __init__(self, sess: Session, scn: Scenario, guest: Endpoint, peer: Endpoint, log_dir: str,
+                 deadline: float) -> None:
+        self.sess, self.scn, self.guest, self.peer = sess, scn, guest, peer
+        self.ns, self.guest_tap = sess.ns, sess.guest_tap
+        self.log_dir, self.deadline = log_dir, deadline
 
 
 class HostPeer:
     """The MACsec station on the host side of the guest's tap.
 
-    Life cycle per scenario, driven by run.py:
-      prepare(run)          build its part of the topology inside run.ns (the guest's tap
-                            run.guest_tap already exists there, up, with the scenario MTU) and
-                            start; it transmits with run.peer and receives from run.guest
+    Session (one guest boot, many scenarios), driven by run.py:
+      start_session(sess)   build its part of the topology inside sess.ns, where the guest's tap
+                            sess.guest_tap already exists (up, MTU HOST_MTU); boot/start what
+                            lives across scenarios
+      session_ready()       True once it can take scenarios
+      healthy()             False if it cannot run another scenario (the session is restarted)
+      end_session()         stop everything it started
+    Per scenario:
+      prepare(run)          configure/start for run.scn: it transmits with run.peer (SCI, AN, key,
+                            PN, SSCI, salt) and receives from run.guest
       wait_ready()          True once it can pass traffic
-      on_guest_ready()      the guest is configured and is being told to start (it pings
-                            the peer until reachable, then pings count times); start sending
-      wait_tx_done()        True once it finished its own pings (count, size from the scenario)
-      ping_result()         (transmitted, received) of its own ping phase
+      on_guest_ready()      the guest is configured and being told to start (it pings run.peer.ip
+                            until reachable, then count times); start pinging run.guest.ip
+      wait_tx_done()        True once its own pings are done
+      ping_result()         (transmitted, received) of its own pings
       inject(frames)        put frames on the wire so that this peer receives them as if they
                             came from the guest
-      release()             both sides are done sending: stop waiting, report
+      release()             both sides are done sending
       finish()              wait until its counters are final
-      counters()            normalized flat counters (see normalize_kernel/normalize_forwarder)
-      status()              (ok: bool, detail: str)
+      counters()            flat counters (see normalize_kernel / normalize_forwarder)
+      status()              (ok, detail)
       diagnostics()         text to print when the scenario fails
-      cleanup()             stop everything it started (also called after failures)
-    Attributes: label; kernel_rx (True when the receiver is Linux, whose XPN receive path counts
-    the first frame after a 2^32 crossing as InPktsDelayed); can_send_bad (it can be told to send
-    rewound/bad-key frames towards the guest; only the VM can).
+      end_scenario()        stop what was started for this scenario (also after failures)
+    Attributes: label; pn64 (its counters report 64-bit next PNs, checked in XPN wrap tests).
     """
 
     label = "?"
-    kernel_rx = False
-    can_send_bad = False
+    pn64 = False
 
+    def start_session(self, sess: Session) -> None: pass
+    def session_ready(self) -> bool: return True
+    def healthy(self) -> bool: return True
+    def end_session(self) -> None: pass
     def prepare(self, run: Run) -> None: raise NotImplementedError
     def wait_ready(self) -> bool: return True
     def on_guest_ready(self) -> None: pass
@@ -619,53 +669,75 @@ class HostPeer:
     def counters(self) -> dict: raise NotImplementedError
     def status(self) -> tuple[bool, str]: return True, ""
     def diagnostics(self) -> str: return ""
-    def timings(self) -> dict: return {}
-    def cleanup(self) -> None: pass
+    def end_scenario(self) -> None: pass
 
 
 class VmPeer(HostPeer):
-    """A second guest as the peer: two taps bridged (br0) inside the namespace."""
+    """A second guest as the peer: two taps bridged (br0) inside the namespace. Kernel macsec
+    on both sides proves the guest image, the parameters and the parsing."""
 
     label = "kernel-vm"
-    kernel_rx = True
-    can_send_bad = True
+    pn64 = False  # iproute2 6.1 prints only the low 32 bits of an XPN SA's PN
 
     def __init__(self) -> None:
         self.vm: Vm | None = None
+        self.sess: Session | None = None
         self.run: Run | None = None
+        self.m = 0
 
-    def prepare(self, run: Run) -> None:
-        self.run = run
-        ns, mtu = run.ns, run.scn.mtu
+    def start_session(self, sess: Session) -> None:
+        self.sess = sess
+        ns = sess.ns
         # group_fwd_mask 8: forward 01:80:C2:00:00:03 (EAPOL, for MKA); no multicast snooping:
         # the bridge would send IGMP reports of its own onto the test link
         ns.ip("link", "add", "br0", "type", "bridge", "group_fwd_mask", "8", "mcast_snooping", "0")
-        make_tap(ns, "tapp", mtu)
-        for tap in (run.guest_tap, "tapp"):
+        make_tap(ns, "tapp", HOST_MTU)
+        for tap in (sess.guest_tap, "tapp"):
             ns.ip("link", "set", tap, "master", "br0")
-        ns.ip("link", "set", "br0", "mtu", str(mtu), "up")
-        params = guest_params(run.scn, run.peer, run.guest, "peer", hold=int(run.deadline - time.monotonic()),
-                              neg=run.scn.extra.get("peer_neg", ""))
-        self.vm = Vm("peer", run.image, ns, "tapp", run.peer.mac, params,
-                     os.path.join(run.log_dir, "peer-console.log"),
-                     int(run.deadline - time.monotonic()) + 15, accel=run.accel)
+        ns.ip("link", "set", "br0", "mtu", str(HOST_MTU), "up")
+        self.vm = session_vm("peer", sess.image, ns, "tapp", "52:54:00:12:34:02",
+                             os.path.join(sess.log_dir, "peer-console.log"),
+                             int(sess.deadline - time.monotonic()) + 30, sess.accel)
         self.vm.start()
 
-    def wait_ready(self) -> bool:
+    def session_ready(self) -> bool:
+        assert self.vm and self.sess
+        return self.vm.wait_for(r"^=== SESSION READY", self.sess.deadline) is not None
+
+    def healthy(self) -> bool:
+        return bool(self.vm and self.vm.alive())
+
+    def end_session(self) -> None:
+        if self.vm:
+            self.vm.send_line("poweroff")
+            self.vm.wait_exit(time.monotonic() + 5)
+            self.vm.kill()
+
+    def prepare(self, run: Run) -> None:
+        assert self.vm
+        self.run = run
+        params = guest_params(run.scn, run.peer, run.guest, "peer",
+                              hold=max(10, int(run.deadline - time.monotonic())),
+                              neg=run.scn.extra.get("peer_neg", ""))
+        self.m = self.vm.start_scenario(params)
+
+    def _wait(self, pattern: str, abort: str = r"^MACSEC-RESULT ") -> bool:
         assert self.vm and self.run
-        return self.vm.wait_for(r"^=== MACSEC READY", self.run.deadline) is not None
+        return self.vm.wait_for(pattern, self.run.deadline, abort=abort, start=self.m) is not None
+
+    def wait_ready(self) -> bool:
+        return self._wait(r"^=== MACSEC READY")
 
     def on_guest_ready(self) -> None:
         assert self.vm
         self.vm.send_line("go")
 
     def wait_tx_done(self) -> bool:
-        assert self.vm and self.run
-        return self.vm.wait_for(r"^=== TX DONE", self.run.deadline) is not None
+        return self._wait(r"^=== TX DONE")
 
     def ping_result(self) -> tuple[int, int]:
         assert self.vm
-        r = self.vm.result()
+        r = self.vm.result(self.m)
         return int(r.get("pings_tx", 0)), int(r.get("pings_rx", 0))
 
     def inject(self, frames: list[bytes]) -> str:
@@ -677,17 +749,15 @@ class VmPeer(HostPeer):
         self.vm.send_line("release")
 
     def finish(self) -> None:
-        assert self.vm and self.run
-        self.vm.wait_for(r"^MACSEC-RESULT ", self.run.deadline, abort="")
-        self.vm.wait_exit(self.run.deadline)
+        self._wait(r"^=== SCENARIO END", abort="")
 
     def counters(self) -> dict:
         assert self.vm
-        return normalize_kernel(self.vm.counters_json())
+        return normalize_kernel(self.vm.counters_json(self.m))
 
     def status(self) -> tuple[bool, str]:
         assert self.vm
-        r = self.vm.result()
+        r = self.vm.result(self.m)
         if r.get("status") != "ok":
             return False, f"peer VM: {r.get('reason', 'no result line')}"
         if "neg_ok" in r and r["neg_ok"] != "1":
@@ -696,55 +766,65 @@ class VmPeer(HostPeer):
 
     def diagnostics(self) -> str:
         assert self.vm
-        return f"--- peer VM console ---\n{self.vm.console()}"
+        return f"--- peer VM console (this scenario) ---\n{self.vm.console(self.m)}"
 
-    def timings(self) -> dict:
-        assert self.vm
-        return {"peer_ready": self.vm.time_of(r"^=== MACSEC READY")}
-
-    def cleanup(self) -> None:
-        if self.vm:
-            self.vm.kill()
+    def end_scenario(self) -> None:
+        if self.vm and self.run:
+            with open(os.path.join(self.run.log_dir, "peer-console.log"), "w") as f:
+                f.write(self.vm.console(self.m) + "\n")
 
 
 class ForwarderPeer(HostPeer):
     """Our `macsec forward --config FILE` on the host side.
 
-    Topology (all inside the scenario's namespace NS, plus a second namespace NS-plain):
-      guest eth0 == tap `tapg` (NS)  <- secure port of the forwarder
-      forwarder plain port `veth-plain0` (NS) <-> `veth-plain1` (NS-plain), which holds the
-          host-side address (peer.ip) and the peer MAC (peer.mac): frames the forwarder
-          protects carry that MAC as source, and its SCI is peer.mac || port 1, so send_sci=off
-          works towards Linux.
-      injection towards the forwarder: veth `inj0` -> `inj1`, whose ingress is redirected by tc
-          (u32 match-all + mirred ingress redirect) into the ingress of `tapg`: the forwarder
-          receives injected frames on its secure port as if the guest had sent them.
-    The forwarder runs as `ip netns exec NS timeout -k 5 T BIN forward --config FILE`, its
-    stdout read live; SIGUSR1 (sent to the forwarder itself, not to timeout) makes it print its
-    counters as one JSON object, and it prints them again at exit (SIGTERM).
+    Topology, inside the session's namespace NS (the guest's tap `tapg` is there) plus one
+    namespace NS-plain per scenario:
+      secure port: `tapg` itself (the forwarder opens it by name; QEMU holds the tap's fd)
+      plain port:  `veth-plain0` (NS) <-> `veth-plain1` (NS-plain), which holds the host-side
+                   address (peer.ip) and the peer MAC (peer.mac, 52:54:00:12:34:02). The
+                   forwarder bridges frames, so its protected frames carry that MAC as source,
+                   and its SCI is that MAC || port 1: send_sci=off works towards Linux.
+      injection towards the forwarder: veth `inj0` -> `inj1`, whose ingress tc redirects
+                   (u32 match-all + mirred ingress redirect) into the ingress of `tapg`, so the
+                   forwarder receives injected frames as if the guest had sent them.
+    The forwarder runs as `ip netns exec NS timeout -k 5 T BIN forward --config FILE`, stdout
+    read live; SIGUSR1 (to the forwarder itself, not to timeout) makes it print its counters as
+    one JSON object, and it prints them again when it exits on SIGTERM.
     """
 
     label = "macsec-forward"
-    kernel_rx = False
-    can_send_bad = False
+    pn64 = True
 
     def __init__(self, binary: str, extra_args: list[str] | None = None) -> None:
         self.binary = binary
         self.extra_args = extra_args or []
+        self.sess: Session | None = None
         self.run: Run | None = None
         self.plain: Netns | None = None
         self.proc: subprocess.Popen | None = None
         self.out_lines: list[str] = []
         self.json_objs: list[dict] = []
         self.cond = threading.Condition()
-        self.ping_thread: threading.Thread | None = None
         self.ping_tx_rx = (0, 0)
         self.ping_out = ""
         self.ping_done = threading.Event()
         self.config_path = ""
 
+    def start_session(self, sess: Session) -> None:
+        self.sess = sess
+        ns = sess.ns
+        ns.ip("link", "add", "inj0", "mtu", str(HOST_MTU), "type", "veth", "peer", "name", "inj1")
+        ns.ip("link", "set", "inj0", "up")
+        ns.ip("link", "set", "inj1", "mtu", str(HOST_MTU), "up")
+        ns.tc("qdisc", "add", "dev", "inj1", "clsact")
+        ns.tc("filter", "add", "dev", "inj1", "ingress", "protocol", "all", "u32", "match", "u32",
+              "0", "0", "action", "mirred", "ingress", "redirect", "dev", sess.guest_tap)
+
     def prepare(self, run: Run) -> None:
         self.run = run
+        self.out_lines, self.json_objs = [], []
+        self.ping_tx_rx, self.ping_out = (0, 0), ""
+        self.ping_done = threading.Event()
         ns, mtu = run.ns, run.scn.mtu
         self.plain = Netns("p").create()
         ns.ip("link", "add", "veth-plain0", "mtu", str(mtu), "type", "veth", "peer", "name",
@@ -753,12 +833,6 @@ class ForwarderPeer(HostPeer):
         self.plain.ip("link", "set", "veth-plain1", "address", run.peer.mac, "mtu", str(mtu))
         self.plain.ip("addr", "add", f"{run.peer.ip}/24", "dev", "veth-plain1")
         self.plain.ip("link", "set", "veth-plain1", "up")
-        ns.ip("link", "add", "inj0", "mtu", "9000", "type", "veth", "peer", "name", "inj1")
-        ns.ip("link", "set", "inj0", "up")
-        ns.ip("link", "set", "inj1", "mtu", "9000", "up")
-        ns.tc("qdisc", "add", "dev", "inj1", "clsact")
-        ns.tc("filter", "add", "dev", "inj1", "ingress", "protocol", "all", "u32", "match", "u32",
-              "0", "0", "action", "mirred", "ingress", "redirect", "dev", run.guest_tap)
         self.config_path = os.path.join(run.log_dir, "forwarder.toml")
         with open(self.config_path, "w") as f:
             f.write(forwarder_config(run.scn, run.peer, run.guest, "veth-plain0", run.guest_tap))
@@ -767,13 +841,13 @@ class ForwarderPeer(HostPeer):
                 self.config_path, *self.extra_args]
         self.proc = start_proc(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
-        threading.Thread(target=self._reader, daemon=True).start()
+        threading.Thread(target=self._reader, args=(self.proc,), daemon=True).start()
 
-    def _reader(self) -> None:
-        assert self.proc and self.proc.stdout and self.run
+    def _reader(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout and self.run
         buf: list[str] = []
         with open(os.path.join(self.run.log_dir, "forwarder.log"), "w") as logf:
-            for raw in iter(self.proc.stdout.readline, b""):
+            for raw in iter(proc.stdout.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 logf.write(line + "\n")
                 logf.flush()
@@ -808,8 +882,7 @@ class ForwarderPeer(HostPeer):
         return bool(self.proc and self.proc.poll() is None)
 
     def on_guest_ready(self) -> None:
-        self.ping_thread = threading.Thread(target=self._pings, daemon=True)
-        self.ping_thread.start()
+        threading.Thread(target=self._pings, daemon=True).start()
 
     def _pings(self) -> None:
         assert self.run and self.plain
@@ -882,11 +955,22 @@ class ForwarderPeer(HostPeer):
     def diagnostics(self) -> str:
         with self.cond:
             out = "\n".join(self.out_lines[-200:])
-        return (f"--- forwarder config {self.config_path} ---\n{open(self.config_path).read()}"
+        cfg = open(self.config_path).read() if self.config_path else ""
+        return (f"--- forwarder config {self.config_path} ---\n{cfg}"
                 f"--- forwarder output (last 200 lines) ---\n{out}\n--- host pings ---\n{self.ping_out}")
 
-    def cleanup(self) -> None:
+    def end_scenario(self) -> None:
         if self.proc:
             kill_tree(self.proc)
+            if self.proc in _live_procs:
+                _live_procs.remove(self.proc)
+            self.proc = None
         if self.plain:
             self.plain.delete()
+            self.plain = None
+        if self.sess:
+            self.sess.ns.ip("link", "del", "veth-plain0") if _link_exists(self.sess.ns, "veth-plain0") else None
+
+
+def _link_exists(ns: Netns, name: str) -> bool:
+    return sh(["ip", "-n", ns.name, "link", "show", name], check=False).returncode == 0

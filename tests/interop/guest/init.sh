@@ -1,9 +1,17 @@
 #!/bin/sh
-# PID 1 of the interop guest (busybox sh). It reads one MACsec scenario from the kernel command
-# line (words macsec.KEY=VALUE), sets up eth0 + macsec0 with Debian's /sbin/ip, pings the peer,
-# waits for the peer's pings, prints its counters between markers and powers off.
+# PID 1 of the interop guest (busybox sh).
 #
-# Markers on the console (the host driver reads them live; every line starts at column 0):
+# Two modes:
+# - one scenario per boot: the kernel command line carries the scenario as macsec.KEY=VALUE
+#   words; the guest runs it and powers off.
+# - a session (kernel command line macsec.session=1): after boot the guest waits for lines
+#   "scenario KEY=VALUE ..." on its console (QEMU's stdin; same keys as on the command line,
+#   with or without the macsec. prefix), runs each one with a fresh macsec0, and powers off on
+#   the line "poweroff" (or after macsec.session_idle seconds without a line).
+#
+# A scenario sets up eth0 + macsec0 with Debian's /sbin/ip, pings the peer, waits for the peer,
+# prints its counters between markers and a result line. Markers (each at column 0):
+#   === SESSION READY t=... ===             (session) booted, waiting for a scenario line
 #   === MACSEC READY ... ===                macsec0 configured
 #   === START go|timeout ===                (macsec.ctl=stdin) the host said "go"
 #   === PEER REACHABLE t=... ===            first reply through macsec0
@@ -14,7 +22,14 @@
 #   === COUNTERS BEGIN === ... === COUNTERS END ===        `ip -s macsec show macsec0`
 #   === COUNTERS JSON BEGIN === ... === COUNTERS JSON END ===  `ip -j -s macsec show macsec0`
 #   MACSEC-RESULT key=value ...             one machine-readable line, always printed
-# and then it powers off (poweroff -f), also on any error.
+#
+# Parameters (defaults in brackets; see tests/interop/README.md for the full table):
+#   name role cipher[gcm-aes-128] encrypt[on] send_sci[on] end_station[off] scb[off]
+#   validate[strict] replay[on] window[0] port[1] peer_port[1] peer_mac an[0] rxan[=an]
+#   txkey rxkey txkeyid[01] rxkeyid[02] txpn[1] rxpn[1] txssci rxssci txsalt rxsalt (XPN)
+#   mtu[1500] ip[192.0.2.1] peer_ip[192.0.2.2] prefix[24] count[5] size[56] interval[0.2]
+#   df[off] reach_timeout[60] hold[30] ctl[none|stdin] neg[] expect_echo[=count]
+#   wait_late[0] wait_notvalid[0] debug[0]
 
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 IP=/sbin/ip          # Debian's ip; busybox's own applet has no macsec support
@@ -26,23 +41,38 @@ PING=/bin/ping       # iputils (busybox ping has no -M do)
 /bin/busybox --install -s 2>/dev/null
 mkdir -p /tmp /run
 mount -t tmpfs tmpfs /tmp
-stty -echo 2>/dev/null   # the host driver may type "release" on the console
+stty -echo 2>/dev/null   # the host driver types lines on the console
 
 now() { cut -d' ' -f1 /proc/uptime; }
+up_s() { cut -d. -f1 /proc/uptime; }
 say() { echo "[guest $(now)] $*"; }
 
+# ---------------------------------------------------------------- boot: kernel and link
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+# Load the module closure in dependency order (computed at build time), without modprobe's
+# command-line option parsing (the macsec.* words are ours, not module options).
+while read -r m; do
+    insmod "/lib/modules/$(uname -r)/$m" 2>/dev/null
+done < /etc/interop/modules.load
+n=0
+while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+BOOT_ERR=""
+[ -d /sys/class/net/eth0 ] || BOOT_ERR="no eth0"
+echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null
+$IP link set lo up
+$IP link set eth0 up 2>/dev/null
+
+# ---------------------------------------------------------------- one scenario
+# Runs in a subshell: a failure ends the scenario (and its variables), not the guest.
+run_scenario() (
 RESULT_STATUS=fail
-RESULT_REASON="init did not finish"
+RESULT_REASON="scenario did not finish"
 RES_EXTRA=""
 finish() {
     echo "MACSEC-RESULT name=${P_name:-?} role=${P_role:-?} status=$RESULT_STATUS reason=$(echo "$RESULT_REASON" | tr ' ' '_') t=$(now)$RES_EXTRA"
-    sync
-    poweroff -f
-    sleep 5
-    echo o > /proc/sysrq-trigger
+    exit 0
 }
-fail() { RESULT_REASON="$*"; say "FAIL: $*"; dump_counters; finish; }
-
 dump_counters() {
     if [ -d /sys/class/net/macsec0 ]; then
         echo "=== COUNTERS BEGIN ==="
@@ -54,14 +84,16 @@ dump_counters() {
         echo "=== COUNTERS JSON END ==="
     fi
 }
+fail() { RESULT_REASON="$*"; say "FAIL: $*"; dump_counters; finish; }
+run() { [ "$P_debug" = 1 ] && say "+ $*"; "$@" || fail "command failed: $*"; }
 
-# ---------------------------------------------------------------- parameters
-# Every macsec.KEY=VALUE word becomes shell variable P_KEY (KEY with '-' and '.' as '_').
-for w in $(cat /proc/cmdline); do
+# parameters: KEY=VALUE words (macsec. prefix optional) become P_KEY ('-' and '.' as '_')
+for w in "$@"; do
     case "$w" in
-        macsec.*=*)
+        *=*)
             k=${w%%=*}; k=${k#macsec.}; v=${w#*=}
-            k=$(echo "$k" | tr -- '-.' '__')
+            case "$k" in *.*) continue ;; esac
+            k=$(echo "$k" | tr -- '-' '_')
             eval "P_$k=\$v"
             ;;
     esac
@@ -103,39 +135,24 @@ done
 : "${P_debug:=0}"
 
 say "scenario $P_name role=$P_role cipher=$P_cipher encrypt=$P_encrypt send_sci=$P_send_sci an=$P_an window=$P_window mtu=$P_mtu"
+[ -z "$BOOT_ERR" ] || fail "$BOOT_ERR"
 [ -n "$P_txkey" ] || fail "macsec.txkey missing"
 [ -n "$P_rxkey" ] || fail "macsec.rxkey missing"
 [ -n "$P_peer_mac" ] || fail "macsec.peer_mac missing"
 
 case "$P_cipher" in
-    *xpn*) XPN=1; PNKW=xpn
+    *xpn*) PNKW=xpn
            for v in txssci rxssci txsalt rxsalt; do eval "[ -n \"\$P_$v\" ]" || fail "macsec.$v missing (XPN)"; done
            TXXPN="ssci 0x$P_txssci salt $P_txsalt"; RXXPN="ssci 0x$P_rxssci salt $P_rxsalt" ;;
-    *) XPN=0; PNKW=pn; TXXPN=""; RXXPN="" ;;
+    *) PNKW=pn; TXXPN=""; RXXPN="" ;;
 esac
 
-# ---------------------------------------------------------------- kernel and link
-echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
-echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
-# Load the module closure in dependency order (computed at build time), without modprobe's
-# command-line option parsing (the macsec.* words are ours, not module options).
-while read -r m; do
-    insmod "/lib/modules/$(uname -r)/$m" 2>/dev/null
-done < /etc/interop/modules.load
-n=0
-while [ ! -d /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-[ -d /sys/class/net/eth0 ] || fail "no eth0"
-echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null
-$IP link set lo up
-$IP link set eth0 mtu "$P_mtu" || fail "eth0 mtu $P_mtu"
-$IP link set eth0 up || fail "eth0 up"
-
+run $IP link set eth0 mtu "$P_mtu"
 ES=""
 [ "$P_end_station" = on ] && ES="end_station on"
 [ "$P_scb" = on ] && ES="$ES scb on"
 REPLAY="replay $P_replay"
 [ "$P_replay" = on ] && REPLAY="replay on window $P_window"
-run() { [ "$P_debug" = 1 ] && say "+ $*"; "$@" || fail "command failed: $*"; }
 run $IP link add link eth0 macsec0 type macsec port "$P_port" cipher "$P_cipher" icvlen 16 \
     encrypt "$P_encrypt" send_sci "$P_send_sci" $ES protect on $REPLAY validate "$P_validate" \
     encodingsa "$P_an"
@@ -153,7 +170,6 @@ echo "=== MACSEC READY mac=$MYMAC mtu=$(cat /sys/class/net/macsec0/mtu) t=$(now)
 # ---------------------------------------------------------------- start gate
 # macsec.ctl=stdin: wait for the line "go" on the console, which the host driver sends once the
 # peer is configured too, so that no frame is sent before both sides can count it.
-up_s() { cut -d. -f1 /proc/uptime; }
 if [ "$P_ctl" = stdin ]; then
     deadline=$(( $(up_s) + P_reach_timeout ))
     gate=timeout
@@ -198,7 +214,7 @@ txpn_now() {
     # next PN of our TX SA, from `ip macsec show` ("0: PN 123, state on, ..." under TXSC)
     $IP macsec show macsec0 | awk -v an="$P_an" '
         /TXSC:/ {tx=1; next} /RXSC:/ {tx=0}
-        tx && $1 == an":" && ($2 == "PN" || $2 == "XPN") { gsub(",", "", $3); print $3; exit }'
+        tx && $1 == an":" && ($2 == "PN" || $2 == "XPN") { sub(",.*", "", $3); print $3; exit }'
 }
 NEG_OK=1
 for action in $(echo "$P_neg" | tr ',' ' '); do
@@ -250,6 +266,7 @@ rx_counter() {
                                for (i = 2; i <= n; i++) if (h[i] == want) s += v[i-1]; rx=0 }
         END { print s + 0 }'
 }
+ECHO0=$(in_echos)
 deadline=$(( $(up_s) + P_hold ))
 how=timeout
 if [ "$P_ctl" = stdin ]; then
@@ -269,13 +286,57 @@ else
         fi
         sleep 0.25
     done
+    sleep 0.5   # let the replies to the last echo requests leave
 fi
 echo "=== RELEASED how=$how t=$(now) ==="
 RES_EXTRA="$RES_EXTRA released=$how"
-[ "$how" = release ] || sleep 0.5   # let the replies to the last echo requests leave
-RES_EXTRA="$RES_EXTRA echo_in=$(in_echos)"
-
 dump_counters
 RESULT_STATUS=ok
 RESULT_REASON=done
 finish
+)
+
+# Between scenarios of a session: drop the SecY and what the last scenario left behind.
+reset_link() {
+    $IP link del macsec0 2>/dev/null
+    $IP neigh flush dev eth0 2>/dev/null
+    $IP link set eth0 mtu 1500 2>/dev/null
+}
+
+# ---------------------------------------------------------------- main
+SESSION=0
+IDLE=900
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+        macsec.session=1) SESSION=1 ;;
+        macsec.session_idle=*) IDLE=${w#*=} ;;
+    esac
+done
+
+if [ $SESSION = 1 ]; then
+    echo "=== SESSION READY t=$(now) ${BOOT_ERR:+error=$(echo "$BOOT_ERR" | tr ' ' '_')} ==="
+    n=0
+    while [ $n -lt 1000 ]; do
+        n=$((n + 1))
+        line=""
+        read -t "$IDLE" line || { say "no line for ${IDLE}s: powering off"; break; }
+        case "$line" in
+            scenario\ *)
+                # shellcheck disable=SC2086 - word splitting wanted
+                run_scenario ${line#scenario }
+                reset_link
+                echo "=== SCENARIO END t=$(now) ==="
+                ;;
+            poweroff*) break ;;
+            "") ;;
+            *) say "ignored console line: $line" ;;
+        esac
+    done
+else
+    # shellcheck disable=SC2046
+    run_scenario $(for w in $(cat /proc/cmdline); do case "$w" in macsec.*=*) echo "$w" ;; esac; done)
+fi
+sync
+poweroff -f
+sleep 5
+echo o > /proc/sysrq-trigger
