@@ -507,7 +507,7 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
         "txpn": me.pn, "rxpn": other.pn, "txkey": me.key, "rxkey": other.key,
         "mtu": scn.mtu, "ip": me.ip, "peer_ip": other.ip,
         "count": scn.count, "size": scn.size, "df": "on" if scn.df else "off",
-        "interval": "0.2", "reach_timeout": 60, "hold": hold, "ctl": "stdin",
+        "interval": "0.2", "reach_timeout": 20, "hold": hold, "ctl": "stdin",
     }
     if scn.xpn:
         p.update(txssci=me.ssci, rxssci=other.ssci, txsalt=me.salt, rxsalt=other.salt)
@@ -702,7 +702,7 @@ class VmPeer(HostPeer):
 
     def session_ready(self) -> bool:
         assert self.vm and self.sess
-        return self.vm.wait_for(r"^=== SESSION READY", self.sess.deadline) is not None
+        return self.vm.wait_for(r"=== SESSION READY", self.sess.deadline) is not None
 
     def healthy(self) -> bool:
         return bool(self.vm and self.vm.alive())
@@ -746,10 +746,14 @@ class VmPeer(HostPeer):
 
     def release(self) -> None:
         assert self.vm
+        self.vm.send_line("go")  # ignored unless it still waits at its start gate (failures)
         self.vm.send_line("release")
 
     def finish(self) -> None:
-        self._wait(r"^=== SCENARIO END", abort="")
+        assert self.vm and self.run
+        # after a failure the deadline may have passed: the peer reports within ~20 s
+        self.vm.wait_for(r"^=== SCENARIO END", max(self.run.deadline, time.monotonic() + 30),
+                         abort="", start=self.m)
 
     def counters(self) -> dict:
         assert self.vm

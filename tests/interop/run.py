@@ -236,7 +236,7 @@ class GuestSession:
                                 int(self.deadline - time.monotonic()) + 30, self.accel)
         self.guest.start()
         boot_deadline = min(self.deadline, time.monotonic() + 180)
-        if self.guest.wait_for(r"^=== SESSION READY", boot_deadline) is None:
+        if self.guest.wait_for(r"=== SESSION READY", boot_deadline) is None:
             raise Failure("guest did not boot (no SESSION READY)")
         if not self.peer.session_ready():
             raise Failure(f"peer ({self.peer.label}) session did not start")
@@ -350,9 +350,11 @@ class GuestSession:
             out.ok = not out.problems
         except Failure as e:
             out.problems.append(str(e))
+            self._salvage(out, m, deadline)
         except Exception as e:  # noqa: BLE001 - any harness error fails this scenario only
             out.problems.append(f"harness error: {e!r}")
             out.diag += traceback.format_exc()
+            self._salvage(out, m, deadline)
         finally:
             out.times.setdefault("total", time.monotonic() - t0)
             if cap:
@@ -374,6 +376,25 @@ class GuestSession:
                 out.problems.append(f"peer cleanup failed: {e!r}")
                 out.ok = False
         return out
+
+
+    def _salvage(self, out: Outcome, m: int, deadline: float) -> None:
+        """After a failure: let both sides stop waiting and report, to show their counters."""
+        assert self.guest
+        try:
+            self.guest.send_line("go")
+            self.guest.send_line("release")
+            self.peer.release()
+            end = max(deadline, time.monotonic()) + 30  # the guest gives up reaching within 20 s
+            self.guest.wait_for(r"^=== SCENARIO END", end, abort="", start=m)
+            out.guest_c = normalize_kernel(self.guest.counters_json(m))
+            try:
+                self.peer.finish()
+                out.peer_c = self.peer.counters()
+            except Exception:  # noqa: BLE001
+                pass
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
@@ -529,8 +550,8 @@ def main() -> int:
         print(f"\n===== FAIL: {o.scn.name}")
         for pr in o.problems:
             print(f"  - {pr}")
-        print("  guest counters:", o.guest_c or "-")
-        print("  peer counters: ", o.peer_c or "-")
+        print("  guest counters (non-zero):", {k: v for k, v in o.guest_c.items() if v} or "-")
+        print("  peer counters (non-zero): ", {k: v for k, v in o.peer_c.items() if v} or "-")
         if not a.quiet_failures:
             print(o.diag)
     per = [o.times["total"] for o in outcomes if o.times.get("total")]

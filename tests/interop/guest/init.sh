@@ -31,6 +31,7 @@
 #   df[off] reach_timeout[60] hold[30] ctl[none|stdin] neg[] expect_echo[=count]
 #   wait_late[0] wait_notvalid[0] debug[0]
 
+echo   # end the firmware's last console line: every marker below starts a line
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 IP=/sbin/ip          # Debian's ip; busybox's own applet has no macsec support
 PING=/bin/ping       # iputils (busybox ping has no -M do)
