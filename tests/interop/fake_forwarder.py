@@ -4,6 +4,7 @@ interop harness (ForwarderPeer) before the Rust forwarder exists, and to pin dow
 the real one is driven by:
 
     fake_forwarder.py forward --config FILE
+    fake_forwarder.py pcap decrypt --config FILE --in CAPTURE.pcap --out PLAIN.pcap
 
 - reads the TOML config (the same keys as the real forwarder, see harness.forwarder_config);
 - bridges frames between the plain port and the secure port (AF_PACKET on both, promiscuous,
@@ -12,6 +13,10 @@ the real one is driven by:
 - prints its counters as one JSON object on a line on SIGUSR1, and again when it exits on
   SIGTERM/SIGINT (keys named like 802.1AE/Linux: InPktsOK, InPktsLate, OutPktsEncrypted, ...,
   plus tx_pn / rx_pn as 64-bit next PNs).
+
+`pcap decrypt` reads a capture of the secure link and writes every frame it can validate, of
+either direction (the RX SC's frames with the RX SAs, its own SCI's with the TX SAs), as the
+plain frame; frames it cannot validate are left out. No replay check.
 
 It is a test double, not a MACsec implementation to rely on: one RX SC, strict validation only,
 no VLAN handling. Needs python3-cryptography (AES-GCM); run.py does not need it otherwise.
@@ -66,7 +71,7 @@ class SA:
 
 
 class Forwarder:
-    def __init__(self, cfg: dict) -> None:
+    def __init__(self, cfg: dict, open_ports: bool = True) -> None:
         sy = cfg["secy"]
         self.xpn = "xpn" in sy["cipher"]
         self.encrypt = bool(sy["encrypt"])
@@ -80,8 +85,9 @@ class Forwarder:
         self.rx_sci = bytes.fromhex(rx["sci"])
         self.rx = {num(sa["an"]): SA(sa, self.xpn) for sa in rx["sa"]}
         self.c = dict.fromkeys(COUNTERS, 0)
-        self.plain = open_port(cfg["ports"]["plain"])
-        self.secure = open_port(cfg["ports"]["secure"])
+        if open_ports:
+            self.plain = open_port(cfg["ports"]["plain"])
+            self.secure = open_port(cfg["ports"]["secure"])
 
     def iv(self, sci: bytes, sa: SA, pn: int) -> bytes:
         if self.xpn:
@@ -163,6 +169,36 @@ class Forwarder:
         sa.pn = max(sa.pn, pn + 1)
         self.plain.send(dst_src + user)
 
+    def decrypt_one(self, f: bytes) -> bytes | None:
+        """The plain frame of a captured MACsec frame of either direction, or None."""
+        if len(f) < 22 or struct.unpack_from("!H", f, 12)[0] != ETH_P_MACSEC:
+            return None
+        tci_an, sl, pn32 = f[14], f[15] & 0x3F, struct.unpack_from("!I", f, 16)[0]
+        hl = 28 if tci_an & 0x20 else 20
+        sci = f[20:28] if tci_an & 0x20 else f[6:12] + b"\x00\x01"
+        sas = self.rx if sci == self.rx_sci else self.tx if sci == self.sci else {}
+        sa = sas.get(tci_an & 3)
+        if sa is None:
+            return None
+        if sl:
+            f = f[:hl + sl + 16]
+        candidates = [pn32]
+        if self.xpn:  # no SA state here: try the 2^32 blocks next to the SA's starting PN
+            base = sa.pn >> 32
+            candidates = [((base + d) << 32) | pn32 for d in (0, 1, -1) if base + d >= 0]
+        dst_src, tag, body = f[:12], f[12:hl], f[hl:]
+        for pn in candidates:
+            try:
+                if tci_an & 0x08:
+                    user = sa.aead.decrypt(self.iv(sci, sa, pn), body, dst_src + tag)
+                else:
+                    user = body[:-16]
+                    sa.aead.decrypt(self.iv(sci, sa, pn), body[-16:], dst_src + tag + user)
+                return dst_src + user
+            except Exception:  # noqa: BLE001 - InvalidTag
+                continue
+        return None
+
     def report(self) -> None:
         d = dict(self.c)
         d["tx_pn"] = self.tx[self.enc_an].pn
@@ -185,10 +221,47 @@ class Forwarder:
                 handler(data)
 
 
+def read_pcap(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        data = f.read()
+    end = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    frames, off = [], 24
+    while off + 16 <= len(data):
+        incl = struct.unpack_from(end + "I", data, off + 8)[0]
+        off += 16
+        frames.append(data[off:off + incl])
+        off += incl
+    return frames
+
+
+def write_pcap(path: str, frames: list[bytes]) -> None:
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i, 0, len(fr), len(fr)) + fr)
+
+
+def pcap_decrypt(args: list[str]) -> int:
+    opts = dict(zip(args[0::2], args[1::2]))
+    if len(args) != 6 or set(opts) != {"--config", "--in", "--out"}:
+        print("usage: fake_forwarder.py pcap decrypt --config FILE --in CAP --out PLAIN", file=sys.stderr)
+        return 2
+    with open(opts["--config"], "rb") as f:
+        fw = Forwarder(tomllib.load(f), open_ports=False)
+    frames = read_pcap(opts["--in"])
+    plain = [p for p in (fw.decrypt_one(f) for f in frames) if p is not None]
+    write_pcap(opts["--out"], plain)
+    print(f"decrypted {len(plain)} of {len(frames)} frames", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args[:2] == ["pcap", "decrypt"]:
+        return pcap_decrypt(args[2:])
     if len(args) != 3 or args[0] != "forward" or args[1] != "--config":
-        print("usage: fake_forwarder.py forward --config FILE", file=sys.stderr)
+        print("usage: fake_forwarder.py forward --config FILE | pcap decrypt --config FILE "
+              "--in CAP --out PLAIN", file=sys.stderr)
         return 2
     with open(args[2], "rb") as f:
         cfg = tomllib.load(f)

@@ -837,6 +837,9 @@ class ForwarderPeer(HostPeer):
         self.plain.ip("link", "set", "veth-plain1", "address", run.peer.mac, "mtu", str(mtu))
         self.plain.ip("addr", "add", f"{run.peer.ip}/24", "dev", "veth-plain1")
         self.plain.ip("link", "set", "veth-plain1", "up")
+        # as in the guest: no ARP re-probes in the middle of a scenario
+        self.plain.exec_sh("echo 600 > /proc/sys/net/ipv4/neigh/veth-plain1/delay_first_probe_time; "
+                           "echo 600000 > /proc/sys/net/ipv4/neigh/veth-plain1/base_reachable_time_ms")
         self.config_path = os.path.join(run.log_dir, "forwarder.toml")
         with open(self.config_path, "w") as f:
             f.write(forwarder_config(run.scn, run.peer, run.guest, "veth-plain0", run.guest_tap))

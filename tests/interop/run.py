@@ -17,7 +17,9 @@ import argparse
 import atexit
 import os
 import re
+import shlex
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -32,6 +34,7 @@ from harness import (CIPHERS, HOST_MTU, Capture, Endpoint, ForwarderPeer, HostPe
 from harness import Session as HSession  # noqa: E402
 
 GUEST_TAP = "tapg"
+DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} --in {pcap} --out {out}"
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -188,6 +191,34 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
     return bad, info
 
 
+def decrypt_check(cmd_template: str, binary: str, log_dir: str, frames: list[bytes],
+                  n_clean: int, guest_bad: bool) -> list[str]:
+    """Decrypt the capture with our tool (`macsec pcap decrypt`) and check the plain frames."""
+    pcap, out = os.path.join(log_dir, "tap.pcap"), os.path.join(log_dir, "tap-decrypted.pcap")
+    cfg = os.path.join(log_dir, "host-side.toml")
+    cmd = [w.format(bin=binary, config=cfg, pcap=pcap, out=out) for w in shlex.split(cmd_template)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    with open(os.path.join(log_dir, "decrypt.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + r.stdout)
+    if r.returncode != 0:
+        return [f"decrypt: exit {r.returncode}: {r.stdout.strip()[-300:]}"]
+    try:
+        plain = macsec_wire.read_pcap(out)
+    except (OSError, ValueError) as e:
+        return [f"decrypt: no readable output: {e}"]
+    macsec = [f for f in frames if macsec_wire.parse(f)]
+    clean = [f for f in frames[:n_clean] if macsec_wire.parse(f)]
+    want = len(clean) - (1 if guest_bad else 0)  # the guest's bad-key frame cannot decrypt
+    bad = []
+    if not want <= len(plain) <= len(macsec):
+        bad.append(f"decrypt: {len(plain)} plain frames from {len(macsec)} MACsec frames "
+                   f"(want at least {want})")
+    odd = [f for f in plain if macsec_wire.ethertype(f) not in (0x0800, 0x0806)]
+    if odd:
+        bad.append(f"decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
+    return bad
+
+
 # --------------------------------------------------------------------------- sessions
 
 
@@ -224,6 +255,8 @@ class GuestSession:
         self.guest: Vm | None = None
         self.boot_s: float | None = None
         self.broken = False
+        self.decrypt_cmd = ""
+        self.decrypt_bin = ""
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -345,8 +378,12 @@ class GuestSession:
                                        expected_drops(scn, "guest"), pn64=False)
             out.problems += check_side("peer", out.peer_c, scn, gtx, injected["peer"],
                                        expected_drops(scn, "peer"), pn64=peer.pn64)
-            wbad, out.wire = wire_checks(cap.frames(), scn, g, p, n_clean, bool(gneg))
+            frames = cap.frames()
+            wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
             out.problems += wbad
+            if self.decrypt_cmd:
+                out.problems += decrypt_check(self.decrypt_cmd, self.decrypt_bin, log_dir, frames,
+                                              min(n_clean, len(frames)), bool(gneg))
             out.ok = not out.problems
         except Failure as e:
             out.problems.append(str(e))
@@ -398,7 +435,8 @@ class GuestSession:
 
 
 def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
-              budget_end: float, accel: str, fresh_boot: bool) -> tuple[list[Outcome], list[Scenario], list[float]]:
+              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str] = ("", "")
+              ) -> tuple[list[Outcome], list[Scenario], list[float]]:
     outcomes: list[Outcome] = []
     boots: list[float] = []
     sess: GuestSession | None = None
@@ -410,6 +448,7 @@ def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, time
             boot = None
             if sess is None:
                 sess = GuestSession(make_peer(), image, log_root, accel, budget_end + timeout_s)
+                sess.decrypt_cmd, sess.decrypt_bin = decrypt
                 try:
                     sess.start()
                     boot = sess.boot_s
@@ -498,6 +537,12 @@ def main() -> int:
                     "runs scenarios until one fails)")
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                     help="kvm only where /dev/kvm boots stock kernels (not on these machines)")
+    ap.add_argument("--decrypt-captures", action="store_true",
+                    help="decrypt each scenario's capture of the tap with our tool and check the "
+                    "plain frames (uses --forwarder-bin and --decrypt-cmd)")
+    ap.add_argument("--decrypt-cmd", default=DEFAULT_DECRYPT_CMD,
+                    help="command template for --decrypt-captures; {bin} {config} {pcap} {out} "
+                    "are replaced (default: %(default)s)")
     ap.add_argument("--quiet-failures", action="store_true", help="do not print consoles of failures")
     a = ap.parse_args()
 
@@ -525,21 +570,21 @@ def main() -> int:
     log_root = a.log_dir or os.path.join(HERE, "cache", "logs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(log_root, exist_ok=True)
     log(f"logs: {log_root}")
+    binary = os.path.abspath(a.forwarder_bin)
+    if (a.peer == "forwarder" or a.decrypt_captures) and not os.access(binary, os.X_OK):
+        print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
+        return 2
     if a.peer == "vm":
         make_peer = VmPeer
     else:
-        binary = os.path.abspath(a.forwarder_bin)
-        if not os.access(binary, os.X_OK):
-            print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
-            return 2
-
         def make_peer():
             return ForwarderPeer(binary)
+    decrypt = (a.decrypt_cmd, binary) if a.decrypt_captures else ("", "")
 
     t_build = time.monotonic() - t_suite
     try:
         outcomes, skipped, boots = run_suite(scns, make_peer, image, log_root, a.scenario_timeout,
-                                             t_suite + a.budget, a.accel, a.fresh_boot)
+                                             t_suite + a.budget, a.accel, a.fresh_boot, decrypt)
     finally:
         cleanup_all()
     total = time.monotonic() - t_suite

@@ -162,6 +162,10 @@ run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" on
 run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" sa "$P_rxan" $PNKW "$P_rxpn" \
     $RXXPN on key "$P_rxkeyid" "$P_rxkey"
 echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6 2>/dev/null
+# No ARP probes in the middle of a scenario: a neighbour entry used for replies would otherwise
+# be re-probed ~5 s later, adding frames that race with the counter dumps.
+echo 600 > /proc/sys/net/ipv4/neigh/macsec0/delay_first_probe_time
+echo 600000 > /proc/sys/net/ipv4/neigh/macsec0/base_reachable_time_ms
 run $IP addr add "$P_ip/$P_prefix" dev macsec0
 run $IP link set macsec0 up
 MYMAC=$(cat /sys/class/net/eth0/address)
@@ -171,14 +175,22 @@ echo "=== MACSEC READY mac=$MYMAC mtu=$(cat /sys/class/net/macsec0/mtu) t=$(now)
 # ---------------------------------------------------------------- start gate
 # macsec.ctl=stdin: wait for the line "go" on the console, which the host driver sends once the
 # peer is configured too, so that no frame is sent before both sides can count it.
-if [ "$P_ctl" = stdin ]; then
-    deadline=$(( $(up_s) + P_reach_timeout ))
-    gate=timeout
-    while [ "$(up_s)" -lt "$deadline" ]; do
-        if read -t 1 line; then
-            case "$line" in *go*) gate=go; break ;; esac
+# wait_line WORD SECONDS: read console lines until one contains WORD. One long `read -t` per
+# line: a short timeout expiring in the middle of a line would lose the start of that line.
+wait_line() {
+    dl=$(( $(up_s) + $2 ))
+    while [ "$(up_s)" -lt "$dl" ]; do
+        left=$(( dl - $(up_s) ))
+        [ "$left" -ge 1 ] || left=1
+        if read -t "$left" line; then
+            case "$line" in *"$1"*) return 0 ;; esac
         fi
     done
+    return 1
+}
+if [ "$P_ctl" = stdin ]; then
+    gate=timeout
+    wait_line go "$P_reach_timeout" && gate=go
     echo "=== START $gate t=$(now) ==="
     [ $gate = go ] || fail "no go from the host within ${P_reach_timeout}s"
 fi
@@ -271,11 +283,7 @@ ECHO0=$(in_echos)
 deadline=$(( $(up_s) + P_hold ))
 how=timeout
 if [ "$P_ctl" = stdin ]; then
-    while [ "$(up_s)" -lt "$deadline" ]; do
-        if read -t 1 line; then
-            case "$line" in *release*) how=release; break ;; esac
-        fi
-    done
+    wait_line release "$P_hold" && how=release
 else
     last_e=-1; quiet=0
     while [ "$(up_s)" -lt "$deadline" ]; do
