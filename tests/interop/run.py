@@ -435,15 +435,16 @@ class GuestSession:
 
 
 def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
-              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str] = ("", "")
-              ) -> tuple[list[Outcome], list[Scenario], list[float]]:
-    outcomes: list[Outcome] = []
-    boots: list[float] = []
+              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str],
+              outcomes: list[Outcome], skipped: list[Scenario], boots: list[float]) -> None:
+    """Runs the scenarios, appending to outcomes / skipped / boots as it goes (so that an
+    interrupted run can still report what it did)."""
     sess: GuestSession | None = None
     try:
         for i, scn in enumerate(scns):
             if time.monotonic() > budget_end:
-                return outcomes, scns[i:], boots
+                skipped.extend(scns[i:])
+                return
             log(f"[{i + 1}/{len(scns)}] {scn.name}")
             boot = None
             if sess is None:
@@ -477,7 +478,6 @@ def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, time
     finally:
         if sess:
             sess.close()
-    return outcomes, [], boots
 
 # --------------------------------------------------------------------------- report
 
@@ -503,7 +503,7 @@ def print_table(outcomes: list[Outcome], skipped: list[Scenario], peer_label: st
         rows.append((o.scn.name, "PASS" if o.ok else "FAIL", f"{o.boot:.1f}" if o.boot else "-",
                      f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c)))
     for s in skipped:
-        rows.append((s.name, "SKIP", "-", "-", "time budget exhausted", "-"))
+        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-"))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
         print("  ".join(x.ljust(w[j]) for j, x in enumerate(r)).rstrip())
@@ -582,9 +582,17 @@ def main() -> int:
     decrypt = (a.decrypt_cmd, binary) if a.decrypt_captures else ("", "")
 
     t_build = time.monotonic() - t_suite
+    outcomes: list[Outcome] = []
+    skipped: list[Scenario] = []
+    boots: list[float] = []
+    interrupted = ""
     try:
-        outcomes, skipped, boots = run_suite(scns, make_peer, image, log_root, a.scenario_timeout,
-                                             t_suite + a.budget, a.accel, a.fresh_boot, decrypt)
+        run_suite(scns, make_peer, image, log_root, a.scenario_timeout, t_suite + a.budget,
+                  a.accel, a.fresh_boot, decrypt, outcomes, skipped, boots)
+    except (KeyboardInterrupt, SystemExit) as e:
+        interrupted = str(e) or "interrupted"
+        done = {id(o.scn) for o in outcomes}
+        skipped[:] = [s for s in scns if id(s) not in done]
     finally:
         cleanup_all()
     total = time.monotonic() - t_suite
@@ -606,6 +614,8 @@ def main() -> int:
               f"avg {sum(boots) / max(1, len(boots)):.1f}s; scenario avg {sum(per) / len(per):.1f}s "
               f"(min {min(per):.1f}, max {max(per):.1f}); whole suite {total:.1f}s")
     print(f"logs: {log_root}")
+    if interrupted:
+        print(f"run interrupted ({interrupted}): {len(skipped)} scenario(s) not run")
     n_fail = len(failed) + len(skipped)
     print(f"{len(outcomes) - len(failed)} passed, {n_fail} failed")
     return 0 if n_fail == 0 else 1

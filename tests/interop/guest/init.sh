@@ -322,6 +322,9 @@ for w in $(cat /proc/cmdline); do
     esac
 done
 
+# the Debian tools in the image run (their libraries resolved): one line each
+echo "=== TOOLS ip=[$($IP -V 2>&1)] tcpdump=[$(tcpdump --version 2>&1 | head -n 1)] wpa_supplicant=[$(/sbin/wpa_supplicant -v 2>&1 | head -n 1)] kernel=[$(uname -r)] ==="
+
 if [ $SESSION = 1 ]; then
     echo "=== SESSION READY t=$(now) ${BOOT_ERR:+error=$(echo "$BOOT_ERR" | tr ' ' '_')} ==="
     n=0
