@@ -137,9 +137,15 @@ done
 
 say "scenario $P_name role=$P_role cipher=$P_cipher encrypt=$P_encrypt send_sci=$P_send_sci an=$P_an window=$P_window mtu=$P_mtu"
 [ -z "$BOOT_ERR" ] || fail "$BOOT_ERR"
-[ -n "$P_txkey" ] || fail "macsec.txkey missing"
-[ -n "$P_rxkey" ] || fail "macsec.rxkey missing"
-[ -n "$P_peer_mac" ] || fail "macsec.peer_mac missing"
+: "${P_mka:=off}"
+: "${P_mka_priority:=16}"
+if [ "$P_mka" != on ]; then
+    [ -n "$P_txkey" ] || fail "macsec.txkey missing"
+    [ -n "$P_rxkey" ] || fail "macsec.rxkey missing"
+    [ -n "$P_peer_mac" ] || fail "macsec.peer_mac missing"
+else
+    [ -n "$P_mka_cak" ] && [ -n "$P_mka_ckn" ] || fail "macsec.mka_cak / macsec.mka_ckn missing"
+fi
 
 case "$P_cipher" in
     *xpn*) PNKW=xpn
@@ -149,6 +155,44 @@ case "$P_cipher" in
 esac
 
 run $IP link set eth0 mtu "$P_mtu"
+if [ "$P_mka" = on ]; then
+# ---------------------------------------------------------------- MKA: wpa_supplicant makes the SecY
+# wpa_supplicant 2.10 (-D macsec_linux) creates macsec0 on eth0 and installs the SAs it
+# negotiates (GCM-AES-128 only); the scenario waits until a TX SA and an RX SA are active.
+    mkdir -p /run/wpa_supplicant
+    {
+        echo "ctrl_interface=/run/wpa_supplicant"
+        echo "eapol_version=3"
+        echo "ap_scan=0"
+        echo "network={"
+        echo "	key_mgmt=NONE"
+        echo "	eapol_flags=0"
+        echo "	macsec_policy=1"
+        echo "	macsec_integ_only=$([ "$P_encrypt" = on ] && echo 0 || echo 1)"
+        echo "	macsec_replay_protect=$([ "$P_replay" = on ] && echo 1 || echo 0)"
+        echo "	macsec_replay_window=$P_window"
+        echo "	macsec_port=$P_port"
+        echo "	mka_cak=$P_mka_cak"
+        echo "	mka_ckn=$P_mka_ckn"
+        echo "	mka_priority=$P_mka_priority"
+        echo "}"
+    } > /tmp/wpa.conf
+    /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t > /tmp/wpa.log 2>&1 &
+    echo $! > /run/wpa.pid   # reset_link stops it after the scenario
+    n=0
+    while [ $n -lt 300 ]; do
+        if [ -d /sys/class/net/macsec0 ] && $IP macsec show macsec0 2>/dev/null | awk '
+            /TXSC:/ {tx=1; rx=0; next} /RXSC:/ {rx=1; tx=0; next}
+            /state on/ { if (tx) t=1; if (rx) r=1 }
+            END { exit !(t && r) }'; then break; fi
+        n=$((n + 1)); sleep 0.2
+    done
+    if [ $n -ge 300 ]; then
+        echo "=== WPA LOG ==="; tail -n 40 /tmp/wpa.log
+        fail "MKA: no active TX and RX SA within 60 s"
+    fi
+    echo "=== MKA UP after=$n ==="
+else
 ES=""
 [ "$P_end_station" = on ] && ES="end_station on"
 [ "$P_scb" = on ] && ES="$ES scb on"
@@ -161,6 +205,7 @@ run $IP macsec add macsec0 tx sa "$P_an" $PNKW "$P_txpn" $TXXPN on key "$P_txkey
 run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" on
 run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" sa "$P_rxan" $PNKW "$P_rxpn" \
     $RXXPN on key "$P_rxkeyid" "$P_rxkey"
+fi
 echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6 2>/dev/null
 # No ARP probes in the middle of a scenario: a neighbour entry used for replies would otherwise
 # be re-probed ~5 s later, adding frames that race with the counter dumps.
@@ -307,6 +352,11 @@ finish
 
 # Between scenarios of a session: drop the SecY and what the last scenario left behind.
 reset_link() {
+    if [ -f /run/wpa.pid ]; then
+        kill "$(cat /run/wpa.pid)" 2>/dev/null
+        n=0; while [ -d /proc/"$(cat /run/wpa.pid)" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+        rm -f /run/wpa.pid
+    fi
     $IP link del macsec0 2>/dev/null
     $IP neigh flush dev eth0 2>/dev/null
     $IP link set eth0 mtu 1500 2>/dev/null
