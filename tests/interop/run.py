@@ -18,6 +18,7 @@ import atexit
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -578,6 +579,10 @@ def main() -> int:
     log(f"guest image: {image.manifest['kernel_package']} ({image.folder})")
     log_root = a.log_dir or os.path.join(HERE, "cache", "logs", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(log_root, exist_ok=True)
+    if not a.log_dir:  # keep the default log folder bounded: the last 10 runs
+        runs = sorted(os.listdir(os.path.dirname(log_root)))
+        for old in runs[:-10]:
+            shutil.rmtree(os.path.join(os.path.dirname(log_root), old), ignore_errors=True)
     log(f"logs: {log_root}")
     binary = os.path.abspath(a.forwarder_bin)
     if (a.peer == "forwarder" or a.decrypt_captures) and not os.access(binary, os.X_OK):
