@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""MACsec interop suite: Debian's Linux kernel (macsec driver) in QEMU against a host-side peer.
+
+    python3 tests/interop/run.py                       # whole suite, kernel VM as the peer
+    python3 tests/interop/run.py --list                # scenario names
+    python3 tests/interop/run.py -k xpn -k jumbo       # scenarios whose name contains a word
+    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
+
+Run as root on Debian 12 (tests/interop/install-host-deps.sh installs what the host needs; the
+guest image is built or reused from tests/interop/cache/ by build_guest.py). Prints a table and
+"N passed, N failed"; exits non-zero on any failure. See tests/interop/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import build_guest  # noqa: E402
+import macsec_wire  # noqa: E402
+from harness import (CIPHERS, HOST_MTU, Capture, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
+                     Netns, Run, Scenario, Vm, VmPeer, cleanup_all, forwarder_config, guest_params,
+                     inject, log, make_tap, normalize_kernel, remove_stale_namespaces, session_vm)
+from harness import Session as HSession  # noqa: E402
+
+GUEST_TAP = "tapg"
+DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} --in {pcap} --out {out}"
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def all_scenarios() -> list[Scenario]:
+    res = []
+    for c in CIPHERS:
+        for enc in (True, False):
+            for sci in (True, False):
+                res.append(Scenario(f"{c} enc={'on' if enc else 'off'} sci={'on' if sci else 'off'}",
+                                    cipher=c, encrypt=enc, send_sci=sci))
+    wrap = 2**32 - 2
+    res += [
+        Scenario("xpn-128 pn-wrap", cipher="gcm-aes-xpn-128", start_pn=wrap, wrap=True,
+                 note="both directions start at PN 2^32-2"),
+        Scenario("xpn-256 pn-wrap window=32 sci=off", cipher="gcm-aes-xpn-256", start_pn=wrap,
+                 wrap=True, window=32, send_sci=False, note="both directions start at PN 2^32-2"),
+        Scenario("an=2/3", guest_an=2, peer_an=3, note="guest sends on AN 2, peer on AN 3"),
+        Scenario("replay window=64", window=64),
+        Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
+        Scenario("neg inject-to-guest", negative="inject-to-guest",
+                 note="replayed + bit-flipped peer frame injected towards the guest kernel"),
+        Scenario("neg inject-to-peer", negative="inject-to-peer",
+                 note="replayed + bit-flipped guest frame injected towards the host-side peer"),
+        Scenario("neg guest-sends-bad", negative="guest-sends-bad",
+                 note="guest kernel rewinds its TX PN, then sends with a wrong key"),
+        Scenario("mka wpa_supplicant gcm-aes-128", mka=True,
+                 note="SAs from MKA: wpa_supplicant 2.10 -D macsec_linux on both sides"),
+        Scenario("mka wpa_supplicant integrity-only window=16", mka=True, encrypt=False, window=16,
+                 note="MKA with macsec_integ_only=1"),
+    ]
+    return res
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def expected_drops(scn: Scenario, side: str) -> dict:
+    """Drop counters that must have exact values on the receiving side `side`."""
+    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0}
+    if scn.negative == "inject-to-guest" and side == "guest":
+        e.update(InPktsLate=1, InPktsNotValid=1)
+    if scn.negative in ("inject-to-peer", "guest-sends-bad") and side == "peer":
+        e.update(InPktsLate=1, InPktsNotValid=1)
+    # XPN wrap: the spec notes (4.3) expected Linux to count the first frame after the 2^32
+    # crossing as InPktsDelayed; Debian's 6.1 kernel counts it OK, as the standard does.
+    return e
+
+
+def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, exp: dict,
+               pn64: bool) -> list[str]:
+    """Counter checks for one side. other_tx: frames the other side transmitted (its OutPkts)."""
+    bad = []
+    if not c:
+        return [f"{side}: no counters"]
+    zero = ["InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI", "InPktsUntagged",
+            "OutPktsTooLong", "OutPktsUntagged", "InPktsInvalid", "InPktsNotUsingSA",
+            "InPktsUnusedSA", "InPktsUnchecked"]
+    if not scn.mka:  # with MKA, every MKPDU (untagged EAPOL) counts as InPktsNoTag under Strict
+        zero.append("InPktsNoTag")
+    for k in zero:
+        if c.get(k, 0) != 0:
+            bad.append(f"{side} {k}={c[k]} (want 0)")
+    for k, v in exp.items():
+        if c.get(k, 0) != v:
+            bad.append(f"{side} {k}={c.get(k, 0)} (want {v})")
+    if c.get("InPktsOK", 0) < scn.count:
+        bad.append(f"{side} InPktsOK={c.get('InPktsOK', 0)} (want >= {scn.count})")
+    tx_good, tx_other = ("OutPktsEncrypted", "OutPktsProtected") if scn.encrypt else \
+        ("OutPktsProtected", "OutPktsEncrypted")
+    if c.get(tx_good, 0) < scn.count:
+        bad.append(f"{side} {tx_good}={c.get(tx_good, 0)} (want >= {scn.count})")
+    if c.get(tx_other, 0) != 0:
+        bad.append(f"{side} {tx_other}={c[tx_other]} (want 0)")
+    oct_good, oct_other = ("InOctetsDecrypted", "InOctetsValidated") if scn.encrypt else \
+        ("InOctetsValidated", "InOctetsDecrypted")
+    if c.get(oct_good, 0) <= 0 or c.get(oct_other, 0) != 0:
+        bad.append(f"{side} {oct_good}={c.get(oct_good, 0)} {oct_other}={c.get(oct_other, 0)}")
+    rx_total = sum(c.get(k, 0) for k in ("InPktsOK", "InPktsDelayed", "InPktsLate",
+                                         "InPktsNotValid", "InPktsInvalid", "InPktsUnchecked"))
+    if rx_total != other_tx + injected:
+        bad.append(f"{side} received {rx_total} MACsec frames, the other side sent {other_tx}"
+                   f" (+{injected} injected)")
+    if scn.wrap and pn64:
+        for k in ("tx_pn", "rx_pn"):
+            if c.get(k, 0) <= 2**32:
+                bad.append(f"{side} {k}={c.get(k, 0):#x}: did not cross 2^32")
+    return bad
+
+
+def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_clean: int,
+                guest_bad: bool) -> tuple[list[str], dict]:
+    """Checks on the capture of the guest's tap (both directions). n_clean: number of leading
+    frames captured before any injection (PN order is checked on those)."""
+    bad: list[str] = []
+    info = {"frames": len(frames)}
+    for ep in (g, p):
+        mine = [(i, f) for i, f in enumerate(frames) if macsec_wire.mac_str(f[6:12]) == ep.mac]
+        tags = [(i, macsec_wire.parse(f), f) for i, f in mine]
+        clear = [i for i, t, f in tags if t is None
+                 and not (scn.mka and macsec_wire.ethertype(f) == 0x888E)]  # MKPDUs are clear
+        info[f"{ep.role}_eapol"] = sum(1 for _i, t, f in tags if t is None) - len(clear)
+        if clear:
+            bad.append(f"wire {ep.role}: {len(clear)} frame(s) not MACsec (EtherType "
+                       f"{macsec_wire.ethertype(frames[clear[0]]):#06x})")
+        tags = [(i, t, f) for i, t, f in tags if t is not None]
+        info[ep.role] = len(tags)
+        if len(tags) < scn.count:
+            bad.append(f"wire {ep.role}: {len(tags)} MACsec frames captured (want >= {scn.count})")
+        errs = set()
+        for _i, t, f in tags:
+            if t.e != scn.encrypt or t.c != scn.encrypt:
+                errs.add(f"E={int(t.e)} C={int(t.c)} with encrypt={scn.encrypt}")
+            if t.sc != scn.send_sci:
+                errs.add(f"SC={int(t.sc)} with send_sci={scn.send_sci}")
+            if t.tci & (macsec_wire.TCI_V | macsec_wire.TCI_ES | macsec_wire.TCI_SCB):
+                errs.add(f"TCI {t.tci:#04x} has V/ES/SCB")
+            if t.an != ep.an and not scn.mka:
+                errs.add(f"AN={t.an} (want {ep.an})")
+            if t.sci is not None and t.sci.upper() != ep.sci:
+                errs.add(f"SCI={t.sci} (want {ep.sci})")
+            n = len(f) - t.header_len - 16
+            if t.sl != (n if n < 48 else 0):
+                errs.add(f"SL={t.sl} for {n} octets of Secure Data")
+            if not scn.encrypt and f[t.header_len:t.header_len + 2] not in (b"\x08\x00", b"\x08\x06"):
+                errs.add("integrity-only frame does not carry IPv4/ARP in clear")
+        for e in sorted(errs):
+            bad.append(f"wire {ep.role}: {e}")
+        pns = [t.pn for i, t, _f in tags if i < n_clean]
+        if ep.role == "guest" and guest_bad:
+            pass  # the guest deliberately rewinds and jumps its PN
+        elif scn.wrap:
+            if 0xFFFFFFFF not in pns or not any(x < 16 for x in pns):
+                bad.append(f"wire {ep.role}: 32-bit PN did not wrap (saw {pns[:6]}...)")
+            full = []
+            hi = 0
+            for i, x in enumerate(pns):
+                if i and x < pns[i - 1] and pns[i - 1] >= 0x80000000 > x:
+                    hi += 1
+                full.append((hi << 32) | x)
+            if any(b <= a for a, b in zip(full, full[1:])):
+                bad.append(f"wire {ep.role}: PNs not increasing across the wrap")
+            info[f"{ep.role}_pns"] = f"{pns[0]:#x}..{pns[-1]:#x}" if pns else "-"
+        elif any(b <= a for a, b in zip(pns, pns[1:])):
+            bad.append(f"wire {ep.role}: PNs not strictly increasing")
+        if pns and not scn.wrap and not scn.mka and not (ep.role == "guest" and guest_bad) \
+                and pns[0] != ep.pn:
+            bad.append(f"wire {ep.role}: first PN {pns[0]} (want {ep.pn})")
+        if scn.size > 1500:
+            big = max((len(f) for _i, _t, f in tags), default=0)
+            info[f"{ep.role}_max_len"] = big
+            if big < scn.size + 14 + 20 + 8 + 16:
+                bad.append(f"wire {ep.role}: largest frame {big} octets, no jumbo frame seen")
+    others = [f for f in frames if macsec_wire.mac_str(f[6:12]) not in (g.mac, p.mac)]
+    info["other"] = len(others)
+    if any(macsec_wire.parse(f) for f in others):
+        bad.append("wire: MACsec frame(s) from unknown sources")
+    return bad, info
+
+
+def decrypt_check(cmd_template: str, binary: str, log_dir: str, frames: list[bytes],
+                  n_clean: int, guest_bad: bool) -> list[str]:
+    """Decrypt the capture with our tool (`macsec pcap decrypt`) and check the plain frames."""
+    pcap, out = os.path.join(log_dir, "tap.pcap"), os.path.join(log_dir, "tap-decrypted.pcap")
+    cfg = os.path.join(log_dir, "host-side.toml")
+    cmd = [w.format(bin=binary, config=cfg, pcap=pcap, out=out) for w in shlex.split(cmd_template)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    with open(os.path.join(log_dir, "decrypt.log"), "w") as f:
+        f.write(" ".join(cmd) + "\n" + r.stdout)
+    if r.returncode != 0:
+        return [f"decrypt: exit {r.returncode}: {r.stdout.strip()[-300:]}"]
+    try:
+        plain = macsec_wire.read_pcap(out)
+    except (OSError, ValueError) as e:
+        return [f"decrypt: no readable output: {e}"]
+    macsec = [f for f in frames if macsec_wire.parse(f)]
+    clean = [f for f in frames[:n_clean] if macsec_wire.parse(f)]
+    want = len(clean) - (1 if guest_bad else 0)  # the guest's bad-key frame cannot decrypt
+    bad = []
+    if not want <= len(plain) <= len(macsec):
+        bad.append(f"decrypt: {len(plain)} plain frames from {len(macsec)} MACsec frames "
+                   f"(want at least {want})")
+    odd = [f for f in plain if macsec_wire.ethertype(f) not in (0x0800, 0x0806)]
+    if odd:
+        bad.append(f"decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
+    return bad
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class Failure(Exception):
+    pass
+
+
+class Outcome:
+    def __init__(self, scn: Scenario) -> None:
+        self.scn = scn
+        self.ok = False
+        self.problems: list[str] = []
+        self.guest_c: dict = {}
+        self.peer_c: dict = {}
+        self.times: dict = {}
+        self.wire: dict = {}
+        self.diag = ""
+        self.boot: float | None = None  # this scenario paid for a session boot (seconds)
+
+
+class GuestSession:
+    """One namespace, the guest VM (booted once) and the host peer's session; runs scenarios
+    one after the other. Any failure ends the session (the next scenario gets a fresh one)."""
+
+    counter = 0
+
+    def __init__(self, peer: HostPeer, image: Image, log_root: str, accel: str, deadline: float) -> None:
+        GuestSession.counter += 1
+        self.n = GuestSession.counter
+        self.peer, self.image, self.accel, self.deadline = peer, image, accel, deadline
+        self.log_dir = os.path.join(log_root, f"session-{self.n}")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.ns = Netns()
+        self.guest: Vm | None = None
+        self.boot_s: float | None = None
+        self.broken = False
+        self.decrypt_cmd = ""
+        self.decrypt_bin = ""
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        self.ns.create()
+        make_tap(self.ns, GUEST_TAP, HOST_MTU)
+        self.sess = HSession(self.ns, GUEST_TAP, self.image, self.log_dir, self.deadline, self.accel)
+        self.peer.start_session(self.sess)
+        self.guest = session_vm("guest", self.image, self.ns, GUEST_TAP, "52:54:00:12:34:01",
+                                os.path.join(self.log_dir, "guest-console.log"),
+                                int(self.deadline - time.monotonic()) + 30, self.accel)
+        self.guest.start()
+        boot_deadline = min(self.deadline, time.monotonic() + 180)
+        if self.guest.wait_for(r"=== SESSION READY", boot_deadline) is None:
+            raise Failure("guest did not boot (no SESSION READY)")
+        if not self.peer.session_ready():
+            raise Failure(f"peer ({self.peer.label}) session did not start")
+        self.boot_s = time.monotonic() - t0
+
+    def healthy(self) -> bool:
+        return not self.broken and bool(self.guest and self.guest.alive()) and self.peer.healthy()
+
+    def close(self) -> None:
+        if self.guest:
+            self.guest.send_line("poweroff")
+        try:
+            self.peer.end_session()
+        except Exception:  # noqa: BLE001
+            pass
+        if self.guest:
+            self.guest.wait_exit(time.monotonic() + 5)
+            self.guest.kill()
+        self.ns.delete()
+
+    def run(self, scn: Scenario, timeout_s: int) -> Outcome:
+        out = Outcome(scn)
+        t0 = time.monotonic()
+        deadline = min(self.deadline, t0 + timeout_s)
+        log_dir = os.path.join(self.log_dir, slug(scn.name))
+        os.makedirs(log_dir, exist_ok=True)
+        g, p = scn.endpoints()
+        guest, peer = self.guest, self.peer
+        assert guest
+        cap: Capture | None = None
+        injected = {"guest": 0, "peer": 0}
+        n_clean = 10**9
+        gneg = "rewind,badkey" if scn.negative == "guest-sends-bad" else ""
+        m = guest.mark()
+        try:
+            # The host side's view, for later `macsec pcap decrypt` / `macsec forward` runs.
+            with open(os.path.join(log_dir, "host-side.toml"), "w") as f:
+                f.write(forwarder_config(scn, p, g, "veth-plain0", GUEST_TAP))
+            cap = Capture(self.ns, GUEST_TAP, os.path.join(log_dir, "tap.pcap"))
+            cap.start()
+            run = Run(self.sess, scn, g, p, log_dir, deadline)
+            peer.prepare(run)
+            m = guest.start_scenario(guest_params(scn, g, p, "guest",
+                                                  hold=max(10, int(deadline - time.monotonic())), neg=gneg))
+            if guest.wait_for(r"^=== MACSEC READY", deadline, start=m) is None:
+                raise Failure("guest: macsec0 not ready")
+            if not peer.wait_ready():
+                raise Failure(f"peer ({peer.label}) not ready")
+            out.times["ready"] = time.monotonic() - t0
+            guest.send_line("go")
+            peer.on_guest_ready()
+            if guest.wait_for(r"^=== TX DONE", deadline, start=m) is None:
+                raise Failure("guest: did not finish sending")
+            if not peer.wait_tx_done():
+                raise Failure(f"peer ({peer.label}) did not finish sending")
+            out.times["tx_done"] = time.monotonic() - t0
+            if scn.negative.startswith("inject-to-"):
+                time.sleep(0.3)
+                frames = cap.frames()
+                n_clean = len(frames)
+                to_guest = scn.negative == "inject-to-guest"
+                src = p.mac if to_guest else g.mac
+                sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == src and macsec_wire.parse(f)]
+                if not sent:
+                    raise Failure("nothing captured to replay")
+                last = sent[-1]
+                evil = [last, macsec_wire.bit_flipped(last)]
+                if to_guest:
+                    msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
+                    injected["guest"] = len(evil)
+                else:
+                    msg = peer.inject(evil)
+                    injected["peer"] = len(evil)
+                log(f"  {msg}: PN {macsec_wire.parse(last).pn} replayed, a bit-flipped copy at PN+1000")
+                time.sleep(0.5)
+            guest.send_line("release")
+            peer.release()
+            if guest.wait_for(r"^=== SCENARIO END", deadline, abort="", start=m) is None:
+                raise Failure("guest: scenario did not end")
+            peer.finish()
+            out.times["total"] = time.monotonic() - t0
+            time.sleep(0.2)
+            cap.stop()
+            # ----- evaluation
+            res = guest.result(m)
+            if res.get("status") != "ok":
+                out.problems.append(f"guest: {res.get('reason')}")
+            if res.get("released") != "release":
+                out.problems.append(f"guest released by {res.get('released')}")
+            if int(res.get("pings_rx", 0)) != scn.count:
+                out.problems.append(f"guest pings {res.get('pings_rx')}/{res.get('pings_tx')} answered")
+            if gneg and res.get("neg_ok") != "1":
+                out.problems.append("guest: negative actions did not behave (a bad frame was "
+                                    "answered or no recovery)")
+            ok, why = peer.status()
+            if not ok:
+                out.problems.append(why)
+            ptx, prx = peer.ping_result()
+            if prx != scn.count:
+                out.problems.append(f"peer pings {prx}/{ptx} answered")
+            out.guest_c = normalize_kernel(guest.counters_json(m))
+            out.peer_c = peer.counters()
+            gtx = out.guest_c.get("OutPktsEncrypted", 0) + out.guest_c.get("OutPktsProtected", 0)
+            ptx_f = out.peer_c.get("OutPktsEncrypted", 0) + out.peer_c.get("OutPktsProtected", 0)
+            out.problems += check_side("guest", out.guest_c, scn, ptx_f, injected["guest"],
+                                       expected_drops(scn, "guest"), pn64=False)
+            out.problems += check_side("peer", out.peer_c, scn, gtx, injected["peer"],
+                                       expected_drops(scn, "peer"), pn64=peer.pn64)
+            frames = cap.frames()
+            wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
+            out.problems += wbad
+            if self.decrypt_cmd and not scn.mka:  # MKA's SAKs are not known to the driver
+                out.problems += decrypt_check(self.decrypt_cmd, self.decrypt_bin, log_dir, frames,
+                                              min(n_clean, len(frames)), bool(gneg))
+            out.ok = not out.problems
+        except Failure as e:
+            out.problems.append(str(e))
+            self._salvage(out, m, deadline)
+        except Exception as e:  # noqa: BLE001 - any harness error fails this scenario only
+            out.problems.append(f"harness error: {e!r}")
+            out.diag += traceback.format_exc()
+            self._salvage(out, m, deadline)
+        finally:
+            out.times.setdefault("total", time.monotonic() - t0)
+            if cap:
+                cap.stop()
+            with open(os.path.join(log_dir, "guest-console.log"), "w") as f:
+                f.write(guest.console(m) + "\n")
+            if not out.ok:
+                self.broken = True
+                parts = [out.diag, f"--- guest console (this scenario) ---\n{guest.console(m)}"]
+                try:
+                    parts.append(peer.diagnostics())
+                except Exception as e:  # noqa: BLE001
+                    parts.append(f"(peer diagnostics failed: {e!r})")
+                out.diag = "\n".join(x for x in parts if x)
+            try:
+                peer.end_scenario()
+            except Exception as e:  # noqa: BLE001
+                self.broken = True
+                out.problems.append(f"peer cleanup failed: {e!r}")
+                out.ok = False
+        return out
+
+
+    def _salvage(self, out: Outcome, m: int, deadline: float) -> None:
+        """After a failure: let both sides stop waiting and report, to show their counters."""
+        assert self.guest
+        try:
+            self.guest.send_line("go")
+            self.guest.send_line("release")
+            self.peer.release()
+            end = max(deadline, time.monotonic()) + 30  # the guest gives up reaching within 20 s
+            self.guest.wait_for(r"^=== SCENARIO END", end, abort="", start=m)
+            out.guest_c = normalize_kernel(self.guest.counters_json(m))
+            try:
+                self.peer.finish()
+                out.peer_c = self.peer.counters()
+            except Exception:  # noqa: BLE001
+                pass
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
+              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str],
+              outcomes: list[Outcome], skipped: list[Scenario], boots: list[float]) -> None:
+    """Runs the scenarios, appending to outcomes / skipped / boots as it goes (so that an
+    interrupted run can still report what it did)."""
+    sess: GuestSession | None = None
+    try:
+        for i, scn in enumerate(scns):
+            if time.monotonic() > budget_end:
+                skipped.extend(scns[i:])
+                return
+            log(f"[{i + 1}/{len(scns)}] {scn.name}")
+            boot = None
+            if sess is None:
+                sess = GuestSession(make_peer(), image, log_root, accel, budget_end + timeout_s)
+                sess.decrypt_cmd, sess.decrypt_bin = decrypt
+                try:
+                    sess.start()
+                    boot = sess.boot_s
+                    boots.append(boot or 0)
+                    log(f"  session {sess.n} booted in {boot:.1f}s")
+                except Exception as e:  # noqa: BLE001
+                    o = Outcome(scn)
+                    o.problems.append(f"session start failed: {e}")
+                    o.diag = f"--- guest console ---\n{sess.guest.console() if sess.guest else ''}"
+                    try:
+                        o.diag += "\n" + sess.peer.diagnostics()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    outcomes.append(o)
+                    sess.close()
+                    sess = None
+                    continue
+            o = sess.run(scn, timeout_s)
+            o.boot = boot
+            outcomes.append(o)
+            log(f"  -> {'PASS' if o.ok else 'FAIL'} in {o.times.get('total', 0):.1f}s"
+                + ("" if o.ok else ": " + "; ".join(o.problems)))
+            if fresh_boot or not sess.healthy():
+                sess.close()
+                sess = None
+    finally:
+        if sess:
+            sess.close()
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_counters(c: dict) -> str:
+    if not c:
+        return "-"
+    tx = c.get("OutPktsEncrypted", 0) + c.get("OutPktsProtected", 0)
+    s = f"ok={c.get('InPktsOK', 0)} tx={tx}"
+    for k, short in (("InPktsLate", "late"), ("InPktsNotValid", "notvalid"),
+                     ("InPktsDelayed", "delayed"), ("InPktsInvalid", "invalid"),
+                     ("InPktsBadTag", "badtag"), ("InPktsNoSCI", "nosci"),
+                     ("InPktsNotUsingSA", "notusingsa")):
+        if c.get(k):
+            s += f" {short}={c[k]}"
+    return s
+
+
+def print_table(outcomes: list[Outcome], skipped: list[Scenario], peer_label: str) -> None:
+    rows = [("scenario", "result", "boot s", "run s", "guest (kernel) counters",
+             f"peer ({peer_label}) counters")]
+    for o in outcomes:
+        rows.append((o.scn.name, "PASS" if o.ok else "FAIL", f"{o.boot:.1f}" if o.boot else "-",
+                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c)))
+    for s in skipped:
+        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-"))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(x.ljust(w[j]) for j, x in enumerate(r)).rstrip())
+        if i == 0:
+            print("  ".join("-" * x for x in w))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _on_signal(signum, _frame):
+    raise SystemExit(f"interrupted by signal {signum}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peer", choices=["vm", "forwarder"], default="vm",
+                    help="host-side MACsec peer: a second kernel VM (default) or `macsec forward`")
+    ap.add_argument("--forwarder-bin", default=os.path.join(HERE, "..", "..", "target", "release", "macsec"),
+                    help="the macsec binary for --peer forwarder")
+    ap.add_argument("-k", "--only", action="append", default=[],
+                    help="run scenarios whose name contains this text (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--log-dir", default="", help="where consoles, captures and configs go "
+                    "(default tests/interop/cache/logs/<time>)")
+    ap.add_argument("--scenario-timeout", type=int, default=120, help="seconds per scenario")
+    ap.add_argument("--budget", type=int, default=840, help="seconds for the whole suite; "
+                    "scenarios not started by then are reported as skipped (and fail the run)")
+    ap.add_argument("--fresh-boot", action="store_true",
+                    help="boot the guest(s) anew for every scenario (slower; default: one boot "
+                    "runs scenarios until one fails)")
+    ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
+                    help="kvm only where /dev/kvm boots stock kernels (not on these machines)")
+    ap.add_argument("--decrypt-captures", action="store_true",
+                    help="decrypt each scenario's capture of the tap with our tool and check the "
+                    "plain frames (uses --forwarder-bin and --decrypt-cmd)")
+    ap.add_argument("--decrypt-cmd", default=DEFAULT_DECRYPT_CMD,
+                    help="command template for --decrypt-captures; {bin} {config} {pcap} {out} "
+                    "are replaced (default: %(default)s)")
+    ap.add_argument("--quiet-failures", action="store_true", help="do not print consoles of failures")
+    a = ap.parse_args()
+
+    scns = all_scenarios()
+    if a.only:
+        scns = [s for s in scns if any(w in s.name for w in a.only)]
+    if a.list:
+        for s in scns:
+            print(f"{s.name:40s} {s.note}")
+        return 0
+    if not scns:
+        print("no scenario selected")
+        return 2
+    if os.geteuid() != 0:
+        print("run.py needs root (network namespaces, taps)", file=sys.stderr)
+        return 2
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    atexit.register(cleanup_all)
+    t_suite = time.monotonic()
+    remove_stale_namespaces()
+    image = Image(build_guest.build())
+    log(f"guest image: {image.manifest['kernel_package']} ({image.folder})")
+    log_root = a.log_dir or os.path.join(HERE, "cache", "logs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(log_root, exist_ok=True)
+    if not a.log_dir:  # keep the default log folder bounded: the last 10 runs
+        runs = sorted(os.listdir(os.path.dirname(log_root)))
+        for old in runs[:-10]:
+            shutil.rmtree(os.path.join(os.path.dirname(log_root), old), ignore_errors=True)
+    log(f"logs: {log_root}")
+    binary = os.path.abspath(a.forwarder_bin)
+    if (a.peer == "forwarder" or a.decrypt_captures) and not os.access(binary, os.X_OK):
+        print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
+        return 2
+    if a.peer == "vm":
+        make_peer = VmPeer
+    else:
+        def make_peer():
+            return ForwarderPeer(binary)
+    decrypt = (a.decrypt_cmd, binary) if a.decrypt_captures else ("", "")
+
+    if not getattr(make_peer, "supports_mka", False):
+        left_out = [s for s in scns if s.mka]
+        if left_out:
+            log(f"left out (the {a.peer} peer cannot run MKA yet): {', '.join(s.name for s in left_out)}")
+        scns = [s for s in scns if not s.mka]
+    t_build = time.monotonic() - t_suite
+    outcomes: list[Outcome] = []
+    skipped: list[Scenario] = []
+    boots: list[float] = []
+    interrupted = ""
+    try:
+        run_suite(scns, make_peer, image, log_root, a.scenario_timeout, t_suite + a.budget,
+                  a.accel, a.fresh_boot, decrypt, outcomes, skipped, boots)
+    except (KeyboardInterrupt, SystemExit) as e:
+        interrupted = str(e) or "interrupted"
+        done = {id(o.scn) for o in outcomes}
+        skipped[:] = [s for s in scns if id(s) not in done]
+    finally:
+        cleanup_all()
+    total = time.monotonic() - t_suite
+    print()
+    print_table(outcomes, skipped, "kernel VM" if a.peer == "vm" else "macsec forward")
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"\n===== FAIL: {o.scn.name}")
+        for pr in o.problems:
+            print(f"  - {pr}")
+        print("  guest counters (non-zero):", {k: v for k, v in o.guest_c.items() if v} or "-")
+        print("  peer counters (non-zero): ", {k: v for k, v in o.peer_c.items() if v} or "-")
+        if not a.quiet_failures:
+            print(o.diag)
+    per = [o.times["total"] for o in outcomes if o.times.get("total")]
+    print()
+    if per:
+        print(f"timing: image check/build {t_build:.1f}s; {len(boots)} boot(s), "
+              f"avg {sum(boots) / max(1, len(boots)):.1f}s; scenario avg {sum(per) / len(per):.1f}s "
+              f"(min {min(per):.1f}, max {max(per):.1f}); whole suite {total:.1f}s")
+    print(f"logs: {log_root}")
+    if interrupted:
+        print(f"run interrupted ({interrupted}): {len(skipped)} scenario(s) not run")
+    n_fail = len(failed) + len(skipped)
+    print(f"{len(outcomes) - len(failed)} passed, {n_fail} failed")
+    return 0 if n_fail == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
