@@ -20,8 +20,6 @@ pub struct DemoOptions {
     pub cipher: CipherSuite,
     /// Integrity only instead of encryption.
     pub integrity_only: bool,
-    /// Seconds of TCP throughput measurement.
-    pub seconds: u32,
 }
 
 fn counter(v: &Value, path: &[&str]) -> u64 {

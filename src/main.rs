@@ -259,7 +259,6 @@ fn main() -> ExitCode {
             let opts = macsec::demo::DemoOptions {
                 cipher,
                 integrity_only: *integrity_only,
-                seconds: 3,
             };
             let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("macsec"));
             match macsec::demo::run(&opts, &bin) {
