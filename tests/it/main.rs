@@ -5,6 +5,8 @@ mod forward;
 #[cfg(feature = "forwarder")]
 mod forward_mem;
 #[cfg(feature = "forwarder")]
+mod cli;
+#[cfg(feature = "forwarder")]
 mod io;
 mod mka;
 mod pcap_cli;
