@@ -5,3 +5,6 @@
 pub mod crypto;
 pub mod secy;
 pub mod wire;
+
+#[doc(hidden)]
+pub mod fuzzing;
