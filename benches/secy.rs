@@ -20,6 +20,10 @@
 //!
 //! The default backend (aws-lc) runs at 64, 1514 and 9014 octets; the other compiled
 //! backend (portable) at 1514.
+//!
+//! On a shared machine the wall-clock ratios move by +-20% between runs; for an exact,
+//! repeatable measure of what MACsec adds, `python3 benches/icount.py` counts the
+//! instructions per frame of the same benchmarks under callgrind.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use macsec::crypto::{AeadKey, Backend, CipherSuite, Salt, SecretKey, Ssci};
