@@ -256,6 +256,13 @@ fn generate_all() -> Gen {
         g.add("secy_open", &format!("tci{tci:02x}"), f.clone());
         g.add("sectag_parse", &format!("tci{tci:02x}"), f[12..].to_vec());
     }
+    // Implicit SCI from a source address no receive SC has: the single-SC fallback
+    // applies only where there is exactly one SC.
+    for tci in [0x00u8, 0x0C, 0x10, 0x1C] {
+        let mut f = raw_macsec(tci, 0, 1, None, 64);
+        f[6..12].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        g.add("secy_open", &format!("implicit-unknown-tci{tci:02x}"), f);
+    }
     g.add(
         "sectag_parse",
         "pn0",
