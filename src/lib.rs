@@ -66,3 +66,6 @@ pub mod secy;
 #[cfg(feature = "forwarder")]
 pub mod topology;
 pub mod wire;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -1,11 +1,13 @@
 //! Integration tests: one binary, one module per area.
 
+mod alloc;
+#[cfg(feature = "forwarder")]
+mod cli;
 #[cfg(feature = "forwarder")]
 mod forward;
 #[cfg(feature = "forwarder")]
 mod forward_mem;
-#[cfg(feature = "forwarder")]
-mod cli;
+mod fuzz_corpus;
 #[cfg(feature = "forwarder")]
 mod io;
 mod mka;
