@@ -8,7 +8,10 @@ fn forward(cfg: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["forward", "--config", cfg.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = run(&args);
-    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn activation_key() -> String {
@@ -26,7 +29,10 @@ fn keygen_prints_a_parseable_activation_key_and_snippets() {
     let o = run(&["keygen"]);
     assert!(o.status.success());
     let out = String::from_utf8(o.stdout).unwrap();
-    let key = out.lines().find_map(|l| l.strip_prefix("activation key: ")).unwrap();
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("activation key: "))
+        .unwrap();
     let k = macsec::mka::ActivationKey::parse(key).unwrap();
     assert_eq!(k.cak.len(), 32, "256-bit CAK by default");
     assert!(out.contains("[mka]") && out.contains("mka_ckn=") && out.contains("mka_cak="));
@@ -34,10 +40,17 @@ fn keygen_prints_a_parseable_activation_key_and_snippets() {
     // --out writes an owner-only file and refuses to overwrite.
     let d = TempDir::new("keygen");
     let p = d.path("link.key");
-    assert!(run(&["keygen", "--out", p.to_str().unwrap()]).status.success());
-    assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(run(&["keygen", "--out", p.to_str().unwrap()])
+        .status
+        .success());
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     macsec::mka::ActivationKey::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    assert!(!run(&["keygen", "--out", p.to_str().unwrap()]).status.success());
+    assert!(!run(&["keygen", "--out", p.to_str().unwrap()])
+        .status
+        .success());
 }
 
 #[test]
@@ -86,11 +99,17 @@ fn forward_refuses_readable_key_files() {
     .unwrap();
     let (code, err) = forward(&c, &[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("mka.activation_key_file") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("mka.activation_key_file") && err.contains("chmod 600"),
+        "{err}"
+    );
     // With the explicit override the key is accepted; start-up then stops at the ports.
     let (code, err) = forward(&c, &["--unsafe-key-permissions"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("nosuchplain0") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("nosuchplain0") && err.contains("does not exist"),
+        "{err}"
+    );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (_, err) = forward(&c, &[]);
     assert!(err.contains("nosuchplain0"), "{err}");
