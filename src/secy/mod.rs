@@ -343,13 +343,12 @@ pub(crate) fn iv_base(sci: Sci, xpn: Option<&XpnParams>) -> [u8; 12] {
 
 /// The IV for `pn`: octets 4..12 of the base XOR the 64-bit PN. For the 32-bit suites
 /// the PN's high half is zero, so this is SCI ‖ PN32.
-#[inline]
+#[inline(always)]
 pub(crate) fn iv_for(base: &[u8; 12], pn: u64) -> [u8; 12] {
     let mut iv = *base;
-    let p = pn.to_be_bytes();
-    for i in 0..8 {
-        iv[4 + i] ^= p[i];
-    }
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&iv[4..]);
+    iv[4..].copy_from_slice(&(u64::from_be_bytes(tail) ^ pn).to_be_bytes());
     iv
 }
 

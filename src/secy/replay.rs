@@ -57,6 +57,9 @@ pub struct ReplayWindow {
     /// Lowest acceptable PN set from outside (configuration, KaY).
     floor: u128,
     window: u32,
+    /// `max(floor, next_pn - window)`, kept up to date so the per-frame check is one
+    /// comparison.
+    lowest: u128,
     /// Ring bitmap of accepted PNs in `[next_pn - bits, next_pn)`, indexed by
     /// `pn % bits`; present only in [`ReplayMode::RejectDuplicates`] with a window > 0.
     bitmap: Option<Box<[u64]>>,
@@ -77,6 +80,7 @@ impl ReplayWindow {
             next_pn: lowest,
             floor: lowest,
             window,
+            lowest,
             bitmap,
         }
     }
@@ -88,15 +92,27 @@ impl ReplayWindow {
         u64::try_from(self.lowest()).ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn lowest(&self) -> u128 {
-        self.next_pn
+        debug_assert_eq!(
+            self.lowest,
+            self.next_pn
+                .saturating_sub(self.window as u128)
+                .max(self.floor)
+        );
+        self.lowest
+    }
+
+    #[inline(always)]
+    fn update_lowest(&mut self) {
+        self.lowest = self
+            .next_pn
             .saturating_sub(self.window as u128)
-            .max(self.floor)
+            .max(self.floor);
     }
 
     /// The lowest acceptable PN clamped to 64 bits, the reference for XPN recovery.
-    #[inline]
+    #[inline(always)]
     pub fn recovery_reference(&self) -> u64 {
         self.lowest().min(u64::MAX as u128) as u64
     }
@@ -108,13 +124,13 @@ impl ReplayWindow {
 
     /// Whether `pn` is below the lowest acceptable PN (InPktsLate with replayProtect,
     /// InPktsDelayed without).
-    #[inline]
+    #[inline(always)]
     pub fn is_below_lowest(&self, pn: u64) -> bool {
         (pn as u128) < self.lowest()
     }
 
     /// The replay check before decryption: late, or (duplicate mode) already seen.
-    #[inline]
+    #[inline(always)]
     pub fn check(&self, pn: u64) -> bool {
         if self.is_below_lowest(pn) {
             return false;
@@ -137,7 +153,7 @@ impl ReplayWindow {
 
     /// Records `pn` as accepted after its ICV verified: raises nextPN to `pn + 1`
     /// if that is higher (802.1AE 10.6.5).
-    #[inline]
+    #[inline(always)]
     pub fn commit(&mut self, pn: u64) {
         let p = pn as u128;
         if let Some(bm) = &mut self.bitmap {
@@ -158,6 +174,7 @@ impl ReplayWindow {
         }
         if p + 1 > self.next_pn {
             self.next_pn = p + 1;
+            self.update_lowest();
         }
     }
 
@@ -170,6 +187,7 @@ impl ReplayWindow {
         if self.next_pn < self.floor {
             self.next_pn = self.floor;
         }
+        self.update_lowest();
     }
 }
 

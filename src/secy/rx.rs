@@ -15,15 +15,13 @@
 
 use super::counters::{RxSaCounters, RxScCounters, RxSecYCounters};
 use super::replay::{recover_xpn_pn, ReplayMode, ReplayWindow};
-use super::tx::with_contiguous_aad;
+use super::tx::{frame_header, move_header, with_contiguous_aad};
 use super::{
     check_sa, iv_base, iv_for, Protection, SecYConfig, SecYError, ValidateFrames, XpnParams,
 };
 use crate::crypto::{AeadKey, Backend, CipherSuite, SecretKey, ICV_LEN};
-use crate::wire::ethernet::{
-    be16, ethertype, skip_vlan_tags, ADDRS_LEN, HEADER_LEN, MIN_FRAME_LEN, VLAN_TAG_LEN,
-};
-use crate::wire::sectag::{check_mpdu_len, SecTag, SecTagRepr, TagError};
+use crate::wire::ethernet::{be16, ethertype, ADDRS_LEN, HEADER_LEN, MIN_FRAME_LEN, VLAN_TAG_LEN};
+use crate::wire::sectag::{check_mpdu_len, SecTagRepr, TagError};
 use crate::wire::{MacAddr, Sci};
 use core::ops::Range;
 
@@ -85,6 +83,8 @@ struct RxSa {
 }
 
 struct RxSc {
+    /// The SCI as a big-endian integer: the lookup key (same order as the octets).
+    key: u64,
     sci: Sci,
     sas: [Option<RxSa>; 4],
     counters: RxScCounters,
@@ -176,8 +176,18 @@ impl Receiver {
         }
     }
 
+    #[inline]
     fn sc_index(&self, sci: Sci) -> Result<usize, usize> {
-        self.scs.binary_search_by(|s| s.sci.cmp(&sci))
+        let key = sci.to_u64();
+        // Most SecYs have one or two peers: compare integers before searching.
+        if self.scs.len() <= 4 {
+            return match self.scs.iter().position(|s| s.key >= key) {
+                Some(i) if self.scs[i].key == key => Ok(i),
+                Some(i) => Err(i),
+                None => Err(self.scs.len()),
+            };
+        }
+        self.scs.binary_search_by(|s| s.key.cmp(&key))
     }
 
     /// Adds a receive SC for a peer's SCI.
@@ -188,6 +198,7 @@ impl Receiver {
                 self.scs.insert(
                     i,
                     RxSc {
+                        key: sci.to_u64(),
                         sci,
                         sas: [None, None, None, None],
                         counters: RxScCounters::default(),
@@ -363,7 +374,7 @@ impl Receiver {
             return (RxVerdict::BadTag(TagError::Truncated), None);
         }
         let len = end - start;
-        let Some((ntags, et_off)) = skip_vlan_tags(&buf[start..end], self.vlan_in_clear) else {
+        let Some((ntags, et_off)) = frame_header(buf, start, end, self.vlan_in_clear) else {
             self.secy.in_pkts_bad_tag += 1;
             return (RxVerdict::BadTag(TagError::Truncated), None);
         };
@@ -377,9 +388,7 @@ impl Receiver {
             };
         }
         let xpn = self.cipher.is_xpn();
-        let repr = match SecTag::new_checked(&buf[start + et_off..end])
-            .and_then(|t| SecTagRepr::parse(&t, xpn))
-        {
+        let repr = match SecTagRepr::parse_bytes(&buf[start + et_off..end], xpn) {
             Ok(r) => r,
             Err(TagError::ReservedEncoding) => {
                 self.secy.in_pkts_uncontrolled += 1;
@@ -404,7 +413,7 @@ impl Receiver {
         let changed = repr.encrypted;
         let strict = self.validate == ValidateFrames::Strict;
         let stripped = |buf: &mut [u8]| {
-            buf.copy_within(start..start + et_off, start + tag_len);
+            move_header(buf, start, start + tag_len, et_off);
             start + tag_len..end - ICV_LEN
         };
 
@@ -486,11 +495,17 @@ impl Receiver {
         let icv_off = end - ICV_LEN;
         let mut icv = [0u8; ICV_LEN];
         icv.copy_from_slice(&buf[icv_off..end]);
-        let ok = with_contiguous_aad(buf, start, ntags, icv_off, |region| {
-            let (aad, rest) = region.split_at_mut(ADDRS_LEN + tag_len + clear);
-            sa.key.open_in_place(&iv, aad, rest, &icv)
-        })
-        .is_ok();
+        let aad_len = ADDRS_LEN + tag_len + clear;
+        let ok = if ntags == 0 {
+            let (aad, rest) = buf[start..icv_off].split_at_mut(aad_len);
+            sa.key.open_in_place(&iv, aad, rest, &icv).is_ok()
+        } else {
+            with_contiguous_aad(buf, start, ntags, icv_off, |region| {
+                let (aad, rest) = region.split_at_mut(aad_len);
+                sa.key.open_in_place(&iv, aad, rest, &icv)
+            })
+            .is_ok()
+        };
         if !ok {
             if changed || strict {
                 sc.counters.in_pkts_not_valid += 1;

@@ -241,11 +241,30 @@ impl SecTagRepr {
     /// `xpn` says whether the SA uses a 64-bit PN suite, for which a wire PN of 0 is legal.
     /// The length rules that need the frame length are in [`check_mpdu_len`].
     pub fn parse<T: AsRef<[u8]>>(tag: &SecTag<T>, xpn: bool) -> Result<SecTagRepr, TagError> {
-        tag.check_len()?;
-        if tag.ethertype() != ethertype::MACSEC {
+        SecTagRepr::parse_bytes(tag.buffer.as_ref(), xpn)
+    }
+
+    /// [`SecTagRepr::parse`] on a buffer that starts with the SecTAG (the receive path's
+    /// form: one bounds check, fixed-offset reads).
+    #[inline(always)]
+    pub fn parse_bytes(b: &[u8], xpn: bool) -> Result<SecTagRepr, TagError> {
+        let Some(h) = b.first_chunk::<SECTAG_LEN>() else {
+            return Err(TagError::Truncated);
+        };
+        if h[0] != 0x88 || h[1] != 0xE5 {
             return Err(TagError::NotMacsec);
         }
-        let t = tag.tci_an();
+        let t = h[2];
+        let sci = if t & tci::SC != 0 {
+            let Some(x) = b.get(SECTAG_LEN..SECTAG_SCI_LEN) else {
+                return Err(TagError::Truncated);
+            };
+            let mut s = [0u8; 8];
+            s.copy_from_slice(x);
+            Some(Sci(s))
+        } else {
+            None
+        };
         if t & tci::V != 0 {
             return Err(TagError::Version);
         }
@@ -262,13 +281,15 @@ impl SecTagRepr {
             (false, true) => return Err(TagError::ChangedWithoutEncryption),
             _ => {}
         }
-        if tag.sl_octet() & 0xC0 != 0 {
+        let sl = h[3];
+        if sl & 0xC0 != 0 {
             return Err(TagError::ReservedShortLenBits);
         }
-        if tag.short_len() as usize >= SHORT_LEN_LIMIT {
+        if sl as usize >= SHORT_LEN_LIMIT {
             return Err(TagError::ShortLenTooLarge);
         }
-        if tag.pn() == 0 && !xpn {
+        let pn = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        if pn == 0 && !xpn {
             return Err(TagError::ZeroPn);
         }
         Ok(SecTagRepr {
@@ -276,9 +297,9 @@ impl SecTagRepr {
             scb: t & tci::SCB != 0,
             encrypted: t & tci::E != 0,
             an: t & tci::AN,
-            short_len: tag.short_len(),
-            pn: tag.pn(),
-            sci: tag.sci(),
+            short_len: sl,
+            pn,
+            sci,
         })
     }
 
