@@ -152,7 +152,12 @@ fn capture(ns: &str, ifname: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHa
     let ifname = ifname.to_string();
     let mut rx = run_in(ns, move || {
         let i = Interface::lookup(&ifname).expect("lookup");
-        AfPacketRx::open(&i, &RxConfig::default()).expect("capture socket")
+        // A capture wants depth, not latency: the large V3 ring.
+        let cfg = RxConfig {
+            ring: macsec::io::afpacket::RxRing::v3(),
+            ..RxConfig::default()
+        };
+        AfPacketRx::open(&i, &cfg).expect("capture socket")
     })
     .expect("setns");
     std::thread::spawn(move || {
@@ -293,7 +298,7 @@ fn forward_never_reuses_a_pn_after_sigkill() {
     let blast = |n: usize| {
         for i in 0..n {
             let _ = tx_a.send_to(&[i as u8; 200], &dst);
-            if i % 50 == 0 {
+            if i % 20 == 0 {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -341,7 +346,7 @@ fn forward_never_reuses_a_pn_after_sigkill() {
     let before: Vec<u32> = pns.iter().copied().filter(|&p| p < resume).collect();
     let after = pns.len() - before.len();
     assert!(
-        before.len() > 2000 && after > 2000,
+        before.len() > 1000 && after > 1000,
         "{} frames before the kill, {after} after",
         before.len()
     );
