@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import re
 import shlex
@@ -29,13 +30,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import build_guest  # noqa: E402
 import macsec_wire  # noqa: E402
-from harness import (CIPHERS, HOST_MTU, Capture, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
+from harness import (CIPHERS, HOST_MTU, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
                      Netns, Run, Scenario, Vm, VmPeer, cleanup_all, forwarder_config, guest_params,
-                     inject, log, make_tap, normalize_kernel, remove_stale_namespaces, session_vm)
+                     inject, log, make_tap, normalize_forwarder, normalize_kernel,
+                     remove_stale_namespaces, secy_config, session_vm, WireDump, wpa_status)
 from harness import Session as HSession  # noqa: E402
 
 GUEST_TAP = "tapg"
-DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} --in {pcap} --out {out}"
+DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} {pcap} {out}"
+DEFAULT_ENCRYPT_CMD = "{bin} pcap encrypt --config {config} {pcap} {out}"
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -63,10 +66,15 @@ def all_scenarios() -> list[Scenario]:
                  note="replayed + bit-flipped guest frame injected towards the host-side peer"),
         Scenario("neg guest-sends-bad", negative="guest-sends-bad",
                  note="guest kernel rewinds its TX PN, then sends with a wrong key"),
-        Scenario("mka wpa_supplicant gcm-aes-128", mka=True,
-                 note="SAs from MKA: wpa_supplicant 2.10 -D macsec_linux on both sides"),
-        Scenario("mka wpa_supplicant integrity-only window=16", mka=True, encrypt=False, window=16,
-                 note="MKA with macsec_integ_only=1"),
+        Scenario("mka gcm-aes-128 key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 note="MKA: guest wpa_supplicant 2.10 (priority 16), host-side peer (priority 8) "
+                 "is key server"),
+        Scenario("mka gcm-aes-128 key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
+                 note="MKA: guest wpa_supplicant 2.10 (priority 16) is key server, host-side peer "
+                 "(priority 32)"),
+        Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
+                 mka_guest_prio=16, mka_peer_prio=8,
+                 note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
     ]
     return res
 
@@ -201,32 +209,154 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
     return bad, info
 
 
-def decrypt_check(cmd_template: str, binary: str, log_dir: str, frames: list[bytes],
-                  n_clean: int, guest_bad: bool) -> list[str]:
-    """Decrypt the capture with our tool (`macsec pcap decrypt`) and check the plain frames."""
-    pcap, out = os.path.join(log_dir, "tap.pcap"), os.path.join(log_dir, "tap-decrypted.pcap")
-    cfg = os.path.join(log_dir, "host-side.toml")
-    cmd = [w.format(bin=binary, config=cfg, pcap=pcap, out=out) for w in shlex.split(cmd_template)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    with open(os.path.join(log_dir, "decrypt.log"), "w") as f:
-        f.write(" ".join(cmd) + "\n" + r.stdout)
-    if r.returncode != 0:
-        return [f"decrypt: exit {r.returncode}: {r.stdout.strip()[-300:]}"]
+class Tools:
+    """Our `macsec pcap decrypt|encrypt` as command templates ({bin} {config} {pcap} {out})."""
+
+    def __init__(self, binary: str, decrypt_cmd: str = DEFAULT_DECRYPT_CMD,
+                 encrypt_cmd: str = DEFAULT_ENCRYPT_CMD) -> None:
+        self.binary, self.decrypt_cmd, self.encrypt_cmd = binary, decrypt_cmd, encrypt_cmd
+
+    def run(self, op: str, config: str, pcap: str, out: str, log_path: str) -> tuple[dict | None, str]:
+        """Runs one pcap operation; returns (its JSON result, error text or "")."""
+        tmpl = self.decrypt_cmd if op == "decrypt" else self.encrypt_cmd
+        cmd = [w.format(bin=self.binary, config=config, pcap=pcap, out=out) for w in shlex.split(tmpl)]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        with open(log_path, "a") as f:
+            f.write(" ".join(shlex.quote(c) for c in cmd) + f"\n# exit {r.returncode}\n{r.stdout}{r.stderr}\n")
+        obj = None
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    pass
+        if r.returncode != 0:
+            return obj, f"pcap {op}: exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
+        return obj, ""
+
+
+def _write_cfg(path: str, lines: list[str]) -> str:
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _region(f: bytes, i: int) -> str:
+    t = macsec_wire.parse(f)
+    if i < 12:
+        return "MAC addresses"
+    if t is None:
+        return "EtherType/payload"
+    if i < 14:
+        return "EtherType"
+    if i == 14:
+        return "TCI/AN"
+    if i == 15:
+        return "SL"
+    if i < 20:
+        return "PN"
+    if i < t.header_len:
+        return "SCI"
+    if i >= len(f) - 16:
+        return "ICV"
+    return "Secure Data"
+
+
+def capture_checks(tools: Tools, log_dir: str, frames: list[bytes], n_clean: int, scn: Scenario,
+                   g: Endpoint, p: Endpoint, exp_late: int, exp_notvalid: int,
+                   guest_bad: bool) -> tuple[list[str], dict]:
+    """Our pcap tool against the capture of the tap (both directions), static keys only:
+
+    1. `macsec pcap decrypt` of the whole capture with an RX SC for each station: every MACsec
+       frame is valid except the bad frames of negative scenarios (Late / NotValid exactly as
+       the receivers counted them); the output is IPv4/ARP only.
+    2. For each station whose frames are all on the capture with consecutive PNs (not the
+       guest that rewinds its PN): decrypt its frames alone, then `macsec pcap encrypt` the
+       plaintext with its TX SA (SCI, AN, key, first captured PN, flags): the result must be
+       its captured frames byte for byte."""
+    bad: list[str] = []
+    info: dict = {}
+    tlog = os.path.join(log_dir, "pcap-tool.log")
+    sci_tool = "0200000000990001"  # the tool's own SCI (it transmits nothing here)
+    macsec_frames = [f for f in frames if macsec_wire.parse(f)]
+    # 1. the whole capture
+    cfg = _write_cfg(os.path.join(log_dir, "capture-rx.toml"), secy_config(scn, sci_tool, None, [g, p]))
+    out = os.path.join(log_dir, "wire-decrypted.pcap")
+    res, err = tools.run("decrypt", cfg, os.path.join(log_dir, "wire.pcap"), out, tlog)
+    if err:
+        return [err], info
+    c = normalize_forwarder(res)
     try:
         plain = macsec_wire.read_pcap(out)
     except (OSError, ValueError) as e:
-        return [f"decrypt: no readable output: {e}"]
-    macsec = [f for f in frames if macsec_wire.parse(f)]
-    clean = [f for f in frames[:n_clean] if macsec_wire.parse(f)]
-    want = len(clean) - (1 if guest_bad else 0)  # the guest's bad-key frame cannot decrypt
-    bad = []
-    if not want <= len(plain) <= len(macsec):
-        bad.append(f"decrypt: {len(plain)} plain frames from {len(macsec)} MACsec frames "
-                   f"(want at least {want})")
+        return [f"pcap decrypt: no readable output: {e}"], info
+    want_ok = len(macsec_frames) - exp_late - exp_notvalid
+    info["decrypt"] = f"{len(plain)}/{len(macsec_frames)}"
+    got = {"InPktsOK": want_ok, "InPktsLate": exp_late, "InPktsNotValid": exp_notvalid}
+    for k, v in got.items():
+        if c.get(k, 0) != v:
+            bad.append(f"pcap decrypt of the capture: {k}={c.get(k, 0)} (want {v} of "
+                       f"{len(macsec_frames)} MACsec frames)")
+    for k in ("InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI", "InPktsInvalid",
+              "InPktsNotUsingSA", "InPktsUnusedSA", "InPktsDelayed"):
+        if c.get(k, 0):
+            bad.append(f"pcap decrypt of the capture: {k}={c[k]}")
+    if len(plain) != c.get("InPktsOK", 0):
+        bad.append(f"pcap decrypt: wrote {len(plain)} frames, counted {c.get('InPktsOK', 0)} OK")
     odd = [f for f in plain if macsec_wire.ethertype(f) not in (0x0800, 0x0806)]
     if odd:
-        bad.append(f"decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
-    return bad
+        bad.append(f"pcap decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
+    # 2. re-encryption, per station
+    for ep in (g, p):
+        if ep.role == "guest" and guest_bad:
+            continue
+        mine = [f for f in frames[:n_clean]
+                if macsec_wire.mac_str(f[6:12]) == ep.mac and macsec_wire.parse(f)]
+        if not mine:
+            bad.append(f"re-encrypt {ep.role}: no frames captured")
+            continue
+        first = macsec_wire.parse(mine[0]).pn
+        full = ((ep.pn >> 32) << 32) | first if scn.xpn else first
+        if scn.xpn and full < ep.pn:
+            full += 2**32
+        if full != ep.pn:
+            bad.append(f"re-encrypt {ep.role}: first captured PN {full:#x}, configured {ep.pn:#x}"
+                       " (frames missing from the capture?)")
+            continue
+        src = os.path.join(log_dir, f"{ep.role}-frames.pcap")
+        macsec_wire.write_pcap(src, mine)
+        cfg_rx = _write_cfg(os.path.join(log_dir, f"{ep.role}-rx.toml"), secy_config(scn, sci_tool, None, ep))
+        plain_p = os.path.join(log_dir, f"{ep.role}-plain.pcap")
+        res, err = tools.run("decrypt", cfg_rx, src, plain_p, tlog)
+        if err:
+            bad.append(f"re-encrypt {ep.role}: {err}")
+            continue
+        pl = macsec_wire.read_pcap(plain_p)
+        if len(pl) != len(mine):
+            bad.append(f"re-encrypt {ep.role}: decrypt gave {len(pl)} of {len(mine)} frames")
+            continue
+        cfg_tx = _write_cfg(os.path.join(log_dir, f"{ep.role}-tx.toml"), secy_config(scn, ep.sci, ep, None, tx_pn=full))
+        again_p = os.path.join(log_dir, f"{ep.role}-reencrypted.pcap")
+        res, err = tools.run("encrypt", cfg_tx, plain_p, again_p, tlog)
+        if err:
+            bad.append(f"re-encrypt {ep.role}: {err}")
+            continue
+        again = macsec_wire.read_pcap(again_p)
+        diffs = [i for i, (x, y) in enumerate(zip(mine, again)) if x != y]
+        if len(again) != len(mine):
+            bad.append(f"re-encrypt {ep.role}: {len(again)} frames out, {len(mine)} captured")
+        if diffs:
+            i = diffs[0]
+            x, y = mine[i], again[i]
+            off = next((k for k in range(min(len(x), len(y))) if x[k] != y[k]), min(len(x), len(y)))
+            bad.append(f"re-encrypt {ep.role}: {len(diffs)} of {len(mine)} frames differ; first: "
+                       f"frame {i} (PN {macsec_wire.parse(x).pn:#x}), {len(x)} vs {len(y)} octets, "
+                       f"first difference at octet {off} ({_region(x, off)}): captured "
+                       f"{x[off:off + 4].hex()} ours {y[off:off + 4].hex()}")
+        else:
+            info[f"reenc_{ep.role}"] = len(mine)
+    return bad, info
 
 
 # --------------------------------------------------------------------------- sessions
@@ -247,6 +377,7 @@ class Outcome:
         self.wire: dict = {}
         self.diag = ""
         self.boot: float | None = None  # this scenario paid for a session boot (seconds)
+        self.mka: dict = {}  # MKA: times to secured, key server views
 
 
 class GuestSession:
@@ -265,8 +396,8 @@ class GuestSession:
         self.guest: Vm | None = None
         self.boot_s: float | None = None
         self.broken = False
-        self.decrypt_cmd = ""
-        self.decrypt_bin = ""
+        self.tools: Tools | None = None  # our pcap tool, for the capture checks
+        self.wire_dump = os.path.join(self.log_dir, "guest-wire.pcap")  # QEMU filter-dump
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -276,7 +407,8 @@ class GuestSession:
         self.peer.start_session(self.sess)
         self.guest = session_vm("guest", self.image, self.ns, GUEST_TAP, "52:54:00:12:34:01",
                                 os.path.join(self.log_dir, "guest-console.log"),
-                                int(self.deadline - time.monotonic()) + 30, self.accel)
+                                int(self.deadline - time.monotonic()) + 30, self.accel,
+                                dump=self.wire_dump)
         self.guest.start()
         boot_deadline = min(self.deadline, time.monotonic() + 180)
         if self.guest.wait_for(r"=== SESSION READY", boot_deadline) is None:
@@ -309,8 +441,9 @@ class GuestSession:
         g, p = scn.endpoints()
         guest, peer = self.guest, self.peer
         assert guest
-        cap: Capture | None = None
+        cap: WireDump | None = None
         injected = {"guest": 0, "peer": 0}
+        evil: list[bytes] = []
         n_clean = 10**9
         gneg = "rewind,badkey" if scn.negative == "guest-sends-bad" else ""
         m = guest.mark()
@@ -318,7 +451,7 @@ class GuestSession:
             # The host side's view, for later `macsec pcap decrypt` / `macsec forward` runs.
             with open(os.path.join(log_dir, "host-side.toml"), "w") as f:
                 f.write(forwarder_config(scn, p, g, "veth-plain0", GUEST_TAP))
-            cap = Capture(self.ns, GUEST_TAP, os.path.join(log_dir, "tap.pcap"))
+            cap = WireDump(self.wire_dump, os.path.join(log_dir, "wire.pcap"))
             cap.start()
             run = Run(self.sess, scn, g, p, log_dir, deadline)
             peer.prepare(run)
@@ -346,7 +479,7 @@ class GuestSession:
                 if not sent:
                     raise Failure("nothing captured to replay")
                 last = sent[-1]
-                evil = [last, macsec_wire.bit_flipped(last)]
+                evil[:] = [last, macsec_wire.bit_flipped(last)]
                 if to_guest:
                     msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
                     injected["guest"] = len(evil)
@@ -391,9 +524,21 @@ class GuestSession:
             frames = cap.frames()
             wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
             out.problems += wbad
-            if self.decrypt_cmd and not scn.mka:  # MKA's SAKs are not known to the driver
-                out.problems += decrypt_check(self.decrypt_cmd, self.decrypt_bin, log_dir, frames,
-                                              min(n_clean, len(frames)), bool(gneg))
+            out.problems += [f"peer log: {x}" for x in peer.problems_in_log()]
+            if scn.mka:
+                out.mka = self._mka_report(scn, m)
+                out.problems += out.mka.pop("problems")
+            elif self.tools:  # MKA's SAKs are not known to the driver
+                # the bad frames on the capture: the guest's own (guest-sends-bad), or the
+                # injected ones that passed the guest's NIC (inject-to-guest)
+                late = nv = 1 if gneg else 0
+                if evil:
+                    after = frames[min(n_clean, len(frames)):]
+                    late, nv = after.count(evil[0]), after.count(evil[1])
+                cbad, cinfo = capture_checks(self.tools, log_dir, frames, min(n_clean, len(frames)),
+                                             scn, g, p, late, nv, bool(gneg))
+                out.problems += cbad
+                out.wire.update(cinfo)
             out.ok = not out.problems
         except Failure as e:
             out.problems.append(str(e))
@@ -425,6 +570,47 @@ class GuestSession:
         return out
 
 
+    def _mka_report(self, scn: Scenario, m: int) -> dict:
+        """MKA: time to secured on both sides, and who is key server in whose view."""
+        assert self.guest
+        g, p = scn.endpoints()
+        r: dict = {"problems": []}
+        g0, g1 = self.guest.mka_times(m)
+        p0, p1 = self.peer.mka_times()
+        if g0 is not None and g1 is not None:
+            r["guest_s"] = g1 - g0
+        if p0 is not None and p1 is not None:
+            r["peer_s"] = p1 - p0
+        if None not in (g0, p0):
+            both = max(g0, p0)  # from when both were running
+            if g1 is not None:
+                r["guest_both_s"] = g1 - both
+            if p1 is not None:
+                r["peer_both_s"] = p1 - both
+        # wpa_supplicant's view (wpa_cli status, printed by the guest): who is key server
+        ws = wpa_status(self.guest.console(m))
+        want_guest = scn.mka_key_server == "guest"
+        if "is_key_server" not in ws:
+            r["problems"].append("guest: no wpa_cli status (is_key_server) printed")
+        else:
+            r["guest_is_key_server"] = ws["is_key_server"]
+            r["guest_key_server"] = ws.get("key_server")
+            if ws["is_key_server"] != want_guest:
+                r["problems"].append(f"guest wpa_supplicant: is_key_server={ws['is_key_server']} "
+                                     f"(want {want_guest})")
+            want_sci = g.sci if want_guest else p.sci
+            if ws.get("key_server") != want_sci:
+                r["problems"].append(f"guest wpa_supplicant: key_server_sci={ws.get('key_server')} "
+                                     f"(want {want_sci})")
+        ms = self.peer.mka_status()
+        if ms:
+            r["peer_is_key_server"] = ms.get("is_key_server")
+            r["peer_key_server"] = ms.get("key_server")
+            if ms.get("is_key_server") != (not want_guest):
+                r["problems"].append(f"peer ({self.peer.label}): is_key_server="
+                                     f"{ms.get('is_key_server')} (want {not want_guest})")
+        return r
+
     def _salvage(self, out: Outcome, m: int, deadline: float) -> None:
         """After a failure: let both sides stop waiting and report, to show their counters."""
         assert self.guest
@@ -445,7 +631,7 @@ class GuestSession:
 
 
 def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
-              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str],
+              budget_end: float, accel: str, fresh_boot: bool, tools: Tools | None,
               outcomes: list[Outcome], skipped: list[Scenario], boots: list[float]) -> None:
     """Runs the scenarios, appending to outcomes / skipped / boots as it goes (so that an
     interrupted run can still report what it did)."""
@@ -459,7 +645,7 @@ def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, time
             boot = None
             if sess is None:
                 sess = GuestSession(make_peer(), image, log_root, accel, budget_end + timeout_s)
-                sess.decrypt_cmd, sess.decrypt_bin = decrypt
+                sess.tools = tools
                 try:
                     sess.start()
                     boot = sess.boot_s
@@ -500,25 +686,63 @@ def fmt_counters(c: dict) -> str:
     for k, short in (("InPktsLate", "late"), ("InPktsNotValid", "notvalid"),
                      ("InPktsDelayed", "delayed"), ("InPktsInvalid", "invalid"),
                      ("InPktsBadTag", "badtag"), ("InPktsNoSCI", "nosci"),
-                     ("InPktsNotUsingSA", "notusingsa")):
+                     ("InPktsNotUsingSA", "notusingsa"), ("InPktsUnknownSCI", "unknownsci"),
+                     ("InPktsNoTag", "notag")):
         if c.get(k):
             s += f" {short}={c[k]}"
     return s
 
 
+def fmt_checks(o: Outcome) -> str:
+    """The table's "checks" column: capture checks and MKA results."""
+    w, parts = o.wire, []
+    if "decrypt" in w:
+        parts.append(f"decrypt {w['decrypt']}")
+    reenc = [f"{r}={w[f'reenc_{r}']}" for r in ("guest", "peer") if f"reenc_{r}" in w]
+    if reenc:
+        parts.append("re-encrypt " + ",".join(reenc))
+    if o.mka:
+        m = o.mka
+        ks = "peer" if m.get("peer_is_key_server") else "guest" if "peer_is_key_server" in m else "?"
+        g = f"{m['guest_s']:.1f}" if "guest_s" in m else "?"
+        pp = f"{m['peer_s']:.1f}" if "peer_s" in m else "?"
+        parts.append(f"KS={ks} secured guest {g}s peer {pp}s")
+    return "; ".join(parts) or "-"
+
+
 def print_table(outcomes: list[Outcome], skipped: list[Scenario], peer_label: str) -> None:
     rows = [("scenario", "result", "boot s", "run s", "guest (kernel) counters",
-             f"peer ({peer_label}) counters")]
+             f"peer ({peer_label}) counters", "checks")]
     for o in outcomes:
         rows.append((o.scn.name, "PASS" if o.ok else "FAIL", f"{o.boot:.1f}" if o.boot else "-",
-                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c)))
+                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c),
+                     fmt_checks(o)))
     for s in skipped:
-        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-"))
+        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-", "-"))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
         print("  ".join(x.ljust(w[j]) for j, x in enumerate(r)).rstrip())
         if i == 0:
             print("  ".join("-" * x for x in w))
+
+
+def print_mka(outcomes: list[Outcome], peer_label: str) -> None:
+    """Time from start to secured, per MKA scenario, in both sides' view."""
+    rows = [o for o in outcomes if o.scn.mka and o.mka]
+    if not rows:
+        return
+    print()
+    print(f"MKA time to secured (guest: wpa_supplicant start -> TX+RX SA active; peer "
+          f"({peer_label}): process start -> secured; 'both': from when both were running):")
+    for o in rows:
+        m = o.mka
+
+        def f(k: str) -> str:
+            return f"{m[k]:.2f}s" if k in m else "?"
+        ks = "peer" if m.get("peer_is_key_server") else "guest"
+        print(f"  {o.scn.name:48s} key server {ks:5s}  guest {f('guest_s')} (both {f('guest_both_s')})"
+              f"  peer {f('peer_s')} (both {f('peer_both_s')})"
+              + f"  (guest wpa_supplicant: is_key_server={m.get('guest_is_key_server', '?')})")
 
 
 # --------------------------------------------------------------------------- main
@@ -547,12 +771,16 @@ def main() -> int:
                     "runs scenarios until one fails)")
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                     help="kvm only where /dev/kvm boots stock kernels (not on these machines)")
-    ap.add_argument("--decrypt-captures", action="store_true",
-                    help="decrypt each scenario's capture of the tap with our tool and check the "
-                    "plain frames (uses --forwarder-bin and --decrypt-cmd)")
+    ap.add_argument("--captures", choices=["auto", "on", "off"], default="auto",
+                    help="check each scenario's capture with our pcap tool (--forwarder-bin): "
+                    "decrypt it, and re-encrypt each station's plaintext to its exact frames; "
+                    "auto: on with --peer forwarder, off with --peer vm")
+    ap.add_argument("--decrypt-captures", action="store_true", help="same as --captures on")
     ap.add_argument("--decrypt-cmd", default=DEFAULT_DECRYPT_CMD,
-                    help="command template for --decrypt-captures; {bin} {config} {pcap} {out} "
-                    "are replaced (default: %(default)s)")
+                    help="command template of the capture checks' decryption; {bin} {config} "
+                    "{pcap} {out} are replaced (default: %(default)s)")
+    ap.add_argument("--encrypt-cmd", default=DEFAULT_ENCRYPT_CMD,
+                    help="command template of the capture checks' encryption (default: %(default)s)")
     ap.add_argument("--quiet-failures", action="store_true", help="do not print consoles of failures")
     a = ap.parse_args()
 
@@ -585,7 +813,8 @@ def main() -> int:
             shutil.rmtree(os.path.join(os.path.dirname(log_root), old), ignore_errors=True)
     log(f"logs: {log_root}")
     binary = os.path.abspath(a.forwarder_bin)
-    if (a.peer == "forwarder" or a.decrypt_captures) and not os.access(binary, os.X_OK):
+    captures = a.decrypt_captures or a.captures == "on" or (a.captures == "auto" and a.peer == "forwarder")
+    if (a.peer == "forwarder" or captures) and not os.access(binary, os.X_OK):
         print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
         return 2
     if a.peer == "vm":
@@ -593,9 +822,9 @@ def main() -> int:
     else:
         def make_peer():
             return ForwarderPeer(binary)
-    decrypt = (a.decrypt_cmd, binary) if a.decrypt_captures else ("", "")
+    tools = Tools(binary, a.decrypt_cmd, a.encrypt_cmd) if captures else None
 
-    if not getattr(make_peer, "supports_mka", False):
+    if not (VmPeer if a.peer == "vm" else ForwarderPeer).supports_mka:
         left_out = [s for s in scns if s.mka]
         if left_out:
             log(f"left out (the {a.peer} peer cannot run MKA yet): {', '.join(s.name for s in left_out)}")
@@ -607,7 +836,7 @@ def main() -> int:
     interrupted = ""
     try:
         run_suite(scns, make_peer, image, log_root, a.scenario_timeout, t_suite + a.budget,
-                  a.accel, a.fresh_boot, decrypt, outcomes, skipped, boots)
+                  a.accel, a.fresh_boot, tools, outcomes, skipped, boots)
     except (KeyboardInterrupt, SystemExit) as e:
         interrupted = str(e) or "interrupted"
         done = {id(o.scn) for o in outcomes}
@@ -617,6 +846,7 @@ def main() -> int:
     total = time.monotonic() - t_suite
     print()
     print_table(outcomes, skipped, "kernel VM" if a.peer == "vm" else "macsec forward")
+    print_mka(outcomes, "kernel VM" if a.peer == "vm" else "macsec forward")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"\n===== FAIL: {o.scn.name}")

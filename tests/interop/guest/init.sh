@@ -177,21 +177,28 @@ if [ "$P_mka" = on ]; then
         echo "	mka_priority=$P_mka_priority"
         echo "}"
     } > /tmp/wpa.conf
+    T0=$(now)
+    echo "=== MKA START t=$T0 ==="
     /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t > /tmp/wpa.log 2>&1 &
     echo $! > /run/wpa.pid   # reset_link stops it after the scenario
+    # Poll every 0.1 s (the time to secured is measured from here) for at most 60 s.
     n=0
-    while [ $n -lt 300 ]; do
+    dl=$(( $(up_s) + 60 ))
+    while [ "$(up_s)" -lt "$dl" ]; do
         if [ -d /sys/class/net/macsec0 ] && $IP macsec show macsec0 2>/dev/null | awk '
             /TXSC:/ {tx=1; rx=0; next} /RXSC:/ {rx=1; tx=0; next}
             /state on/ { if (tx) t=1; if (rx) r=1 }
-            END { exit !(t && r) }'; then break; fi
-        n=$((n + 1)); sleep 0.2
+            END { exit !(t && r) }'; then n=ok; break; fi
+        sleep 0.1
     done
-    if [ $n -ge 300 ]; then
+    if [ "$n" != ok ]; then
         echo "=== WPA LOG ==="; tail -n 40 /tmp/wpa.log
         fail "MKA: no active TX and RX SA within 60 s"
     fi
-    echo "=== MKA UP after=$n ==="
+    T1=$(now)
+    echo "=== MKA UP t=$T1 secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }') ==="
+    # wpa_supplicant's own view (KaY status: key server, priorities, participants)
+    /sbin/wpa_cli -p /run/wpa_supplicant -i eth0 status 2>&1 | sed 's/^/wpa: /'
 else
 ES=""
 [ "$P_end_station" = on ] && ES="end_station on"
