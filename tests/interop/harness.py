@@ -2,12 +2,12 @@
 
 - Netns: a private network namespace with a unique name, deleted on cleanup.
 - Vm: one QEMU guest (Debian's kernel + our initramfs) on a tap, console read live.
-- Capture: tcpdump on an interface inside a namespace.
+- WireDump: one scenario's slice of QEMU's dump of the guest NIC (the frames on the wire).
 - Endpoint / Scenario: the parameters of one MACsec station and of one test.
 - HostPeer: the MACsec peer on the host side of the guest's tap, with two implementations:
     VmPeer        a second guest VM (kernel <-> kernel; validates the harness itself)
-    ForwarderPeer our `macsec forward --config FILE` process (plugged in once it exists)
-- forwarder_config(): the TOML config for `macsec forward`.
+    ForwarderPeer our `macsec forward --config FILE` process (static keys or MKA)
+- forwarder_config() / secy_config(): TOML for `macsec forward` and `macsec pcap`.
 """
 
 from __future__ import annotations
@@ -520,6 +520,8 @@ class Scenario:
     cipher: str = "gcm-aes-128"
     encrypt: bool = True
     send_sci: bool = True
+    end_station: bool = False    # ES=1: the SCI is the source MAC || port 1, not sent
+    scb: bool = False            # SCB=1: EPON single copy broadcast, SCI not sent
     replay: bool = True
     window: int = 0
     mtu: int = 1500
@@ -535,6 +537,8 @@ class Scenario:
     mka: bool = False            # SAs from MKA (wpa_supplicant in the guest), not static keys
     mka_guest_prio: int = 16     # MKA key server priorities (lower wins; equal: lower SCI)
     mka_peer_prio: int = 32
+    rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
+                                 # during a second, faster ping run (needs supports_rekey)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -572,6 +576,7 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
         "name": scn.name.replace(" ", "_"), "role": role,
         "cipher": scn.cipher, "encrypt": "on" if scn.encrypt else "off",
         "send_sci": "on" if scn.send_sci else "off",
+        "end_station": "on" if scn.end_station else "off", "scb": "on" if scn.scb else "off",
         "validate": "strict", "replay": "on" if scn.replay else "off", "window": scn.window,
         "port": me.port, "peer_port": other.port, "peer_mac": other.mac,
         "an": me.an, "rxan": other.an,
@@ -614,8 +619,9 @@ def secy_config(scn: Scenario, sci: str, tx: Endpoint | None, rx: Endpoint | lis
     q, b = _toml_str, _toml_bool
     lines = [
         "[secy]", f"cipher = {q(scn.cipher)}", f"encrypt = {b(scn.encrypt)}",
-        "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}", "end_station = false",
-        "scb = false", 'validate = "strict"', f"replay_protect = {b(scn.replay)}",
+        "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}",
+        f"end_station = {b(scn.end_station)}", f"scb = {b(scn.scb)}", 'validate = "strict"',
+        f"replay_protect = {b(scn.replay)}",
         f"replay_window = {scn.window}", "vlan_in_clear = 0", f"sci = {q(sci)}",
     ]
     if tx is not None:
@@ -655,50 +661,9 @@ def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, s
 # --------------------------------------------------------------------------- capture
 
 
-class Capture:
-    """tcpdump on one interface of a namespace, written to a pcap file."""
-
-    def __init__(self, ns: Netns, iface: str, path: str) -> None:
-        self.ns, self.iface, self.path = ns, iface, path
-        self.proc: subprocess.Popen | None = None
-        self.err_path = path + ".stderr"
-
-    def start(self, timeout: float = 10.0) -> None:
-        err = open(self.err_path, "w")
-        self.proc = start_proc([*self.ns.prefix(), "timeout", "-k", "2", "600", "tcpdump", "-i",
-                                self.iface, "-n", "-s", "0", "-U", "--immediate-mode", "-Z",
-                                "root", "-w", self.path], stdout=subprocess.DEVNULL, stderr=err)
-        err.close()
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with open(self.err_path) as f:
-                if "listening on" in f.read():
-                    return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"tcpdump on {self.iface} did not start: {open(self.err_path).read()}")
-
-    def frames(self) -> list[bytes]:
-        try:
-            return macsec_wire.read_pcap(self.path)
-        except (OSError, ValueError):
-            return []
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-                self.proc.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                kill_tree(self.proc)
-        if self.proc in _live_procs:
-            _live_procs.remove(self.proc)
-
-
 class WireDump:
     """One scenario's slice of the guest NIC's QEMU filter-dump (every frame the guest sent
-    or received, in order, seen inside QEMU). Same interface as Capture.
+    or received, in order, seen inside QEMU): start(), frames(), stop().
 
     Unlike tcpdump on the tap, this also sees frames that a host-side sender hands to the
     tap driver directly: `macsec forward` transmits with PACKET_QDISC_BYPASS, which skips
@@ -797,6 +762,7 @@ class HostPeer:
     label = "?"
     pn64 = False
     supports_mka = False
+    supports_rekey = False  # rekey_during_pings(): MKA rekey on demand as key server
     times: dict = {}  # timings the peer measured itself (e.g. mka_secured_s)
 
     def start_session(self, sess: Session) -> None: pass
@@ -816,6 +782,7 @@ class HostPeer:
     def diagnostics(self) -> str: return ""
     def end_scenario(self) -> None: pass
     def problems_in_log(self) -> list[str]: return []
+    def rekey_during_pings(self, count: int, interval: float) -> dict: raise NotImplementedError
     def mka_status(self) -> dict: return {}
     def mka_times(self) -> tuple[float | None, float | None]:
         """(MKA start, secured) as host monotonic times, when known."""
@@ -963,6 +930,7 @@ class ForwarderPeer(HostPeer):
     label = "macsec-forward"
     pn64 = True
     supports_mka = True
+    supports_rekey = True  # SIGHUP: the key server distributes a new SAK
 
     def __init__(self, binary: str, extra_args: list[str] | None = None) -> None:
         self.binary = binary
@@ -1126,6 +1094,43 @@ class ForwarderPeer(HostPeer):
         assert self.run
         return self.ping_done.wait(max(0.1, self.run.deadline - time.monotonic()))
 
+    def rekey_during_pings(self, count: int, interval: float) -> dict:
+        """Pings the guest count times every interval seconds and, 0.5 s into that, sends
+        SIGHUP (we are key server: a new SAK is distributed and both sides move to its AN).
+        Returns {"tx", "rx" (pings), "an" (the AN we transmit with at the end), "secs" (SIGHUP
+        to our 'transmitting with AN' log line), "log" (what happened)}."""
+        assert self.run and self.plain
+        r: dict = {"tx": 0, "rx": 0, "an": None, "secs": None}
+        n0 = len(self.err_lines)
+        cmd = [*self.plain.prefix(), "ping", "-c", str(count), "-i", str(interval), "-W", "2", "-q",
+               self.run.guest.ip]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(0.5)
+            pid = self._forwarder_pid()
+            t0 = time.monotonic()
+            if pid:
+                os.kill(pid, signal.SIGHUP)
+            rx = re.compile(r"MKA: transmitting with AN (\d)")
+            end = min(self.run.deadline, time.monotonic() + 20)
+            with self.cond:
+                while time.monotonic() < end and r["an"] is None:
+                    for t, line in self.err_lines[n0:]:
+                        m = rx.search(line)
+                        if m:
+                            r["an"], r["secs"] = int(m.group(1)), t - t0
+                    self.cond.wait(0.2)
+            out, _ = p.communicate(timeout=max(5, count * interval + 10))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out or "")
+        if m:
+            r["tx"], r["rx"] = int(m.group(1)), int(m.group(2))
+        r["ping"] = (out or "").strip().splitlines()[-2:] if out else []
+        return r
+
     def ping_result(self) -> tuple[int, int]:
         return self.ping_tx_rx
 
@@ -1216,8 +1221,17 @@ class ForwarderPeer(HostPeer):
         if self.plain:
             self.plain.delete()
             self.plain = None
-        if self.sess and _link_exists(self.sess.ns, "veth-plain0"):
-            self.sess.ns.ip("link", "del", "veth-plain0")
+        if self.sess:
+            # Deleting the plain namespace takes veth-plain1 and with it veth-plain0, but
+            # asynchronously: wait for it to go (the next scenario creates it again), and
+            # delete it only if it stays.
+            end = time.monotonic() + 3
+            while _link_exists(self.sess.ns, "veth-plain0") and time.monotonic() < end:
+                time.sleep(0.1)
+            if _link_exists(self.sess.ns, "veth-plain0"):
+                sh(["ip", "-n", self.sess.ns.name, "link", "del", "veth-plain0"], check=False)
+                if _link_exists(self.sess.ns, "veth-plain0"):
+                    raise RuntimeError("veth-plain0 cannot be removed")
 
 
 def _link_exists(ns: Netns, name: str) -> bool:

@@ -58,12 +58,19 @@ def all_scenarios() -> list[Scenario]:
         Scenario("xpn-256 pn-wrap window=32 sci=off", cipher="gcm-aes-xpn-256", start_pn=wrap,
                  wrap=True, window=32, send_sci=False, note="both directions start at PN 2^32-2"),
         Scenario("an=2/3", guest_an=2, peer_an=3, note="guest sends on AN 2, peer on AN 3"),
+        Scenario("end_station=on sci=off", end_station=True, send_sci=False,
+                 note="ES=1, no SCI: the receivers use source MAC || port 1"),
+        Scenario("scb=on sci=off", scb=True, send_sci=False,
+                 note="SCB=1, no SCI (single copy broadcast)"),
         Scenario("replay window=64", window=64),
         Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
         Scenario("neg inject-to-guest", negative="inject-to-guest",
                  note="replayed + bit-flipped peer frame injected towards the guest kernel"),
         Scenario("neg inject-to-peer", negative="inject-to-peer",
                  note="replayed + bit-flipped guest frame injected towards the host-side peer"),
+        Scenario("neg replay-in-window window=64", negative="replay-in-window", window=64,
+                 note="each side's last frame replayed to the other: inside the window, so both "
+                 "accept it (InPktsOK, not Late)"),
         Scenario("neg guest-sends-bad", negative="guest-sends-bad",
                  note="guest kernel rewinds its TX PN, then sends with a wrong key"),
         Scenario("mka gcm-aes-128 key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
@@ -72,6 +79,9 @@ def all_scenarios() -> list[Scenario]:
         Scenario("mka gcm-aes-128 key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
                  note="MKA: guest wpa_supplicant 2.10 (priority 16) is key server, host-side peer "
                  "(priority 32)"),
+        Scenario("mka rekey key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 rekey=True, note="our key server distributes a new SAK (SIGHUP) during 30 pings "
+                 "at 0.1 s: none may be lost, both sides move to the new AN"),
         Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
                  mka_guest_prio=16, mka_peer_prio=8,
                  note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
@@ -164,8 +174,14 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
                 errs.add(f"E={int(t.e)} C={int(t.c)} with encrypt={scn.encrypt}")
             if t.sc != scn.send_sci:
                 errs.add(f"SC={int(t.sc)} with send_sci={scn.send_sci}")
-            if t.tci & (macsec_wire.TCI_V | macsec_wire.TCI_ES | macsec_wire.TCI_SCB):
-                errs.add(f"TCI {t.tci:#04x} has V/ES/SCB")
+            if t.tci & macsec_wire.TCI_V:
+                errs.add(f"TCI {t.tci:#04x} has V set")
+            if bool(t.tci & macsec_wire.TCI_ES) != scn.end_station:
+                errs.add(f"TCI {t.tci:#04x}: ES={int(bool(t.tci & macsec_wire.TCI_ES))} with "
+                         f"end_station={scn.end_station}")
+            if bool(t.tci & macsec_wire.TCI_SCB) != scn.scb:
+                errs.add(f"TCI {t.tci:#04x}: SCB={int(bool(t.tci & macsec_wire.TCI_SCB))} with "
+                         f"scb={scn.scb}")
             if t.an != ep.an and not scn.mka:
                 errs.add(f"AN={t.an} (want {ep.an})")
             if t.sci is not None and t.sci.upper() != ep.sci:
@@ -177,6 +193,16 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
                 errs.add("integrity-only frame does not carry IPv4/ARP in clear")
         for e in sorted(errs):
             bad.append(f"wire {ep.role}: {e}")
+        ans: list[int] = []  # the ANs this station used, in order of first use
+        for _i, t, _f in tags:
+            if not ans or ans[-1] != t.an:
+                ans.append(t.an)
+        info[f"{ep.role}_ans"] = ans
+        if scn.rekey and (len(ans) != 2 or ans[0] == ans[1]):
+            bad.append(f"wire {ep.role}: ANs used in order {ans} (want one switch to a new AN "
+                       "after the rekey, and never back)")
+        elif scn.mka and not scn.rekey and len(ans) != 1:
+            bad.append(f"wire {ep.role}: ANs used in order {ans} (want one)")
         pns = [t.pn for i, t, _f in tags if i < n_clean]
         if ep.role == "guest" and guest_bad:
             pass  # the guest deliberately rewinds and jumps its PN
@@ -192,6 +218,11 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
             if any(b <= a for a, b in zip(full, full[1:])):
                 bad.append(f"wire {ep.role}: PNs not increasing across the wrap")
             info[f"{ep.role}_pns"] = f"{pns[0]:#x}..{pns[-1]:#x}" if pns else "-"
+        elif scn.rekey:  # per SA (AN): each SA's PNs strictly increasing
+            for an in set(ans):
+                sa_pns = [t.pn for i, t, _f in tags if i < n_clean and t.an == an]
+                if any(b <= a for a, b in zip(sa_pns, sa_pns[1:])):
+                    bad.append(f"wire {ep.role}: PNs of AN {an} not strictly increasing")
         elif any(b <= a for a, b in zip(pns, pns[1:])):
             bad.append(f"wire {ep.role}: PNs not strictly increasing")
         if pns and not scn.wrap and not scn.mka and not (ep.role == "guest" and guest_bad) \
@@ -378,6 +409,7 @@ class Outcome:
         self.diag = ""
         self.boot: float | None = None  # this scenario paid for a session boot (seconds)
         self.mka: dict = {}  # MKA: times to secured, key server views
+        self.rekey: dict = {}  # MKA rekey: see HostPeer.rekey_during_pings
 
 
 class GuestSession:
@@ -469,24 +501,48 @@ class GuestSession:
             if not peer.wait_tx_done():
                 raise Failure(f"peer ({peer.label}) did not finish sending")
             out.times["tx_done"] = time.monotonic() - t0
-            if scn.negative.startswith("inject-to-"):
+            if scn.rekey:
+                rk = peer.rekey_during_pings(30, 0.1)
+                out.rekey = rk
+                log(f"  rekey: transmitting with AN {rk['an']} after {rk['secs'] or 0:.2f}s; "
+                    f"pings during the rekey {rk['rx']}/{rk['tx']}")
+                if rk["an"] is None:
+                    out.problems.append("rekey: the peer never transmitted with a new AN")
+                if rk["tx"] != 30 or rk["rx"] != rk["tx"]:
+                    out.problems.append(f"rekey: {rk['rx']}/{rk['tx']} pings answered during the rekey "
+                                        f"(want 30/30: a rekey must not lose frames)")
+            if scn.negative in ("inject-to-guest", "inject-to-peer", "replay-in-window"):
                 time.sleep(0.3)
                 frames = cap.frames()
                 n_clean = len(frames)
-                to_guest = scn.negative == "inject-to-guest"
-                src = p.mac if to_guest else g.mac
-                sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == src and macsec_wire.parse(f)]
-                if not sent:
-                    raise Failure("nothing captured to replay")
-                last = sent[-1]
-                evil[:] = [last, macsec_wire.bit_flipped(last)]
-                if to_guest:
-                    msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
-                    injected["guest"] = len(evil)
+
+                def last_of(mac: str) -> bytes:
+                    sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == mac and macsec_wire.parse(f)]
+                    if not sent:
+                        raise Failure(f"nothing from {mac} captured to replay")
+                    return sent[-1]
+                if scn.negative == "replay-in-window":
+                    # the last frame of each side, replayed to the other: inside the replay
+                    # window, so both must accept it (802.1AE / Linux: only PNs below the
+                    # lowest acceptable PN are late)
+                    to_g, to_p = [last_of(p.mac)], [last_of(g.mac)]
+                    evil[:] = to_g
+                    msg = inject(self.ns, GUEST_TAP, to_g, os.path.join(log_dir, "inject-to-guest.pcap"))
+                    msg += "; " + peer.inject(to_p)
+                    injected.update(guest=1, peer=1)
+                    log(f"  {msg}: the last frame of each side replayed (PN {macsec_wire.parse(to_g[0]).pn}"
+                        f" to the guest, PN {macsec_wire.parse(to_p[0]).pn} to the peer)")
                 else:
-                    msg = peer.inject(evil)
-                    injected["peer"] = len(evil)
-                log(f"  {msg}: PN {macsec_wire.parse(last).pn} replayed, a bit-flipped copy at PN+1000")
+                    to_guest = scn.negative == "inject-to-guest"
+                    last = last_of(p.mac if to_guest else g.mac)
+                    evil[:] = [last, macsec_wire.bit_flipped(last)]
+                    if to_guest:
+                        msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
+                        injected["guest"] = len(evil)
+                    else:
+                        msg = peer.inject(evil)
+                        injected["peer"] = len(evil)
+                    log(f"  {msg}: PN {macsec_wire.parse(last).pn} replayed, a bit-flipped copy at PN+1000")
                 time.sleep(0.5)
             guest.send_line("release")
             peer.release()
@@ -532,7 +588,7 @@ class GuestSession:
                 # the bad frames on the capture: the guest's own (guest-sends-bad), or the
                 # injected ones that passed the guest's NIC (inject-to-guest)
                 late = nv = 1 if gneg else 0
-                if evil:
+                if evil and scn.negative != "replay-in-window":  # those are accepted
                     after = frames[min(n_clean, len(frames)):]
                     late, nv = after.count(evil[0]), after.count(evil[1])
                 cbad, cinfo = capture_checks(self.tools, log_dir, frames, min(n_clean, len(frames)),
@@ -701,6 +757,9 @@ def fmt_checks(o: Outcome) -> str:
     reenc = [f"{r}={w[f'reenc_{r}']}" for r in ("guest", "peer") if f"reenc_{r}" in w]
     if reenc:
         parts.append("re-encrypt " + ",".join(reenc))
+    if o.rekey:
+        parts.append(f"rekey: pings {o.rekey.get('rx')}/{o.rekey.get('tx')}, ANs guest "
+                     f"{w.get('guest_ans')} peer {w.get('peer_ans')}")
     if o.mka:
         m = o.mka
         ks = "peer" if m.get("peer_is_key_server") else "guest" if "peer_is_key_server" in m else "?"
@@ -824,7 +883,13 @@ def main() -> int:
             return ForwarderPeer(binary)
     tools = Tools(binary, a.decrypt_cmd, a.encrypt_cmd) if captures else None
 
-    if not (VmPeer if a.peer == "vm" else ForwarderPeer).supports_mka:
+    peer_cls = VmPeer if a.peer == "vm" else ForwarderPeer
+    if not peer_cls.supports_rekey:
+        left_out = [s for s in scns if s.rekey]
+        if left_out:
+            log(f"left out (the {a.peer} peer cannot rekey on demand): {', '.join(s.name for s in left_out)}")
+        scns = [s for s in scns if not s.rekey]
+    if not peer_cls.supports_mka:
         left_out = [s for s in scns if s.mka]
         if left_out:
             log(f"left out (the {a.peer} peer cannot run MKA yet): {', '.join(s.name for s in left_out)}")
