@@ -537,6 +537,7 @@ class Scenario:
     mka: bool = False            # SAs from MKA (wpa_supplicant in the guest), not static keys
     mka_guest_prio: int = 16     # MKA key server priorities (lower wins; equal: lower SCI)
     mka_peer_prio: int = 32
+    tcp: int = 0                 # TCP bulk transfer: this many bytes each way (0: none)
     rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
                                  # during a second, faster ping run (needs supports_rekey)
     extra: dict = field(default_factory=dict)
@@ -593,9 +594,27 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
         cak, ckn = scn.mka_keys()
         p.update(mka="on", mka_cak=cak, mka_ckn=ckn,
                  mka_priority=scn.mka_guest_prio if role == "guest" else scn.mka_peer_prio)
+    if scn.tcp:
+        p.update(tcp=scn.tcp, tcp_role="server" if role == "guest" else "client")
     if neg:
         p["neg"] = neg
     return p
+
+
+def tcp_done(console: str) -> dict:
+    """The last "=== TCP DONE k=v ... ===" line of a guest's console, as a dict."""
+    r: dict = {}
+    for line in console.splitlines():
+        m = re.search(r"=== TCP DONE (.*) ===", line)
+        if m:
+            r = dict(w.split("=", 1) for w in m.group(1).split() if "=" in w)
+    for k in ("sent_bytes", "recv_bytes"):
+        if k in r:
+            try:
+                r[k] = int(r[k])
+            except ValueError:
+                pass
+    return r
 
 
 def _toml_str(s: str) -> str:
@@ -782,7 +801,12 @@ class HostPeer:
     def diagnostics(self) -> str: return ""
     def end_scenario(self) -> None: pass
     def problems_in_log(self) -> list[str]: return []
+    def pump_counters(self) -> dict: return {}
     def rekey_during_pings(self, count: int, interval: float) -> dict: raise NotImplementedError
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """TCP with the listening guest: nbytes each way; returns {sent_bytes, sent_md5,
+        recv_bytes, recv_md5} from this side's view (see tcp_client.py)."""
+        raise NotImplementedError
     def mka_status(self) -> dict: return {}
     def mka_times(self) -> tuple[float | None, float | None]:
         """(MKA start, secured) as host monotonic times, when known."""
@@ -897,6 +921,12 @@ class VmPeer(HostPeer):
     def mka_status(self) -> dict:
         assert self.vm
         return wpa_status(self.vm.console(self.m))
+
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """The peer VM is the client (tcp_role=client); wait for its TCP DONE line."""
+        assert self.vm and self.run
+        self.vm.wait_for(r"^=== TCP DONE", self.run.deadline, start=self.m)
+        return tcp_done(self.vm.console(self.m))
 
     def end_scenario(self) -> None:
         if self.vm and self.run:
@@ -1093,6 +1123,25 @@ class ForwarderPeer(HostPeer):
     def wait_tx_done(self) -> bool:
         assert self.run
         return self.ping_done.wait(max(0.1, self.run.deadline - time.monotonic()))
+
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """tcp_client.py in the plain namespace against the guest; adds the forwarder's pump
+        counters (GSO super-frames segmented, checksums completed) at the end."""
+        assert self.run and self.plain
+        r = sh([*self.plain.prefix(), sys.executable, os.path.join(HERE, "tcp_client.py"),
+                self.run.guest.ip, str(nbytes)], check=False,
+               timeout=max(10, min(90, self.run.deadline - time.monotonic())))
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    pass
+        return {"error": r.stdout.strip()[-300:]}
+
+    def pump_counters(self) -> dict:
+        j = self.last_json() or {}
+        return j.get("pumps", {}) if isinstance(j.get("pumps"), dict) else {}
 
     def rekey_during_pings(self, count: int, interval: float) -> dict:
         """Pings the guest count times every interval seconds and, 0.5 s into that, sends

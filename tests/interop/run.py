@@ -33,7 +33,7 @@ import macsec_wire  # noqa: E402
 from harness import (CIPHERS, HOST_MTU, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
                      Netns, Run, Scenario, Vm, VmPeer, cleanup_all, forwarder_config, guest_params,
                      inject, log, make_tap, normalize_forwarder, normalize_kernel,
-                     remove_stale_namespaces, secy_config, session_vm, WireDump, wpa_status)
+                     remove_stale_namespaces, secy_config, session_vm, tcp_done, WireDump, wpa_status)
 from harness import Session as HSession  # noqa: E402
 
 GUEST_TAP = "tapg"
@@ -63,6 +63,11 @@ def all_scenarios() -> list[Scenario]:
         Scenario("scb=on sci=off", scb=True, send_sci=False,
                  note="SCB=1, no SCI (single copy broadcast)"),
         Scenario("replay window=64", window=64),
+        Scenario("tcp 1MiB both ways", tcp=1 << 20,
+                 note="TCP bulk transfer, 1 MiB each way, MD5 compared: the host side's GSO "
+                 "super-frames and partial checksums go through the forwarder"),
+        Scenario("tcp 1MiB gcm-aes-xpn-256 enc=off mtu=9000", cipher="gcm-aes-xpn-256",
+                 encrypt=False, mtu=9000, tcp=1 << 20, note="the same over a 9000-octet MTU"),
         Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
         Scenario("neg inject-to-guest", negative="inject-to-guest",
                  note="replayed + bit-flipped peer frame injected towards the guest kernel"),
@@ -410,6 +415,7 @@ class Outcome:
         self.boot: float | None = None  # this scenario paid for a session boot (seconds)
         self.mka: dict = {}  # MKA: times to secured, key server views
         self.rekey: dict = {}  # MKA rekey: see HostPeer.rekey_during_pings
+        self.tcp: dict = {}  # TCP exchange: both sides' view (and the forwarder's pumps)
 
 
 class GuestSession:
@@ -496,6 +502,13 @@ class GuestSession:
             out.times["ready"] = time.monotonic() - t0
             guest.send_line("go")
             peer.on_guest_ready()
+            if scn.tcp:
+                if guest.wait_for(r"^=== TCP LISTENING", deadline, start=m) is None:
+                    raise Failure("guest: not listening for the TCP exchange")
+                try:
+                    out.tcp["peer"] = peer.tcp_exchange(scn.tcp)
+                except subprocess.TimeoutExpired:
+                    out.tcp["peer"] = {"error": "timed out"}
             if guest.wait_for(r"^=== TX DONE", deadline, start=m) is None:
                 raise Failure("guest: did not finish sending")
             if not peer.wait_tx_done():
@@ -581,6 +594,8 @@ class GuestSession:
             wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
             out.problems += wbad
             out.problems += [f"peer log: {x}" for x in peer.problems_in_log()]
+            if scn.tcp:
+                out.problems += self._tcp_check(scn, m, out)
             if scn.mka:
                 out.mka = self._mka_report(scn, m)
                 out.problems += out.mka.pop("problems")
@@ -625,6 +640,23 @@ class GuestSession:
                 out.ok = False
         return out
 
+
+    def _tcp_check(self, scn: Scenario, m: int, out: Outcome) -> list[str]:
+        """Both directions of the TCP exchange arrived whole (bytes and MD5)."""
+        assert self.guest
+        gt, pt = tcp_done(self.guest.console(m)), out.tcp.get("peer", {})
+        out.tcp["guest"] = gt
+        out.tcp["pumps"] = self.peer.pump_counters()
+        bad = []
+        if not gt:
+            return ["tcp: the guest reported no TCP DONE"]
+        if "error" in pt or not pt:
+            return [f"tcp: the peer's side failed: {pt.get('error', 'no result')}"]
+        for a, b, what in ((pt, gt, "peer -> guest"), (gt, pt, "guest -> peer")):
+            if b.get("recv_bytes") != scn.tcp or b.get("recv_md5") != a.get("sent_md5"):
+                bad.append(f"tcp {what}: {b.get('recv_bytes')} of {scn.tcp} bytes arrived, MD5 "
+                           f"{b.get('recv_md5')} (sent {a.get('sent_md5')})")
+        return bad
 
     def _mka_report(self, scn: Scenario, m: int) -> dict:
         """MKA: time to secured on both sides, and who is key server in whose view."""
@@ -757,6 +789,15 @@ def fmt_checks(o: Outcome) -> str:
     reenc = [f"{r}={w[f'reenc_{r}']}" for r in ("guest", "peer") if f"reenc_{r}" in w]
     if reenc:
         parts.append("re-encrypt " + ",".join(reenc))
+    if o.tcp:
+        t = o.tcp.get("guest", {})
+        ok = "ok" if o.ok or not any(p.startswith("tcp") for p in o.problems) else "FAILED"
+        s = f"tcp {o.scn.tcp // 1024} KiB each way {ok} (guest {t.get('secs', '?')}s)"
+        pm = o.tcp.get("pumps", {}).get("plain_to_secure", {})
+        if pm:
+            s += f", our GSO frames {pm.get('gso_frames', 0)} -> {pm.get('gso_segments', 0)} segments, " \
+                 f"checksums completed {pm.get('csum_completed', 0)}"
+        parts.append(s)
     if o.rekey:
         parts.append(f"rekey: pings {o.rekey.get('rx')}/{o.rekey.get('tx')}, ANs guest "
                      f"{w.get('guest_ans')} peer {w.get('peer_ans')}")
