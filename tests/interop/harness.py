@@ -538,6 +538,7 @@ class Scenario:
     mka_guest_prio: int = 16     # MKA key server priorities (lower wins; equal: lower SCI)
     mka_peer_prio: int = 32
     tcp: int = 0                 # TCP bulk transfer: this many bytes each way (0: none)
+    restart: bool = False        # MKA: the host-side peer is restarted after the pings
     rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
                                  # during a second, faster ping run (needs supports_rekey)
     extra: dict = field(default_factory=dict)
@@ -781,7 +782,7 @@ class HostPeer:
     label = "?"
     pn64 = False
     supports_mka = False
-    supports_rekey = False  # rekey_during_pings(): MKA rekey on demand as key server
+    supports_rekey = False  # rekey_during_pings(), restart_and_ping(): MKA rekey / restart
     times: dict = {}  # timings the peer measured itself (e.g. mka_secured_s)
 
     def start_session(self, sess: Session) -> None: pass
@@ -979,6 +980,7 @@ class ForwarderPeer(HostPeer):
         self.config_path = ""
         self.t_start = 0.0
         self.times: dict = {}
+        self.prev: list[tuple[int | None, dict | None]] = []  # (exit status, exit JSON) of runs before a restart
 
     def start_session(self, sess: Session) -> None:
         self.sess = sess
@@ -1016,18 +1018,26 @@ class ForwarderPeer(HostPeer):
             f.write(forwarder_config(run.scn, run.peer, run.guest, "veth-plain0", run.guest_tap,
                                      state_file=state))
         os.chmod(self.config_path, 0o600)  # it holds keys
-        t = int(run.deadline - time.monotonic()) + 15
-        argv = [*ns.prefix(), "timeout", "-k", "5", str(t), self.binary, "forward", "--config",
-                self.config_path, *self.extra_args]
-        self.t_start = time.monotonic()
+        self.prev = []
+        self._spawn("")
+
+    def _spawn(self, suffix: str) -> None:
+        """Starts the forwarder with self.config_path; logs forwarder{suffix}.log/.stdout."""
+        assert self.run
+        t = int(self.run.deadline - time.monotonic()) + 15
+        argv = [*self.run.ns.prefix(), "timeout", "-k", "5", str(t), self.binary, "forward",
+                "--config", self.config_path, *self.extra_args]
+        t0 = time.monotonic()
+        if not suffix:
+            self.t_start = t0
         self.proc = start_proc(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
-        threading.Thread(target=self._read_stdout, args=(self.proc,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(self.proc,), daemon=True).start()
+        threading.Thread(target=self._read_stdout, args=(self.proc, suffix), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(self.proc, suffix, t0), daemon=True).start()
 
-    def _read_stdout(self, proc: subprocess.Popen) -> None:
+    def _read_stdout(self, proc: subprocess.Popen, suffix: str = "") -> None:
         assert proc.stdout and self.run
-        with open(os.path.join(self.run.log_dir, "forwarder.stdout"), "w") as logf:
+        with open(os.path.join(self.run.log_dir, f"forwarder{suffix}.stdout"), "w") as logf:
             for raw in iter(proc.stdout.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 logf.write(line + "\n")
@@ -1044,13 +1054,13 @@ class ForwarderPeer(HostPeer):
                         self.json_objs.append(obj)
                     self.cond.notify_all()
 
-    def _read_stderr(self, proc: subprocess.Popen) -> None:
+    def _read_stderr(self, proc: subprocess.Popen, suffix: str = "", t0: float = 0.0) -> None:
         assert proc.stderr and self.run
-        with open(os.path.join(self.run.log_dir, "forwarder.log"), "w") as logf:
+        with open(os.path.join(self.run.log_dir, f"forwarder{suffix}.log"), "w") as logf:
             for raw in iter(proc.stderr.readline, b""):
                 line = ANSI.sub(b"", raw).decode("utf-8", "replace").rstrip("\n")
                 t = time.monotonic()
-                logf.write(f"{t - self.t_start:7.3f} {line}\n")
+                logf.write(f"{t - t0:7.3f} {line}\n")
                 logf.flush()
                 with self.cond:
                     self.err_lines.append((t, line))
@@ -1061,9 +1071,9 @@ class ForwarderPeer(HostPeer):
                         self.times["mka_secured_at"] = t
                     self.cond.notify_all()
 
-    def _wait_log(self, pattern: str, deadline: float) -> bool:
+    def _wait_log(self, pattern: str, deadline: float, start: int = 0) -> bool:
         rx = re.compile(pattern)
-        i = 0
+        i = start
         with self.cond:
             while True:
                 while i < len(self.err_lines):
@@ -1216,7 +1226,47 @@ class ForwarderPeer(HostPeer):
             return self.json_objs[-1] if self.json_objs else None
 
     def counters(self) -> dict:
-        return normalize_forwarder(self.last_json())
+        """The counters at exit; after restarts, summed over the runs (PNs: the last run's)."""
+        c = normalize_forwarder(self.last_json())
+        for _rc, obj in self.prev:
+            for k, v in normalize_forwarder(obj).items():
+                if k not in ("tx_pn", "rx_pn") and c:
+                    c[k] = c.get(k, 0) + v
+        return c
+
+    def restart_and_ping(self, count: int) -> dict:
+        """MKA: stops the forwarder (SIGTERM; its exit counters are kept), starts it again
+        with the same config (a new MKA participant: new MI, new SAK), waits for it to log
+        'MKA: secured', then pings the guest until a reply comes back, then count times.
+        Returns {secured_s, first_reply_s (both from the restart), tx, rx}."""
+        assert self.run and self.plain
+        r: dict = {"secured_s": None, "first_reply_s": None, "tx": 0, "rx": 0}
+        self.finish()
+        rc = self.proc.returncode if self.proc else None
+        if self.proc in _live_procs:
+            _live_procs.remove(self.proc)
+        with self.cond:
+            self.prev.append((rc, self.json_objs[-1] if self.json_objs else None))
+            self.json_objs = []
+            n0 = len(self.err_lines)
+        t0 = time.monotonic()
+        self._spawn(f"-{len(self.prev) + 1}")
+        end = min(self.run.deadline, t0 + 40)
+        if self._wait_log(r"MKA: secured", end, start=n0):
+            r["secured_s"] = time.monotonic() - t0
+        while time.monotonic() < end:
+            p = sh([*self.plain.prefix(), "ping", "-c", "1", "-W", "1", "-q", self.run.guest.ip],
+                   check=False)
+            if p.returncode == 0:
+                r["first_reply_s"] = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        p = sh([*self.plain.prefix(), "ping", "-c", str(count), "-i", "0.2", "-W", "2", "-q",
+                self.run.guest.ip], check=False, timeout=count * 0.2 + 10)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", p.stdout)
+        if m:
+            r["tx"], r["rx"] = int(m.group(1)), int(m.group(2))
+        return r
 
     def mka_status(self) -> dict:
         return forwarder_mka(self.last_json())
@@ -1229,6 +1279,9 @@ class ForwarderPeer(HostPeer):
             return False, "forwarder printed no counters JSON"
         if self.proc and self.proc.returncode != 0:
             return False, f"forwarder exited with {self.proc.returncode} (want 0 after SIGTERM)"
+        for rc, obj in self.prev:
+            if rc != 0 or not obj:
+                return False, f"forwarder (before its restart) exited with {rc}, counters {bool(obj)}"
         if self.json_objs[-1].get("event") not in (None, "exit"):
             return False, "forwarder printed no counters at exit"
         if self.run and self.run.scn.mka:

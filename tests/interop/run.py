@@ -87,6 +87,11 @@ def all_scenarios() -> list[Scenario]:
         Scenario("mka rekey key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
                  rekey=True, note="our key server distributes a new SAK (SIGHUP) during 30 pings "
                  "at 0.1 s: none may be lost, both sides move to the new AN"),
+        Scenario("mka restart key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
+                 restart=True, note="our forwarder is restarted (new MKA participant): the "
+                 "guest's wpa_supplicant distributes a new SAK; pings must pass again"),
+        Scenario("mka restart key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 restart=True, note="the same with our restarted forwarder as key server"),
         Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
                  mka_guest_prio=16, mka_peer_prio=8,
                  note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
@@ -203,7 +208,9 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
             if not ans or ans[-1] != t.an:
                 ans.append(t.an)
         info[f"{ep.role}_ans"] = ans
-        if scn.rekey and (len(ans) != 2 or ans[0] == ans[1]):
+        if scn.restart:
+            pass  # a new participant: the same AN or another, with a new key
+        elif scn.rekey and (len(ans) != 2 or ans[0] == ans[1]):
             bad.append(f"wire {ep.role}: ANs used in order {ans} (want one switch to a new AN "
                        "after the rekey, and never back)")
         elif scn.mka and not scn.rekey and len(ans) != 1:
@@ -514,6 +521,16 @@ class GuestSession:
             if not peer.wait_tx_done():
                 raise Failure(f"peer ({peer.label}) did not finish sending")
             out.times["tx_done"] = time.monotonic() - t0
+            if scn.restart:
+                n_clean = len(cap.frames())  # PN/AN order is checked before the restart
+                rs = peer.restart_and_ping(10)
+                out.rekey = rs
+                log(f"  restart: secured again after {rs['secured_s'] or 0:.2f}s, first reply after "
+                    f"{rs['first_reply_s'] or 0:.2f}s; then {rs['rx']}/{rs['tx']} pings")
+                if rs["secured_s"] is None:
+                    out.problems.append("restart: the forwarder did not secure again")
+                if rs["tx"] != 10 or rs["rx"] != 10:
+                    out.problems.append(f"restart: {rs['rx']}/{rs['tx']} pings answered after it")
             if scn.rekey:
                 rk = peer.rekey_during_pings(30, 0.1)
                 out.rekey = rk
@@ -586,6 +603,11 @@ class GuestSession:
             out.peer_c = peer.counters()
             gtx = out.guest_c.get("OutPktsEncrypted", 0) + out.guest_c.get("OutPktsProtected", 0)
             ptx_f = out.peer_c.get("OutPktsEncrypted", 0) + out.peer_c.get("OutPktsProtected", 0)
+            if scn.restart:
+                # wpa_supplicant replaces the RX SC of the restarted peer (a new participant),
+                # so the guest's receive counters cover only the frames of the last run
+                cur = normalize_forwarder(peer.last_json()) if hasattr(peer, "last_json") else {}
+                ptx_f = cur.get("OutPktsEncrypted", 0) + cur.get("OutPktsProtected", 0)
             out.problems += check_side("guest", out.guest_c, scn, ptx_f, injected["guest"],
                                        expected_drops(scn, "guest"), pn64=False)
             out.problems += check_side("peer", out.peer_c, scn, gtx, injected["peer"],
@@ -798,7 +820,12 @@ def fmt_checks(o: Outcome) -> str:
             s += f", our GSO frames {pm.get('gso_frames', 0)} -> {pm.get('gso_segments', 0)} segments, " \
                  f"checksums completed {pm.get('csum_completed', 0)}"
         parts.append(s)
-    if o.rekey:
+    if o.rekey and o.scn.restart:
+        r = o.rekey
+        f = (lambda k: f"{r[k]:.1f}s" if r.get(k) is not None else "never")
+        parts.append(f"restart: secured again {f('secured_s')}, first reply {f('first_reply_s')}, "
+                     f"pings {r.get('rx')}/{r.get('tx')}, ANs guest {w.get('guest_ans')} peer {w.get('peer_ans')}")
+    elif o.rekey:
         parts.append(f"rekey: pings {o.rekey.get('rx')}/{o.rekey.get('tx')}, ANs guest "
                      f"{w.get('guest_ans')} peer {w.get('peer_ans')}")
     if o.mka:
@@ -926,10 +953,10 @@ def main() -> int:
 
     peer_cls = VmPeer if a.peer == "vm" else ForwarderPeer
     if not peer_cls.supports_rekey:
-        left_out = [s for s in scns if s.rekey]
+        left_out = [s for s in scns if s.rekey or s.restart]
         if left_out:
-            log(f"left out (the {a.peer} peer cannot rekey on demand): {', '.join(s.name for s in left_out)}")
-        scns = [s for s in scns if not s.rekey]
+            log(f"left out (the {a.peer} peer cannot rekey or restart on demand): {', '.join(s.name for s in left_out)}")
+        scns = [s for s in scns if not (s.rekey or s.restart)]
     if not peer_cls.supports_mka:
         left_out = [s for s in scns if s.mka]
         if left_out:
