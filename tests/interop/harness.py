@@ -522,6 +522,7 @@ class Scenario:
     send_sci: bool = True
     end_station: bool = False    # ES=1: the SCI is the source MAC || port 1, not sent
     scb: bool = False            # SCB=1: EPON single copy broadcast, SCI not sent
+    validate: str = "strict"     # both sides' validateFrames: strict | check
     replay: bool = True
     window: int = 0
     mtu: int = 1500
@@ -579,7 +580,7 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
         "cipher": scn.cipher, "encrypt": "on" if scn.encrypt else "off",
         "send_sci": "on" if scn.send_sci else "off",
         "end_station": "on" if scn.end_station else "off", "scb": "on" if scn.scb else "off",
-        "validate": "strict", "replay": "on" if scn.replay else "off", "window": scn.window,
+        "validate": scn.validate, "replay": "on" if scn.replay else "off", "window": scn.window,
         "port": me.port, "peer_port": other.port, "peer_mac": other.mac,
         "an": me.an, "rxan": other.an,
         "txpn": me.pn, "rxpn": other.pn, "txkey": me.key, "rxkey": other.key,
@@ -640,7 +641,7 @@ def secy_config(scn: Scenario, sci: str, tx: Endpoint | None, rx: Endpoint | lis
     lines = [
         "[secy]", f"cipher = {q(scn.cipher)}", f"encrypt = {b(scn.encrypt)}",
         "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}",
-        f"end_station = {b(scn.end_station)}", f"scb = {b(scn.scb)}", 'validate = "strict"',
+        f"end_station = {b(scn.end_station)}", f"scb = {b(scn.scb)}", f"validate = {q(scn.validate)}",
         f"replay_protect = {b(scn.replay)}",
         f"replay_window = {scn.window}", "vlan_in_clear = 0", f"sci = {q(sci)}",
     ]

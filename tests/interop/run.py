@@ -76,6 +76,10 @@ def all_scenarios() -> list[Scenario]:
         Scenario("neg replay-in-window window=64", negative="replay-in-window", window=64,
                  note="each side's last frame replayed to the other: inside the window, so both "
                  "accept it (InPktsOK, not Late)"),
+        Scenario("neg inject-to-both validate=check enc=off", negative="inject-to-both",
+                 validate="check", encrypt=False,
+                 note="each side's last frame replayed to the other (Late) and a bit-flipped copy "
+                 "(integrity only under Check: delivered and counted InPktsInvalid)"),
         Scenario("neg guest-sends-bad", negative="guest-sends-bad",
                  note="guest kernel rewinds its TX PN, then sends with a wrong key"),
         Scenario("mka gcm-aes-128 key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
@@ -107,12 +111,15 @@ def slug(name: str) -> str:
 
 
 def expected_drops(scn: Scenario, side: str) -> dict:
-    """Drop counters that must have exact values on the receiving side `side`."""
-    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0}
-    if scn.negative == "inject-to-guest" and side == "guest":
-        e.update(InPktsLate=1, InPktsNotValid=1)
-    if scn.negative in ("inject-to-peer", "guest-sends-bad") and side == "peer":
-        e.update(InPktsLate=1, InPktsNotValid=1)
+    """Counters of bad frames that must have exact values on the receiving side `side`."""
+    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0, "InPktsInvalid": 0}
+    # a frame failing validation is dropped (NotValid), except integrity-only frames under
+    # validate=check, which are delivered and counted Invalid (802.1AE 10.6.5, Linux)
+    bad = "InPktsInvalid" if scn.validate == "check" and not scn.encrypt else "InPktsNotValid"
+    if scn.negative in ("inject-to-guest", "inject-to-both") and side == "guest":
+        e.update({"InPktsLate": 1, bad: 1})
+    if scn.negative in ("inject-to-peer", "inject-to-both", "guest-sends-bad") and side == "peer":
+        e.update({"InPktsLate": 1, bad: 1})
     # XPN wrap: the spec notes (4.3) expected Linux to count the first frame after the 2^32
     # crossing as InPktsDelayed; Debian's 6.1 kernel counts it OK, as the standard does.
     return e
@@ -130,7 +137,7 @@ def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, 
     if not scn.mka:  # with MKA, every MKPDU (untagged EAPOL) counts as InPktsNoTag under Strict
         zero.append("InPktsNoTag")
     for k in zero:
-        if c.get(k, 0) != 0:
+        if k not in exp and c.get(k, 0) != 0:
             bad.append(f"{side} {k}={c[k]} (want 0)")
     for k, v in exp.items():
         if c.get(k, 0) != v:
@@ -307,7 +314,7 @@ def _region(f: bytes, i: int) -> str:
 
 
 def capture_checks(tools: Tools, log_dir: str, frames: list[bytes], n_clean: int, scn: Scenario,
-                   g: Endpoint, p: Endpoint, exp_late: int, exp_notvalid: int,
+                   g: Endpoint, p: Endpoint, exp_late: int, exp_bad: int,
                    guest_bad: bool) -> tuple[list[str], dict]:
     """Our pcap tool against the capture of the tap (both directions), static keys only:
 
@@ -334,19 +341,24 @@ def capture_checks(tools: Tools, log_dir: str, frames: list[bytes], n_clean: int
         plain = macsec_wire.read_pcap(out)
     except (OSError, ValueError) as e:
         return [f"pcap decrypt: no readable output: {e}"], info
-    want_ok = len(macsec_frames) - exp_late - exp_notvalid
+    # a frame that fails validation: NotValid (dropped), or with validate=check and integrity
+    # only Invalid (delivered)
+    bad_key = "InPktsInvalid" if scn.validate == "check" and not scn.encrypt else "InPktsNotValid"
+    want_ok = len(macsec_frames) - exp_late - exp_bad
     info["decrypt"] = f"{len(plain)}/{len(macsec_frames)}"
-    got = {"InPktsOK": want_ok, "InPktsLate": exp_late, "InPktsNotValid": exp_notvalid}
+    got = {"InPktsOK": want_ok, "InPktsLate": exp_late, "InPktsNotValid": 0, "InPktsInvalid": 0}
+    got[bad_key] = exp_bad
     for k, v in got.items():
         if c.get(k, 0) != v:
             bad.append(f"pcap decrypt of the capture: {k}={c.get(k, 0)} (want {v} of "
                        f"{len(macsec_frames)} MACsec frames)")
-    for k in ("InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI", "InPktsInvalid",
+    for k in ("InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI",
               "InPktsNotUsingSA", "InPktsUnusedSA", "InPktsDelayed"):
         if c.get(k, 0):
             bad.append(f"pcap decrypt of the capture: {k}={c[k]}")
-    if len(plain) != c.get("InPktsOK", 0):
-        bad.append(f"pcap decrypt: wrote {len(plain)} frames, counted {c.get('InPktsOK', 0)} OK")
+    delivered = c.get("InPktsOK", 0) + c.get("InPktsInvalid", 0)
+    if len(plain) != delivered:
+        bad.append(f"pcap decrypt: wrote {len(plain)} frames, counted {delivered} OK + Invalid")
     odd = [f for f in plain if macsec_wire.ethertype(f) not in (0x0800, 0x0806)]
     if odd:
         bad.append(f"pcap decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
@@ -541,7 +553,8 @@ class GuestSession:
                 if rk["tx"] != 30 or rk["rx"] != rk["tx"]:
                     out.problems.append(f"rekey: {rk['rx']}/{rk['tx']} pings answered during the rekey "
                                         f"(want 30/30: a rekey must not lose frames)")
-            if scn.negative in ("inject-to-guest", "inject-to-peer", "replay-in-window"):
+            if scn.negative in ("inject-to-guest", "inject-to-peer", "inject-to-both",
+                                "replay-in-window"):
                 time.sleep(0.3)
                 frames = cap.frames()
                 n_clean = len(frames)
@@ -562,6 +575,14 @@ class GuestSession:
                     injected.update(guest=1, peer=1)
                     log(f"  {msg}: the last frame of each side replayed (PN {macsec_wire.parse(to_g[0]).pn}"
                         f" to the guest, PN {macsec_wire.parse(to_p[0]).pn} to the peer)")
+                elif scn.negative == "inject-to-both":
+                    lp, lg = last_of(p.mac), last_of(g.mac)
+                    evil[:] = [lp, macsec_wire.bit_flipped(lp), lg, macsec_wire.bit_flipped(lg)]
+                    msg = inject(self.ns, GUEST_TAP, evil[:2], os.path.join(log_dir, "inject-to-guest.pcap"))
+                    msg += "; " + peer.inject(evil[2:])
+                    injected.update(guest=2, peer=2)
+                    log(f"  {msg}: each side's last frame replayed to the other, and a bit-flipped "
+                        "copy at PN+1000")
                 else:
                     to_guest = scn.negative == "inject-to-guest"
                     last = last_of(p.mac if to_guest else g.mac)
@@ -628,6 +649,9 @@ class GuestSession:
                 if evil and scn.negative != "replay-in-window":  # those are accepted
                     after = frames[min(n_clean, len(frames)):]
                     late, nv = after.count(evil[0]), after.count(evil[1])
+                    if len(evil) == 4:  # inject-to-both: [to guest x2, to peer x2]
+                        late += after.count(evil[2])
+                        nv += after.count(evil[3])
                 cbad, cinfo = capture_checks(self.tools, log_dir, frames, min(n_clean, len(frames)),
                                              scn, g, p, late, nv, bool(gneg))
                 out.problems += cbad
@@ -859,8 +883,10 @@ def print_mka(outcomes: list[Outcome], peer_label: str) -> None:
     if not rows:
         return
     print()
+    peer_view = ("process start -> 'MKA: secured' logged" if "forward" in peer_label else
+                 "wpa_supplicant start -> TX+RX SA active")
     print(f"MKA time to secured (guest: wpa_supplicant start -> TX+RX SA active; peer "
-          f"({peer_label}): process start -> secured; 'both': from when both were running):")
+          f"({peer_label}): {peer_view}; 'both': from when both were running):")
     for o in rows:
         m = o.mka
 
