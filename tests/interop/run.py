@@ -942,7 +942,8 @@ def main() -> int:
         scns = [s for s in scns if any(w in s.name for w in a.only)]
     if a.list:
         for s in scns:
-            print(f"{s.name:40s} {s.note}")
+            only = " [forwarder only]" if s.rekey or s.restart else ""
+            print(f"{s.name:46s} {s.note}{only}")
         return 0
     if not scns:
         print("no scenario selected")
