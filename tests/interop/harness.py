@@ -777,7 +777,9 @@ class HostPeer:
       end_scenario()        stop what was started for this scenario (also after failures)
     Attributes: label; pn64 (its counters report 64-bit next PNs, checked in XPN wrap tests);
     supports_mka (it can run the MKA scenarios: it negotiates SAs with the guest's
-    wpa_supplicant itself; the forwarder cannot yet, so those scenarios are left out).
+    wpa_supplicant itself); supports_rekey (rekey_during_pings / restart_and_ping: the
+    forwarder only, the peer VM's wpa_supplicant cannot be told to rekey).
+    Optional: problems_in_log, pump_counters, mka_status, mka_times, tcp_exchange.
     """
 
     label = "?"

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """MACsec interop suite: Debian's Linux kernel (macsec driver) in QEMU against a host-side peer.
 
-    python3 tests/interop/run.py                       # whole suite, kernel VM as the peer
+    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
+                                                       # whole suite against `macsec forward`
+                                                       # (static keys, captures, MKA)
+    python3 tests/interop/run.py                       # kernel <-> kernel (second VM as peer)
     python3 tests/interop/run.py --list                # scenario names
     python3 tests/interop/run.py -k xpn -k jumbo       # scenarios whose name contains a word
-    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
 
 Run as root on Debian 12 (tests/interop/install-host-deps.sh installs what the host needs; the
 guest image is built or reused from tests/interop/cache/ by build_guest.py). Prints a table and
