@@ -2,12 +2,12 @@
 
 - Netns: a private network namespace with a unique name, deleted on cleanup.
 - Vm: one QEMU guest (Debian's kernel + our initramfs) on a tap, console read live.
-- Capture: tcpdump on an interface inside a namespace.
+- WireDump: one scenario's slice of QEMU's dump of the guest NIC (the frames on the wire).
 - Endpoint / Scenario: the parameters of one MACsec station and of one test.
 - HostPeer: the MACsec peer on the host side of the guest's tap, with two implementations:
     VmPeer        a second guest VM (kernel <-> kernel; validates the harness itself)
-    ForwarderPeer our `macsec forward --config FILE` process (plugged in once it exists)
-- forwarder_config(): the TOML config for `macsec forward`.
+    ForwarderPeer our `macsec forward --config FILE` process (static keys or MKA)
+- forwarder_config() / secy_config(): TOML for `macsec forward` and `macsec pcap`.
 """
 
 from __future__ import annotations
@@ -176,7 +176,9 @@ class Vm:
     """One QEMU guest on a tap inside a namespace; its serial console is read live."""
 
     def __init__(self, label: str, image: Image, ns: Netns, tap: str, mac: str, params: dict,
-                 log_path: str, timeout_s: int, accel: str = "tcg", memory: int = 256) -> None:
+                 log_path: str, timeout_s: int, accel: str = "tcg", memory: int = 256,
+                 dump: str = "") -> None:
+        self.dump = dump  # QEMU's filter-dump of the NIC (both directions) goes here
         self.label = label
         self.image = image
         self.ns = ns
@@ -213,8 +215,13 @@ class Vm:
             "-nographic", "-nodefaults", "-serial", "stdio", "-no-reboot",
             "-kernel", self.image.kernel, "-initrd", self.image.initrd,
             "-append", self.cmdline(),
-            "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
+            # vnet_hdr=off: frames cross the tap whole (no offload header), which is also
+            # what filter-dump records (QEMU 7.2 would otherwise put the 12-octet virtio-net
+            # header in front of each frame of the dump)
+            "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no,vnet_hdr=off",
             "-device", f"virtio-net-pci,netdev=n0,mac={self.mac},romfile=",
+            *(["-object", f"filter-dump,id=d0,netdev=n0,file={self.dump},maxlen=65535"]
+              if self.dump else []),
         ]
 
     def start(self) -> None:
@@ -288,6 +295,12 @@ class Vm:
                     return t
         return None
 
+    def mka_times(self, start: int = 0) -> tuple[float | None, float | None]:
+        """Host monotonic times of "=== MKA START" (wpa_supplicant started) and "=== MKA UP"
+        (its TX and RX SAs active) on this guest's console, from line index start."""
+        a, b = self.time_of(r"^=== MKA START", start), self.time_of(r"^=== MKA UP", start)
+        return (None if a is None else self.t_start + a), (None if b is None else self.t_start + b)
+
     def wait_exit(self, deadline: float) -> int | None:
         if not self.proc:
             return None
@@ -353,11 +366,37 @@ class Vm:
         return m
 
 
+def wpa_status(console: str) -> dict:
+    """wpa_supplicant's MKA view from the `wpa_cli status` lines a guest prints ("wpa: k=v"),
+    in the shape of the forwarder's MKA status: is_key_server, key_server (SCI hex), state.
+
+    Uses the participant's fields (is_key_server, key_server_sci): wpa_supplicant 2.10's
+    KaY-level "Is Key Server" line stays "No" even on the elected key server."""
+    kv: dict = {}
+    for line in console.splitlines():
+        m = re.search(r"wpa: ([A-Za-z_ ]+)=(.*)$", line)
+        if m:
+            kv.setdefault(m.group(1).strip(), m.group(2).strip())
+    if not kv:
+        return {}
+    r: dict = {"raw": kv}
+    if "is_key_server" in kv:
+        r["is_key_server"] = kv["is_key_server"] == "Yes"
+    m = re.fullmatch(r"([0-9a-fA-F:]{17})@(\d+)", kv.get("key_server_sci", ""))
+    if m:
+        r["key_server"] = m.group(1).replace(":", "").upper() + f"{int(m.group(2)):04X}"
+    if "Secured" in kv:
+        r["state"] = "secured" if kv["Secured"] == "Yes" else "pending"
+    return r
+
+
 def session_vm(label: str, image: "Image", ns: Netns, tap: str, mac: str, log_path: str,
-               timeout_s: int, accel: str) -> Vm:
+               timeout_s: int, accel: str, dump: str = "") -> Vm:
     """A guest that boots once and then runs scenarios sent on its console."""
+    if "," in dump:
+        raise ValueError(f"QEMU option values cannot hold a comma: {dump}")
     return Vm(label, image, ns, tap, mac, {"session": 1, "session_idle": 600}, log_path,
-              timeout_s, accel=accel)
+              timeout_s, accel=accel, dump=dump)
 
 
 # --------------------------------------------------------------------------- counters
@@ -388,40 +427,59 @@ def normalize_kernel(j: list | None) -> dict:
 
 
 def normalize_forwarder(obj: dict | None) -> dict:
-    """Flat counters from the JSON `macsec forward` prints on SIGUSR1 / at exit.
+    """Flat counters from the JSON `macsec forward` prints on SIGUSR1 / at exit:
 
-    Accepted shapes: counters as top-level keys (the preferred, flat form: SecY + TX SC + the
-    sum over RX SCs), and/or nested objects "secy", "tx_sc" (object) and "rx_sc" (list of
-    objects, summed). Optional "tx_pn"/"rx_pn" (next PN to send / lowest acceptable PN) at the
-    top level or inside "tx_sa"/"rx_sa" lists as "next_pn"."""
+        {"event": "stats"|"exit", "counters": {"secy": {...}, "tx_sc": {..., "sa": [...]},
+         "rx_sc": [{..., "sa": [...]}]}, "pumps": {...}, "forwarder": {...}}
+
+    Each 802.1AE counter is taken from the level it belongs to: SecY counters from "secy",
+    TX SC counters from "tx_sc", RX SC counters summed over "rx_sc" (the SecY object also
+    carries octet totals, which must not be added twice). tx_pn / rx_pn: the highest next PN
+    of the TX SAs / the RX SAs (64-bit). Also accepted, for stand-ins: the same keys flat at
+    the top level, and tx_pn / rx_pn there."""
     if not obj:
         return {}
-    c: dict = {}
+    src = obj.get("counters") if isinstance(obj.get("counters"), dict) else obj
+    c: dict = {k: 0 for k in ALL_KEYS}
 
-    def take(src: dict) -> None:
-        for k in ALL_KEYS:
-            if k in src and isinstance(src[k], int):
-                c[k] = c.get(k, 0) + src[k]
+    def take(d: dict, keys: list[str]) -> None:
+        for k in keys:
+            if isinstance(d.get(k), int):
+                c[k] += d[k]
 
-    take(obj)
-    for key in ("secy", "tx_sc"):
-        if isinstance(obj.get(key), dict):
-            take(obj[key])
-    rx = obj.get("rx_sc")
-    if isinstance(rx, dict):
-        rx = [rx]
-    for sc in rx or []:
+    nested = any(isinstance(src.get(k), (dict, list)) for k in ("secy", "tx_sc", "rx_sc"))
+    if not nested:
+        take(src, ALL_KEYS)
+    secy = src.get("secy") if isinstance(src.get("secy"), dict) else {}
+    take(secy, SECY_KEYS)
+    tx = src.get("tx_sc") if isinstance(src.get("tx_sc"), dict) else {}
+    take(tx, TX_SC_KEYS)
+    rx = src.get("rx_sc")
+    rx = [rx] if isinstance(rx, dict) else (rx or [])
+    for sc in rx:
         if isinstance(sc, dict):
-            take(sc)
-    for k in ALL_KEYS:
-        c.setdefault(k, 0)
-    for name, lst in (("tx_pn", "tx_sa"), ("rx_pn", "rx_sa")):
-        v = obj.get(name)
-        if v is None and isinstance(obj.get(lst), list):
-            v = max((int(str(sa.get("next_pn", 0)), 0) for sa in obj[lst] if isinstance(sa, dict)),
-                    default=0)
-        c[name] = int(str(v), 0) if v is not None else 0
+            take(sc, RX_SC_KEYS)
+
+    def pn(v) -> int:
+        try:
+            return int(str(v), 0) if v is not None else 0
+        except ValueError:
+            return 0
+
+    c["tx_pn"] = max([pn(sa.get("next_pn")) for sa in tx.get("sa", []) if isinstance(sa, dict)]
+                     + [pn(src.get("tx_pn"))])
+    c["rx_pn"] = max([pn(sa.get("next_pn")) for sc in rx if isinstance(sc, dict)
+                      for sa in sc.get("sa", []) if isinstance(sa, dict)] + [pn(src.get("rx_pn"))])
     return c
+
+
+def forwarder_mka(obj: dict | None) -> dict:
+    """The forwarder's MKA status object (`forwarder.mka` of its counters JSON), or {}."""
+    if not obj:
+        return {}
+    f = obj.get("forwarder") if isinstance(obj.get("forwarder"), dict) else {}
+    m = f.get("mka")
+    return m if isinstance(m, dict) else {}
 
 
 # --------------------------------------------------------------------------- scenario model
@@ -462,6 +520,9 @@ class Scenario:
     cipher: str = "gcm-aes-128"
     encrypt: bool = True
     send_sci: bool = True
+    end_station: bool = False    # ES=1: the SCI is the source MAC || port 1, not sent
+    scb: bool = False            # SCB=1: EPON single copy broadcast, SCI not sent
+    validate: str = "strict"     # both sides' validateFrames: strict | check
     replay: bool = True
     window: int = 0
     mtu: int = 1500
@@ -475,7 +536,23 @@ class Scenario:
     note: str = ""
     wrap: bool = False           # the XPN 32-bit wire PN must wrap during the test
     mka: bool = False            # SAs from MKA (wpa_supplicant in the guest), not static keys
+    mka_guest_prio: int = 16     # MKA key server priorities (lower wins; equal: lower SCI)
+    mka_peer_prio: int = 32
+    tcp: int = 0                 # TCP bulk transfer: this many bytes each way (0: none)
+    restart: bool = False        # MKA: the host-side peer is restarted after the pings
+    rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
+                                 # during a second, faster ping run (needs supports_rekey)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def mka_key_server(self) -> str:
+        """Which side must be elected key server: "guest" or "peer" (802.1X 9.5: lower
+        priority wins, then the lower SCI; the guest's MAC ...:01 is the lower)."""
+        return "peer" if self.mka_peer_prio < self.mka_guest_prio else "guest"
+
+    def mka_keys(self) -> tuple[str, str]:
+        """(CAK, CKN) hex: a 128-bit CAK (wpa_supplicant 2.10's mka_cak) and a 32-octet CKN."""
+        return _hexkey(f"{self.name}/cak", 16), _hexkey(f"{self.name}/ckn", 32)
 
     @property
     def xpn(self) -> bool:
@@ -502,7 +579,8 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
         "name": scn.name.replace(" ", "_"), "role": role,
         "cipher": scn.cipher, "encrypt": "on" if scn.encrypt else "off",
         "send_sci": "on" if scn.send_sci else "off",
-        "validate": "strict", "replay": "on" if scn.replay else "off", "window": scn.window,
+        "end_station": "on" if scn.end_station else "off", "scb": "on" if scn.scb else "off",
+        "validate": scn.validate, "replay": "on" if scn.replay else "off", "window": scn.window,
         "port": me.port, "peer_port": other.port, "peer_mac": other.mac,
         "an": me.an, "rxan": other.an,
         "txpn": me.pn, "rxpn": other.pn, "txkey": me.key, "rxkey": other.key,
@@ -515,86 +593,128 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
     if scn.mka:
         for k in ("txkey", "rxkey", "txpn", "rxpn", "an", "rxan", "peer_mac"):
             p.pop(k, None)
-        p.update(mka="on", mka_cak=_hexkey(f"{scn.name}/cak", 16),
-                 mka_ckn=_hexkey(f"{scn.name}/ckn", 32),
-                 mka_priority=16 if role == "guest" else 32)
+        cak, ckn = scn.mka_keys()
+        p.update(mka="on", mka_cak=cak, mka_ckn=ckn,
+                 mka_priority=scn.mka_guest_prio if role == "guest" else scn.mka_peer_prio)
+    if scn.tcp:
+        p.update(tcp=scn.tcp, tcp_role="server" if role == "guest" else "client")
     if neg:
         p["neg"] = neg
     return p
 
 
-def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, secure: str) -> str:
-    """TOML config of `macsec forward` for the host side (me) talking to the guest (other)."""
+def tcp_done(console: str) -> dict:
+    """The last "=== TCP DONE k=v ... ===" line of a guest's console, as a dict."""
+    r: dict = {}
+    for line in console.splitlines():
+        m = re.search(r"=== TCP DONE (.*) ===", line)
+        if m:
+            r = dict(w.split("=", 1) for w in m.group(1).split() if "=" in w)
+    for k in ("sent_bytes", "recv_bytes"):
+        if k in r:
+            try:
+                r[k] = int(r[k])
+            except ValueError:
+                pass
+    return r
 
-    def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    def pn(v: int) -> str:
-        return str(v) if v < 2**53 else q(hex(v))
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    def b(v: bool) -> str:
-        return "true" if v else "false"
 
+def _toml_pn(v: int) -> str:
+    return str(v) if v < 2**53 else _toml_str(hex(v))
+
+
+def _toml_bool(v: bool) -> str:
+    return "true" if v else "false"
+
+
+def secy_config(scn: Scenario, sci: str, tx: Endpoint | None, rx: Endpoint | list | None,
+                tx_pn: int | None = None) -> list[str]:
+    """The [secy] section (TOML lines) of `macsec forward` / `macsec pcap`: this SecY's SCI,
+    the scenario's flags, and static keys: a TX SA sending like `tx` (from PN tx_pn, default
+    tx.pn) and an RX SC + SA receiving from `rx` (or from each of a list); either may be None
+    (and both are with MKA)."""
+    q, b = _toml_str, _toml_bool
     lines = [
-        f"# scenario {scn.name}", "[ports]", f"plain = {q(plain)}", f"secure = {q(secure)}", "",
         "[secy]", f"cipher = {q(scn.cipher)}", f"encrypt = {b(scn.encrypt)}",
-        "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}", "end_station = false",
-        "scb = false", 'validate = "strict"', f"replay_protect = {b(scn.replay)}",
-        f"replay_window = {scn.window}", "vlan_in_clear = 0", f"sci = {q(me.sci)}", "",
-        "[secy.tx]", f"encoding_sa = {me.an}", "", "[[secy.tx.sa]]", f"an = {me.an}",
-        f"key = {q(me.key)}", f"pn = {pn(me.pn)}",
+        "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}",
+        f"end_station = {b(scn.end_station)}", f"scb = {b(scn.scb)}", f"validate = {q(scn.validate)}",
+        f"replay_protect = {b(scn.replay)}",
+        f"replay_window = {scn.window}", "vlan_in_clear = 0", f"sci = {q(sci)}",
     ]
-    if scn.xpn:
-        lines += [f"ssci = {q(me.ssci)}", f"salt = {q(me.salt)}"]
-    lines += ["", "[[secy.rx]]", f"sci = {q(other.sci)}", "", "[[secy.rx.sa]]", f"an = {other.an}",
-              f"key = {q(other.key)}", f"pn = {pn(other.pn)}"]
-    if scn.xpn:
-        lines += [f"ssci = {q(other.ssci)}", f"salt = {q(other.salt)}"]
+    if tx is not None:
+        lines += ["", "[secy.tx]", f"encoding_sa = {tx.an}", "", "[[secy.tx.sa]]", f"an = {tx.an}",
+                  f"key = {q(tx.key)}", f"pn = {_toml_pn(tx.pn if tx_pn is None else tx_pn)}"]
+        if scn.xpn:
+            lines += [f"ssci = {q(tx.ssci)}", f"salt = {q(tx.salt)}"]
+    for r in ([] if rx is None else rx if isinstance(rx, list) else [rx]):
+        lines += ["", "[[secy.rx]]", f"sci = {q(r.sci)}", "", "[[secy.rx.sa]]", f"an = {r.an}",
+                  f"key = {q(r.key)}", f"pn = {_toml_pn(r.pn)}"]
+        if scn.xpn:
+            lines += [f"ssci = {q(r.ssci)}", f"salt = {q(r.salt)}"]
+    return lines
+
+
+def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, secure: str,
+                     state_file: str = "") -> str:
+    """TOML config of `macsec forward` for the host side (me) talking to the guest (other).
+
+    Static keys: me's TX SA and an RX SC for other. MKA (scn.mka): no SAs, an [mka] section
+    with the scenario's CAK/CKN and me's key server priority (GCM-AES-128: all wpa_supplicant
+    2.10 does). state_file: the PN high-water mark file ([forward] state_file), fresh per run."""
+    q = _toml_str
+    lines = [f"# scenario {scn.name}", "[ports]", f"plain = {q(plain)}", f"secure = {q(secure)}", ""]
+    if scn.mka:
+        lines += secy_config(scn, me.sci, None, None)
+        cak, ckn = scn.mka_keys()
+        lines += ["", "[mka]", f"ckn = {q(ckn)}", f"cak = {q(cak)}",
+                  f"priority = {scn.mka_peer_prio}", f"cipher = {q(scn.cipher)}"]
+    else:
+        lines += secy_config(scn, me.sci, me, other)
+    if state_file:
+        lines += ["", "[forward]", f"state_file = {q(state_file)}"]
     return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- capture
 
 
-class Capture:
-    """tcpdump on one interface of a namespace, written to a pcap file."""
+class WireDump:
+    """One scenario's slice of the guest NIC's QEMU filter-dump (every frame the guest sent
+    or received, in order, seen inside QEMU): start(), frames(), stop().
 
-    def __init__(self, ns: Netns, iface: str, path: str) -> None:
-        self.ns, self.iface, self.path = ns, iface, path
-        self.proc: subprocess.Popen | None = None
-        self.err_path = path + ".stderr"
+    Unlike tcpdump on the tap, this also sees frames that a host-side sender hands to the
+    tap driver directly: `macsec forward` transmits with PACKET_QDISC_BYPASS, which skips
+    every packet tap of the host kernel. It does not see frames injected towards the host
+    side (inj0 -> tapg ingress), which never reach the guest."""
 
-    def start(self, timeout: float = 10.0) -> None:
-        err = open(self.err_path, "w")
-        self.proc = start_proc([*self.ns.prefix(), "timeout", "-k", "2", "600", "tcpdump", "-i",
-                                self.iface, "-n", "-s", "0", "-U", "--immediate-mode", "-Z",
-                                "root", "-w", self.path], stdout=subprocess.DEVNULL, stderr=err)
-        err.close()
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with open(self.err_path) as f:
-                if "listening on" in f.read():
-                    return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"tcpdump on {self.iface} did not start: {open(self.err_path).read()}")
+    def __init__(self, session_dump: str, path: str) -> None:
+        self.session_dump, self.path = session_dump, path
+        self.offset = 24
+
+    def _data(self) -> bytes:
+        try:
+            with open(self.session_dump, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def start(self) -> None:
+        data = self._data()
+        recs = macsec_wire.pcap_records(data, self.session_dump)
+        self.offset = recs[-1][1] if recs else 24  # after the last complete record
 
     def frames(self) -> list[bytes]:
         try:
-            return macsec_wire.read_pcap(self.path)
-        except (OSError, ValueError):
+            return [f for f, _o in macsec_wire.pcap_records(self._data(), self.session_dump, self.offset)]
+        except ValueError:
             return []
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGINT)
-                self.proc.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                kill_tree(self.proc)
-        if self.proc in _live_procs:
-            _live_procs.remove(self.proc)
+        macsec_wire.write_pcap(self.path, self.frames())
 
 
 def inject(ns: Netns, iface: str, frames: list[bytes], path: str) -> str:
@@ -657,12 +777,16 @@ class HostPeer:
       end_scenario()        stop what was started for this scenario (also after failures)
     Attributes: label; pn64 (its counters report 64-bit next PNs, checked in XPN wrap tests);
     supports_mka (it can run the MKA scenarios: it negotiates SAs with the guest's
-    wpa_supplicant itself; the forwarder cannot yet, so those scenarios are left out).
+    wpa_supplicant itself); supports_rekey (rekey_during_pings / restart_and_ping: the
+    forwarder only, the peer VM's wpa_supplicant cannot be told to rekey).
+    Optional: problems_in_log, pump_counters, mka_status, mka_times, tcp_exchange.
     """
 
     label = "?"
     pn64 = False
     supports_mka = False
+    supports_rekey = False  # rekey_during_pings(), restart_and_ping(): MKA rekey / restart
+    times: dict = {}  # timings the peer measured itself (e.g. mka_secured_s)
 
     def start_session(self, sess: Session) -> None: pass
     def session_ready(self) -> bool: return True
@@ -680,6 +804,17 @@ class HostPeer:
     def status(self) -> tuple[bool, str]: return True, ""
     def diagnostics(self) -> str: return ""
     def end_scenario(self) -> None: pass
+    def problems_in_log(self) -> list[str]: return []
+    def pump_counters(self) -> dict: return {}
+    def rekey_during_pings(self, count: int, interval: float) -> dict: raise NotImplementedError
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """TCP with the listening guest: nbytes each way; returns {sent_bytes, sent_md5,
+        recv_bytes, recv_md5} from this side's view (see tcp_client.py)."""
+        raise NotImplementedError
+    def mka_status(self) -> dict: return {}
+    def mka_times(self) -> tuple[float | None, float | None]:
+        """(MKA start, secured) as host monotonic times, when known."""
+        return None, None
 
 
 class VmPeer(HostPeer):
@@ -783,6 +918,20 @@ class VmPeer(HostPeer):
         assert self.vm
         return f"--- peer VM console (this scenario) ---\n{self.vm.console(self.m)}"
 
+    def mka_times(self) -> tuple[float | None, float | None]:
+        assert self.vm
+        return self.vm.mka_times(self.m)
+
+    def mka_status(self) -> dict:
+        assert self.vm
+        return wpa_status(self.vm.console(self.m))
+
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """The peer VM is the client (tcp_role=client); wait for its TCP DONE line."""
+        assert self.vm and self.run
+        self.vm.wait_for(r"^=== TCP DONE", self.run.deadline, start=self.m)
+        return tcp_done(self.vm.console(self.m))
+
     def end_scenario(self) -> None:
         if self.vm and self.run:
             with open(os.path.join(self.run.log_dir, "peer-console.log"), "w") as f:
@@ -802,13 +951,20 @@ class ForwarderPeer(HostPeer):
       injection towards the forwarder: veth `inj0` -> `inj1`, whose ingress tc redirects
                    (u32 match-all + mirred ingress redirect) into the ingress of `tapg`, so the
                    forwarder receives injected frames as if the guest had sent them.
-    The forwarder runs as `ip netns exec NS timeout -k 5 T BIN forward --config FILE`, stdout
-    read live; SIGUSR1 (to the forwarder itself, not to timeout) makes it print its counters as
-    one JSON object, and it prints them again when it exits on SIGTERM.
+    The forwarder runs as `ip netns exec NS timeout -k 5 T BIN forward --config FILE`; its
+    stdout (counters JSON) and stderr (log) are read live on separate pipes. SIGUSR1 (to the
+    forwarder itself, not to timeout) makes it print its counters as one JSON line, and it
+    prints them again when it exits on SIGTERM (exit status 0).
+
+    With MKA (scn.mka) the config has an [mka] section instead of static SAs; the forwarder is
+    ready once it logs "MKA: secured", and the time from its start to that line is kept in
+    self.times (mka_secured_s).
     """
 
     label = "macsec-forward"
     pn64 = True
+    supports_mka = True
+    supports_rekey = True  # SIGHUP: the key server distributes a new SAK
 
     def __init__(self, binary: str, extra_args: list[str] | None = None) -> None:
         self.binary = binary
@@ -817,13 +973,17 @@ class ForwarderPeer(HostPeer):
         self.run: Run | None = None
         self.plain: Netns | None = None
         self.proc: subprocess.Popen | None = None
-        self.out_lines: list[str] = []
+        self.out_lines: list[str] = []   # stdout
+        self.err_lines: list[tuple[float, str]] = []  # stderr, with host monotonic times
         self.json_objs: list[dict] = []
         self.cond = threading.Condition()
         self.ping_tx_rx = (0, 0)
         self.ping_out = ""
         self.ping_done = threading.Event()
         self.config_path = ""
+        self.t_start = 0.0
+        self.times: dict = {}
+        self.prev: list[tuple[int | None, dict | None]] = []  # (exit status, exit JSON) of runs before a restart
 
     def start_session(self, sess: Session) -> None:
         self.sess = sess
@@ -837,9 +997,10 @@ class ForwarderPeer(HostPeer):
 
     def prepare(self, run: Run) -> None:
         self.run = run
-        self.out_lines, self.json_objs = [], []
+        self.out_lines, self.err_lines, self.json_objs = [], [], []
         self.ping_tx_rx, self.ping_out = (0, 0), ""
         self.ping_done = threading.Event()
+        self.times = {}
         ns, mtu = run.ns, run.scn.mtu
         self.plain = Netns("p").create()
         ns.ip("link", "add", "veth-plain0", "mtu", str(mtu), "type", "veth", "peer", "name",
@@ -852,37 +1013,79 @@ class ForwarderPeer(HostPeer):
         self.plain.exec_sh("echo 600 > /proc/sys/net/ipv4/neigh/veth-plain1/delay_first_probe_time; "
                            "echo 600000 > /proc/sys/net/ipv4/neigh/veth-plain1/base_reachable_time_ms")
         self.config_path = os.path.join(run.log_dir, "forwarder.toml")
+        state = os.path.join(run.log_dir, "forwarder.pn-state")
+        for old in (state, state + ".tmp"):  # a fresh PN store: the configured PNs are used
+            if os.path.exists(old):
+                os.remove(old)
         with open(self.config_path, "w") as f:
-            f.write(forwarder_config(run.scn, run.peer, run.guest, "veth-plain0", run.guest_tap))
-        t = int(run.deadline - time.monotonic()) + 15
-        argv = [*ns.prefix(), "timeout", "-k", "5", str(t), self.binary, "forward", "--config",
-                self.config_path, *self.extra_args]
-        self.proc = start_proc(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-        threading.Thread(target=self._reader, args=(self.proc,), daemon=True).start()
+            f.write(forwarder_config(run.scn, run.peer, run.guest, "veth-plain0", run.guest_tap,
+                                     state_file=state))
+        os.chmod(self.config_path, 0o600)  # it holds keys
+        self.prev = []
+        self._spawn("")
 
-    def _reader(self, proc: subprocess.Popen) -> None:
+    def _spawn(self, suffix: str) -> None:
+        """Starts the forwarder with self.config_path; logs forwarder{suffix}.log/.stdout."""
+        assert self.run
+        t = int(self.run.deadline - time.monotonic()) + 15
+        argv = [*self.run.ns.prefix(), "timeout", "-k", "5", str(t), self.binary, "forward",
+                "--config", self.config_path, *self.extra_args]
+        t0 = time.monotonic()
+        if not suffix:
+            self.t_start = t0
+        self.proc = start_proc(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        threading.Thread(target=self._read_stdout, args=(self.proc, suffix), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(self.proc, suffix, t0), daemon=True).start()
+
+    def _read_stdout(self, proc: subprocess.Popen, suffix: str = "") -> None:
         assert proc.stdout and self.run
-        buf: list[str] = []
-        with open(os.path.join(self.run.log_dir, "forwarder.log"), "w") as logf:
+        with open(os.path.join(self.run.log_dir, f"forwarder{suffix}.stdout"), "w") as logf:
             for raw in iter(proc.stdout.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 logf.write(line + "\n")
                 logf.flush()
+                obj = None
+                if line.startswith("{"):
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError:
+                        obj = None
                 with self.cond:
                     self.out_lines.append(line)
-                    if buf or line.startswith("{"):
-                        buf.append(line)
-                        try:
-                            obj = json.loads("\n".join(buf))
-                        except json.JSONDecodeError:
-                            if len(buf) > 500:
-                                buf = []
-                        else:
-                            buf = []
-                            if isinstance(obj, dict):
-                                self.json_objs.append(obj)
+                    if isinstance(obj, dict):
+                        self.json_objs.append(obj)
                     self.cond.notify_all()
+
+    def _read_stderr(self, proc: subprocess.Popen, suffix: str = "", t0: float = 0.0) -> None:
+        assert proc.stderr and self.run
+        with open(os.path.join(self.run.log_dir, f"forwarder{suffix}.log"), "w") as logf:
+            for raw in iter(proc.stderr.readline, b""):
+                line = ANSI.sub(b"", raw).decode("utf-8", "replace").rstrip("\n")
+                t = time.monotonic()
+                logf.write(f"{t - t0:7.3f} {line}\n")
+                logf.flush()
+                with self.cond:
+                    self.err_lines.append((t, line))
+                    if "macsec forward:" in line and "started_s" not in self.times:
+                        self.times["started_s"] = t - self.t_start
+                    if "MKA: secured" in line and "mka_secured_s" not in self.times:
+                        self.times["mka_secured_s"] = t - self.t_start
+                        self.times["mka_secured_at"] = t
+                    self.cond.notify_all()
+
+    def _wait_log(self, pattern: str, deadline: float, start: int = 0) -> bool:
+        rx = re.compile(pattern)
+        i = start
+        with self.cond:
+            while True:
+                while i < len(self.err_lines):
+                    if rx.search(self.err_lines[i][1]):
+                        return True
+                    i += 1
+                if not (self.proc and self.proc.poll() is None) or time.monotonic() >= deadline:
+                    return False
+                self.cond.wait(0.2)
 
     def _forwarder_pid(self) -> int | None:
         """The forwarder itself (child of timeout), so that SIGUSR1 does not hit timeout."""
@@ -896,8 +1099,14 @@ class ForwarderPeer(HostPeer):
             return None
 
     def wait_ready(self) -> bool:
-        time.sleep(0.5)
-        return bool(self.proc and self.proc.poll() is None)
+        """Started ("macsec forward:" logged); with MKA, secured ("MKA: secured")."""
+        assert self.run
+        end = min(self.run.deadline, time.monotonic() + (60 if self.run.scn.mka else 15))
+        if not self._wait_log(r"macsec forward:", end):
+            return False
+        if self.run.scn.mka:
+            return self._wait_log(r"MKA: secured", end)
+        return True
 
     def on_guest_ready(self) -> None:
         threading.Thread(target=self._pings, daemon=True).start()
@@ -928,6 +1137,62 @@ class ForwarderPeer(HostPeer):
         assert self.run
         return self.ping_done.wait(max(0.1, self.run.deadline - time.monotonic()))
 
+    def tcp_exchange(self, nbytes: int) -> dict:
+        """tcp_client.py in the plain namespace against the guest; adds the forwarder's pump
+        counters (GSO super-frames segmented, checksums completed) at the end."""
+        assert self.run and self.plain
+        r = sh([*self.plain.prefix(), sys.executable, os.path.join(HERE, "tcp_client.py"),
+                self.run.guest.ip, str(nbytes)], check=False,
+               timeout=max(10, min(90, self.run.deadline - time.monotonic())))
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    pass
+        return {"error": r.stdout.strip()[-300:]}
+
+    def pump_counters(self) -> dict:
+        j = self.last_json() or {}
+        return j.get("pumps", {}) if isinstance(j.get("pumps"), dict) else {}
+
+    def rekey_during_pings(self, count: int, interval: float) -> dict:
+        """Pings the guest count times every interval seconds and, 0.5 s into that, sends
+        SIGHUP (we are key server: a new SAK is distributed and both sides move to its AN).
+        Returns {"tx", "rx" (pings), "an" (the AN we transmit with at the end), "secs" (SIGHUP
+        to our 'transmitting with AN' log line), "log" (what happened)}."""
+        assert self.run and self.plain
+        r: dict = {"tx": 0, "rx": 0, "an": None, "secs": None}
+        n0 = len(self.err_lines)
+        cmd = [*self.plain.prefix(), "ping", "-c", str(count), "-i", str(interval), "-W", "2", "-q",
+               self.run.guest.ip]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(0.5)
+            pid = self._forwarder_pid()
+            t0 = time.monotonic()
+            if pid:
+                os.kill(pid, signal.SIGHUP)
+            rx = re.compile(r"MKA: transmitting with AN (\d)")
+            end = min(self.run.deadline, time.monotonic() + 20)
+            with self.cond:
+                while time.monotonic() < end and r["an"] is None:
+                    for t, line in self.err_lines[n0:]:
+                        m = rx.search(line)
+                        if m:
+                            r["an"], r["secs"] = int(m.group(1)), t - t0
+                    self.cond.wait(0.2)
+            out, _ = p.communicate(timeout=max(5, count * interval + 10))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out or "")
+        if m:
+            r["tx"], r["rx"] = int(m.group(1)), int(m.group(2))
+        r["ping"] = (out or "").strip().splitlines()[-2:] if out else []
+        return r
+
     def ping_result(self) -> tuple[int, int]:
         return self.ping_tx_rx
 
@@ -957,25 +1222,100 @@ class ForwarderPeer(HostPeer):
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 kill_tree(self.proc)
-        time.sleep(0.2)
+        time.sleep(0.1)
+
+    def last_json(self) -> dict | None:
+        with self.cond:
+            return self.json_objs[-1] if self.json_objs else None
 
     def counters(self) -> dict:
+        """The counters at exit; after restarts, summed over the runs (PNs: the last run's)."""
+        c = normalize_forwarder(self.last_json())
+        for _rc, obj in self.prev:
+            for k, v in normalize_forwarder(obj).items():
+                if k not in ("tx_pn", "rx_pn") and c:
+                    c[k] = c.get(k, 0) + v
+        return c
+
+    def restart_and_ping(self, count: int) -> dict:
+        """MKA: stops the forwarder (SIGTERM; its exit counters are kept), starts it again
+        with the same config (a new MKA participant: new MI, new SAK), waits for it to log
+        'MKA: secured', then pings the guest until a reply comes back, then count times.
+        Returns {secured_s, first_reply_s (both from the restart), tx, rx}."""
+        assert self.run and self.plain
+        r: dict = {"secured_s": None, "first_reply_s": None, "tx": 0, "rx": 0}
+        self.finish()
+        rc = self.proc.returncode if self.proc else None
+        if self.proc in _live_procs:
+            _live_procs.remove(self.proc)
         with self.cond:
-            return normalize_forwarder(self.json_objs[-1] if self.json_objs else None)
+            self.prev.append((rc, self.json_objs[-1] if self.json_objs else None))
+            self.json_objs = []
+            n0 = len(self.err_lines)
+        t0 = time.monotonic()
+        self._spawn(f"-{len(self.prev) + 1}")
+        end = min(self.run.deadline, t0 + 40)
+        if self._wait_log(r"MKA: secured", end, start=n0):
+            r["secured_s"] = time.monotonic() - t0
+        while time.monotonic() < end:
+            p = sh([*self.plain.prefix(), "ping", "-c", "1", "-W", "1", "-q", self.run.guest.ip],
+                   check=False)
+            if p.returncode == 0:
+                r["first_reply_s"] = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        p = sh([*self.plain.prefix(), "ping", "-c", str(count), "-i", "0.2", "-W", "2", "-q",
+                self.run.guest.ip], check=False, timeout=count * 0.2 + 10)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", p.stdout)
+        if m:
+            r["tx"], r["rx"] = int(m.group(1)), int(m.group(2))
+        return r
+
+    def mka_status(self) -> dict:
+        return forwarder_mka(self.last_json())
+
+    def mka_times(self) -> tuple[float | None, float | None]:
+        return (self.t_start or None), self.times.get("mka_secured_at")
 
     def status(self) -> tuple[bool, str]:
         if not self.json_objs:
             return False, "forwarder printed no counters JSON"
-        if self.proc and self.proc.returncode not in (0, None, -signal.SIGTERM, 143):
-            return False, f"forwarder exited with {self.proc.returncode}"
+        if self.proc and self.proc.returncode != 0:
+            return False, f"forwarder exited with {self.proc.returncode} (want 0 after SIGTERM)"
+        for rc, obj in self.prev:
+            if rc != 0 or not obj:
+                return False, f"forwarder (before its restart) exited with {rc}, counters {bool(obj)}"
+        if self.json_objs[-1].get("event") not in (None, "exit"):
+            return False, "forwarder printed no counters at exit"
+        if self.run and self.run.scn.mka:
+            m = self.mka_status()
+            want = self.run.scn.mka_key_server == "peer"
+            if m.get("state") != "secured":
+                return False, f"forwarder MKA state {m.get('state')!r} at exit (want secured)"
+            if bool(m.get("is_key_server")) != want:
+                return False, (f"forwarder is_key_server={m.get('is_key_server')} (want {want}: "
+                               f"priorities ours {self.run.scn.mka_peer_prio}, guest "
+                               f"{self.run.scn.mka_guest_prio})")
+            if want is False and m.get("key_server") != self.run.guest.sci:
+                return False, f"forwarder's key server is {m.get('key_server')} (want the guest's SCI)"
         return True, ""
+
+    def problems_in_log(self) -> list[str]:
+        """ERROR lines of the forwarder's log (they fail the scenario)."""
+        with self.cond:
+            return [line for _t, line in self.err_lines if " ERROR " in line or "panicked" in line]
 
     def diagnostics(self) -> str:
         with self.cond:
-            out = "\n".join(self.out_lines[-200:])
-        cfg = open(self.config_path).read() if self.config_path else ""
+            err = "\n".join(f"{t - self.t_start:7.3f} {line}" for t, line in self.err_lines[-200:])
+            out = "\n".join(self.out_lines[-5:])
+        cfg = ""
+        if self.config_path and os.path.exists(self.config_path):
+            with open(self.config_path) as f:
+                cfg = f.read()
         return (f"--- forwarder config {self.config_path} ---\n{cfg}"
-                f"--- forwarder output (last 200 lines) ---\n{out}\n--- host pings ---\n{self.ping_out}")
+                f"--- forwarder stderr (last 200 lines) ---\n{err}\n"
+                f"--- forwarder stdout (last 5 lines) ---\n{out}\n--- host pings ---\n{self.ping_out}")
 
     def end_scenario(self) -> None:
         if self.proc:
@@ -987,7 +1327,16 @@ class ForwarderPeer(HostPeer):
             self.plain.delete()
             self.plain = None
         if self.sess:
-            self.sess.ns.ip("link", "del", "veth-plain0") if _link_exists(self.sess.ns, "veth-plain0") else None
+            # Deleting the plain namespace takes veth-plain1 and with it veth-plain0, but
+            # asynchronously: wait for it to go (the next scenario creates it again), and
+            # delete it only if it stays.
+            end = time.monotonic() + 3
+            while _link_exists(self.sess.ns, "veth-plain0") and time.monotonic() < end:
+                time.sleep(0.1)
+            if _link_exists(self.sess.ns, "veth-plain0"):
+                sh(["ip", "-n", self.sess.ns.name, "link", "del", "veth-plain0"], check=False)
+                if _link_exists(self.sess.ns, "veth-plain0"):
+                    raise RuntimeError("veth-plain0 cannot be removed")
 
 
 def _link_exists(ns: Netns, name: str) -> bool:

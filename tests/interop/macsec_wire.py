@@ -26,6 +26,12 @@ def read_pcap(path: str) -> list[bytes]:
     """
     with open(path, "rb") as f:
         data = f.read()
+    return [fr for fr, _off in pcap_records(data, path)]
+
+
+def pcap_records(data: bytes, what: str = "capture", start: int = 24) -> list[tuple[bytes, int]]:
+    """(frame, offset of the record's end) for each complete record of a classic pcap file's
+    bytes, from byte offset start (a record boundary; 24 = just after the file header)."""
     if len(data) < 24:
         return []
     magic = data[:4]
@@ -34,18 +40,18 @@ def read_pcap(path: str) -> list[bytes]:
     elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
         end = ">"
     else:
-        raise ValueError(f"{path}: not a pcap file")
+        raise ValueError(f"{what}: not a pcap file")
     linktype, = struct.unpack_from(end + "I", data, 20)
     if linktype != 1:
-        raise ValueError(f"{path}: link type {linktype}, expected Ethernet (1)")
+        raise ValueError(f"{what}: link type {linktype}, expected Ethernet (1)")
     frames = []
-    off = 24
+    off = max(24, start)
     while off + 16 <= len(data):
         _s, _us, incl, _orig = struct.unpack_from(end + "IIII", data, off)
         off += 16
         if off + incl > len(data):
             break
-        frames.append(data[off:off + incl])
+        frames.append((data[off:off + incl], off + incl))
         off += incl
     return frames
 

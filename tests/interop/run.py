@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """MACsec interop suite: Debian's Linux kernel (macsec driver) in QEMU against a host-side peer.
 
-    python3 tests/interop/run.py                       # whole suite, kernel VM as the peer
+    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
+                                                       # whole suite against `macsec forward`
+                                                       # (static keys, captures, MKA)
+    python3 tests/interop/run.py                       # kernel <-> kernel (second VM as peer)
     python3 tests/interop/run.py --list                # scenario names
     python3 tests/interop/run.py -k xpn -k jumbo       # scenarios whose name contains a word
-    python3 tests/interop/run.py --peer forwarder --forwarder-bin target/release/macsec
 
 Run as root on Debian 12 (tests/interop/install-host-deps.sh installs what the host needs; the
 guest image is built or reused from tests/interop/cache/ by build_guest.py). Prints a table and
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import re
 import shlex
@@ -29,13 +32,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import build_guest  # noqa: E402
 import macsec_wire  # noqa: E402
-from harness import (CIPHERS, HOST_MTU, Capture, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
+from harness import (CIPHERS, HOST_MTU, Endpoint, ForwarderPeer, HostPeer, Image,  # noqa: E402
                      Netns, Run, Scenario, Vm, VmPeer, cleanup_all, forwarder_config, guest_params,
-                     inject, log, make_tap, normalize_kernel, remove_stale_namespaces, session_vm)
+                     inject, log, make_tap, normalize_forwarder, normalize_kernel,
+                     remove_stale_namespaces, secy_config, session_vm, tcp_done, WireDump, wpa_status)
 from harness import Session as HSession  # noqa: E402
 
 GUEST_TAP = "tapg"
-DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} --in {pcap} --out {out}"
+DEFAULT_DECRYPT_CMD = "{bin} pcap decrypt --config {config} {pcap} {out}"
+DEFAULT_ENCRYPT_CMD = "{bin} pcap encrypt --config {config} {pcap} {out}"
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -55,18 +60,47 @@ def all_scenarios() -> list[Scenario]:
         Scenario("xpn-256 pn-wrap window=32 sci=off", cipher="gcm-aes-xpn-256", start_pn=wrap,
                  wrap=True, window=32, send_sci=False, note="both directions start at PN 2^32-2"),
         Scenario("an=2/3", guest_an=2, peer_an=3, note="guest sends on AN 2, peer on AN 3"),
+        Scenario("end_station=on sci=off", end_station=True, send_sci=False,
+                 note="ES=1, no SCI: the receivers use source MAC || port 1"),
+        Scenario("scb=on sci=off", scb=True, send_sci=False,
+                 note="SCB=1, no SCI (single copy broadcast)"),
         Scenario("replay window=64", window=64),
+        Scenario("tcp 1MiB both ways", tcp=1 << 20,
+                 note="TCP bulk transfer, 1 MiB each way, MD5 compared: the host side's GSO "
+                 "super-frames and partial checksums go through the forwarder"),
+        Scenario("tcp 1MiB gcm-aes-xpn-256 enc=off mtu=9000", cipher="gcm-aes-xpn-256",
+                 encrypt=False, mtu=9000, tcp=1 << 20, note="the same over a 9000-octet MTU"),
         Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
         Scenario("neg inject-to-guest", negative="inject-to-guest",
                  note="replayed + bit-flipped peer frame injected towards the guest kernel"),
         Scenario("neg inject-to-peer", negative="inject-to-peer",
                  note="replayed + bit-flipped guest frame injected towards the host-side peer"),
+        Scenario("neg replay-in-window window=64", negative="replay-in-window", window=64,
+                 note="each side's last frame replayed to the other: inside the window, so both "
+                 "accept it (InPktsOK, not Late)"),
+        Scenario("neg inject-to-both validate=check enc=off", negative="inject-to-both",
+                 validate="check", encrypt=False,
+                 note="each side's last frame replayed to the other (Late) and a bit-flipped copy "
+                 "(integrity only under Check: delivered and counted InPktsInvalid)"),
         Scenario("neg guest-sends-bad", negative="guest-sends-bad",
                  note="guest kernel rewinds its TX PN, then sends with a wrong key"),
-        Scenario("mka wpa_supplicant gcm-aes-128", mka=True,
-                 note="SAs from MKA: wpa_supplicant 2.10 -D macsec_linux on both sides"),
-        Scenario("mka wpa_supplicant integrity-only window=16", mka=True, encrypt=False, window=16,
-                 note="MKA with macsec_integ_only=1"),
+        Scenario("mka gcm-aes-128 key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 note="MKA: guest wpa_supplicant 2.10 (priority 16), host-side peer (priority 8) "
+                 "is key server"),
+        Scenario("mka gcm-aes-128 key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
+                 note="MKA: guest wpa_supplicant 2.10 (priority 16) is key server, host-side peer "
+                 "(priority 32)"),
+        Scenario("mka rekey key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 rekey=True, note="our key server distributes a new SAK (SIGHUP) during 30 pings "
+                 "at 0.1 s: none may be lost, both sides move to the new AN"),
+        Scenario("mka restart key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
+                 restart=True, note="our forwarder is restarted (new MKA participant): the "
+                 "guest's wpa_supplicant distributes a new SAK; pings must pass again"),
+        Scenario("mka restart key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
+                 restart=True, note="the same with our restarted forwarder as key server"),
+        Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
+                 mka_guest_prio=16, mka_peer_prio=8,
+                 note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
     ]
     return res
 
@@ -79,12 +113,15 @@ def slug(name: str) -> str:
 
 
 def expected_drops(scn: Scenario, side: str) -> dict:
-    """Drop counters that must have exact values on the receiving side `side`."""
-    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0}
-    if scn.negative == "inject-to-guest" and side == "guest":
-        e.update(InPktsLate=1, InPktsNotValid=1)
-    if scn.negative in ("inject-to-peer", "guest-sends-bad") and side == "peer":
-        e.update(InPktsLate=1, InPktsNotValid=1)
+    """Counters of bad frames that must have exact values on the receiving side `side`."""
+    e = {"InPktsLate": 0, "InPktsNotValid": 0, "InPktsDelayed": 0, "InPktsInvalid": 0}
+    # a frame failing validation is dropped (NotValid), except integrity-only frames under
+    # validate=check, which are delivered and counted Invalid (802.1AE 10.6.5, Linux)
+    bad = "InPktsInvalid" if scn.validate == "check" and not scn.encrypt else "InPktsNotValid"
+    if scn.negative in ("inject-to-guest", "inject-to-both") and side == "guest":
+        e.update({"InPktsLate": 1, bad: 1})
+    if scn.negative in ("inject-to-peer", "inject-to-both", "guest-sends-bad") and side == "peer":
+        e.update({"InPktsLate": 1, bad: 1})
     # XPN wrap: the spec notes (4.3) expected Linux to count the first frame after the 2^32
     # crossing as InPktsDelayed; Debian's 6.1 kernel counts it OK, as the standard does.
     return e
@@ -102,7 +139,7 @@ def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, 
     if not scn.mka:  # with MKA, every MKPDU (untagged EAPOL) counts as InPktsNoTag under Strict
         zero.append("InPktsNoTag")
     for k in zero:
-        if c.get(k, 0) != 0:
+        if k not in exp and c.get(k, 0) != 0:
             bad.append(f"{side} {k}={c[k]} (want 0)")
     for k, v in exp.items():
         if c.get(k, 0) != v:
@@ -156,8 +193,14 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
                 errs.add(f"E={int(t.e)} C={int(t.c)} with encrypt={scn.encrypt}")
             if t.sc != scn.send_sci:
                 errs.add(f"SC={int(t.sc)} with send_sci={scn.send_sci}")
-            if t.tci & (macsec_wire.TCI_V | macsec_wire.TCI_ES | macsec_wire.TCI_SCB):
-                errs.add(f"TCI {t.tci:#04x} has V/ES/SCB")
+            if t.tci & macsec_wire.TCI_V:
+                errs.add(f"TCI {t.tci:#04x} has V set")
+            if bool(t.tci & macsec_wire.TCI_ES) != scn.end_station:
+                errs.add(f"TCI {t.tci:#04x}: ES={int(bool(t.tci & macsec_wire.TCI_ES))} with "
+                         f"end_station={scn.end_station}")
+            if bool(t.tci & macsec_wire.TCI_SCB) != scn.scb:
+                errs.add(f"TCI {t.tci:#04x}: SCB={int(bool(t.tci & macsec_wire.TCI_SCB))} with "
+                         f"scb={scn.scb}")
             if t.an != ep.an and not scn.mka:
                 errs.add(f"AN={t.an} (want {ep.an})")
             if t.sci is not None and t.sci.upper() != ep.sci:
@@ -169,6 +212,18 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
                 errs.add("integrity-only frame does not carry IPv4/ARP in clear")
         for e in sorted(errs):
             bad.append(f"wire {ep.role}: {e}")
+        ans: list[int] = []  # the ANs this station used, in order of first use
+        for _i, t, _f in tags:
+            if not ans or ans[-1] != t.an:
+                ans.append(t.an)
+        info[f"{ep.role}_ans"] = ans
+        if scn.restart:
+            pass  # a new participant: the same AN or another, with a new key
+        elif scn.rekey and (len(ans) != 2 or ans[0] == ans[1]):
+            bad.append(f"wire {ep.role}: ANs used in order {ans} (want one switch to a new AN "
+                       "after the rekey, and never back)")
+        elif scn.mka and not scn.rekey and len(ans) != 1:
+            bad.append(f"wire {ep.role}: ANs used in order {ans} (want one)")
         pns = [t.pn for i, t, _f in tags if i < n_clean]
         if ep.role == "guest" and guest_bad:
             pass  # the guest deliberately rewinds and jumps its PN
@@ -184,6 +239,11 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
             if any(b <= a for a, b in zip(full, full[1:])):
                 bad.append(f"wire {ep.role}: PNs not increasing across the wrap")
             info[f"{ep.role}_pns"] = f"{pns[0]:#x}..{pns[-1]:#x}" if pns else "-"
+        elif scn.rekey:  # per SA (AN): each SA's PNs strictly increasing
+            for an in set(ans):
+                sa_pns = [t.pn for i, t, _f in tags if i < n_clean and t.an == an]
+                if any(b <= a for a, b in zip(sa_pns, sa_pns[1:])):
+                    bad.append(f"wire {ep.role}: PNs of AN {an} not strictly increasing")
         elif any(b <= a for a, b in zip(pns, pns[1:])):
             bad.append(f"wire {ep.role}: PNs not strictly increasing")
         if pns and not scn.wrap and not scn.mka and not (ep.role == "guest" and guest_bad) \
@@ -201,32 +261,159 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
     return bad, info
 
 
-def decrypt_check(cmd_template: str, binary: str, log_dir: str, frames: list[bytes],
-                  n_clean: int, guest_bad: bool) -> list[str]:
-    """Decrypt the capture with our tool (`macsec pcap decrypt`) and check the plain frames."""
-    pcap, out = os.path.join(log_dir, "tap.pcap"), os.path.join(log_dir, "tap-decrypted.pcap")
-    cfg = os.path.join(log_dir, "host-side.toml")
-    cmd = [w.format(bin=binary, config=cfg, pcap=pcap, out=out) for w in shlex.split(cmd_template)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    with open(os.path.join(log_dir, "decrypt.log"), "w") as f:
-        f.write(" ".join(cmd) + "\n" + r.stdout)
-    if r.returncode != 0:
-        return [f"decrypt: exit {r.returncode}: {r.stdout.strip()[-300:]}"]
+class Tools:
+    """Our `macsec pcap decrypt|encrypt` as command templates ({bin} {config} {pcap} {out})."""
+
+    def __init__(self, binary: str, decrypt_cmd: str = DEFAULT_DECRYPT_CMD,
+                 encrypt_cmd: str = DEFAULT_ENCRYPT_CMD) -> None:
+        self.binary, self.decrypt_cmd, self.encrypt_cmd = binary, decrypt_cmd, encrypt_cmd
+
+    def run(self, op: str, config: str, pcap: str, out: str, log_path: str) -> tuple[dict | None, str]:
+        """Runs one pcap operation; returns (its JSON result, error text or "")."""
+        tmpl = self.decrypt_cmd if op == "decrypt" else self.encrypt_cmd
+        cmd = [w.format(bin=self.binary, config=config, pcap=pcap, out=out) for w in shlex.split(tmpl)]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        with open(log_path, "a") as f:
+            f.write(" ".join(shlex.quote(c) for c in cmd) + f"\n# exit {r.returncode}\n{r.stdout}{r.stderr}\n")
+        obj = None
+        for line in r.stdout.splitlines():
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    pass
+        if r.returncode != 0:
+            return obj, f"pcap {op}: exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
+        return obj, ""
+
+
+def _write_cfg(path: str, lines: list[str]) -> str:
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _region(f: bytes, i: int) -> str:
+    t = macsec_wire.parse(f)
+    if i < 12:
+        return "MAC addresses"
+    if t is None:
+        return "EtherType/payload"
+    if i < 14:
+        return "EtherType"
+    if i == 14:
+        return "TCI/AN"
+    if i == 15:
+        return "SL"
+    if i < 20:
+        return "PN"
+    if i < t.header_len:
+        return "SCI"
+    if i >= len(f) - 16:
+        return "ICV"
+    return "Secure Data"
+
+
+def capture_checks(tools: Tools, log_dir: str, frames: list[bytes], n_clean: int, scn: Scenario,
+                   g: Endpoint, p: Endpoint, exp_late: int, exp_bad: int,
+                   guest_bad: bool) -> tuple[list[str], dict]:
+    """Our pcap tool against the capture of the tap (both directions), static keys only:
+
+    1. `macsec pcap decrypt` of the whole capture with an RX SC for each station: every MACsec
+       frame is valid except the bad frames of negative scenarios (Late / NotValid exactly as
+       the receivers counted them); the output is IPv4/ARP only.
+    2. For each station whose frames are all on the capture with consecutive PNs (not the
+       guest that rewinds its PN): decrypt its frames alone, then `macsec pcap encrypt` the
+       plaintext with its TX SA (SCI, AN, key, first captured PN, flags): the result must be
+       its captured frames byte for byte."""
+    bad: list[str] = []
+    info: dict = {}
+    tlog = os.path.join(log_dir, "pcap-tool.log")
+    sci_tool = "0200000000990001"  # the tool's own SCI (it transmits nothing here)
+    macsec_frames = [f for f in frames if macsec_wire.parse(f)]
+    # 1. the whole capture
+    cfg = _write_cfg(os.path.join(log_dir, "capture-rx.toml"), secy_config(scn, sci_tool, None, [g, p]))
+    out = os.path.join(log_dir, "wire-decrypted.pcap")
+    res, err = tools.run("decrypt", cfg, os.path.join(log_dir, "wire.pcap"), out, tlog)
+    if err:
+        return [err], info
+    c = normalize_forwarder(res)
     try:
         plain = macsec_wire.read_pcap(out)
     except (OSError, ValueError) as e:
-        return [f"decrypt: no readable output: {e}"]
-    macsec = [f for f in frames if macsec_wire.parse(f)]
-    clean = [f for f in frames[:n_clean] if macsec_wire.parse(f)]
-    want = len(clean) - (1 if guest_bad else 0)  # the guest's bad-key frame cannot decrypt
-    bad = []
-    if not want <= len(plain) <= len(macsec):
-        bad.append(f"decrypt: {len(plain)} plain frames from {len(macsec)} MACsec frames "
-                   f"(want at least {want})")
+        return [f"pcap decrypt: no readable output: {e}"], info
+    # a frame that fails validation: NotValid (dropped), or with validate=check and integrity
+    # only Invalid (delivered)
+    bad_key = "InPktsInvalid" if scn.validate == "check" and not scn.encrypt else "InPktsNotValid"
+    want_ok = len(macsec_frames) - exp_late - exp_bad
+    info["decrypt"] = f"{len(plain)}/{len(macsec_frames)}"
+    got = {"InPktsOK": want_ok, "InPktsLate": exp_late, "InPktsNotValid": 0, "InPktsInvalid": 0}
+    got[bad_key] = exp_bad
+    for k, v in got.items():
+        if c.get(k, 0) != v:
+            bad.append(f"pcap decrypt of the capture: {k}={c.get(k, 0)} (want {v} of "
+                       f"{len(macsec_frames)} MACsec frames)")
+    for k in ("InPktsBadTag", "InPktsNoSCI", "InPktsUnknownSCI",
+              "InPktsNotUsingSA", "InPktsUnusedSA", "InPktsDelayed"):
+        if c.get(k, 0):
+            bad.append(f"pcap decrypt of the capture: {k}={c[k]}")
+    delivered = c.get("InPktsOK", 0) + c.get("InPktsInvalid", 0)
+    if len(plain) != delivered:
+        bad.append(f"pcap decrypt: wrote {len(plain)} frames, counted {delivered} OK + Invalid")
     odd = [f for f in plain if macsec_wire.ethertype(f) not in (0x0800, 0x0806)]
     if odd:
-        bad.append(f"decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
-    return bad
+        bad.append(f"pcap decrypt: {len(odd)} output frame(s) are not IPv4/ARP")
+    # 2. re-encryption, per station
+    for ep in (g, p):
+        if ep.role == "guest" and guest_bad:
+            continue
+        mine = [f for f in frames[:n_clean]
+                if macsec_wire.mac_str(f[6:12]) == ep.mac and macsec_wire.parse(f)]
+        if not mine:
+            bad.append(f"re-encrypt {ep.role}: no frames captured")
+            continue
+        first = macsec_wire.parse(mine[0]).pn
+        full = ((ep.pn >> 32) << 32) | first if scn.xpn else first
+        if scn.xpn and full < ep.pn:
+            full += 2**32
+        if full != ep.pn:
+            bad.append(f"re-encrypt {ep.role}: first captured PN {full:#x}, configured {ep.pn:#x}"
+                       " (frames missing from the capture?)")
+            continue
+        src = os.path.join(log_dir, f"{ep.role}-frames.pcap")
+        macsec_wire.write_pcap(src, mine)
+        cfg_rx = _write_cfg(os.path.join(log_dir, f"{ep.role}-rx.toml"), secy_config(scn, sci_tool, None, ep))
+        plain_p = os.path.join(log_dir, f"{ep.role}-plain.pcap")
+        res, err = tools.run("decrypt", cfg_rx, src, plain_p, tlog)
+        if err:
+            bad.append(f"re-encrypt {ep.role}: {err}")
+            continue
+        pl = macsec_wire.read_pcap(plain_p)
+        if len(pl) != len(mine):
+            bad.append(f"re-encrypt {ep.role}: decrypt gave {len(pl)} of {len(mine)} frames")
+            continue
+        cfg_tx = _write_cfg(os.path.join(log_dir, f"{ep.role}-tx.toml"), secy_config(scn, ep.sci, ep, None, tx_pn=full))
+        again_p = os.path.join(log_dir, f"{ep.role}-reencrypted.pcap")
+        res, err = tools.run("encrypt", cfg_tx, plain_p, again_p, tlog)
+        if err:
+            bad.append(f"re-encrypt {ep.role}: {err}")
+            continue
+        again = macsec_wire.read_pcap(again_p)
+        diffs = [i for i, (x, y) in enumerate(zip(mine, again)) if x != y]
+        if len(again) != len(mine):
+            bad.append(f"re-encrypt {ep.role}: {len(again)} frames out, {len(mine)} captured")
+        if diffs:
+            i = diffs[0]
+            x, y = mine[i], again[i]
+            off = next((k for k in range(min(len(x), len(y))) if x[k] != y[k]), min(len(x), len(y)))
+            bad.append(f"re-encrypt {ep.role}: {len(diffs)} of {len(mine)} frames differ; first: "
+                       f"frame {i} (PN {macsec_wire.parse(x).pn:#x}), {len(x)} vs {len(y)} octets, "
+                       f"first difference at octet {off} ({_region(x, off)}): captured "
+                       f"{x[off:off + 4].hex()} ours {y[off:off + 4].hex()}")
+        else:
+            info[f"reenc_{ep.role}"] = len(mine)
+    return bad, info
 
 
 # --------------------------------------------------------------------------- sessions
@@ -247,6 +434,9 @@ class Outcome:
         self.wire: dict = {}
         self.diag = ""
         self.boot: float | None = None  # this scenario paid for a session boot (seconds)
+        self.mka: dict = {}  # MKA: times to secured, key server views
+        self.rekey: dict = {}  # MKA rekey: see HostPeer.rekey_during_pings
+        self.tcp: dict = {}  # TCP exchange: both sides' view (and the forwarder's pumps)
 
 
 class GuestSession:
@@ -265,8 +455,8 @@ class GuestSession:
         self.guest: Vm | None = None
         self.boot_s: float | None = None
         self.broken = False
-        self.decrypt_cmd = ""
-        self.decrypt_bin = ""
+        self.tools: Tools | None = None  # our pcap tool, for the capture checks
+        self.wire_dump = os.path.join(self.log_dir, "guest-wire.pcap")  # QEMU filter-dump
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -276,7 +466,8 @@ class GuestSession:
         self.peer.start_session(self.sess)
         self.guest = session_vm("guest", self.image, self.ns, GUEST_TAP, "52:54:00:12:34:01",
                                 os.path.join(self.log_dir, "guest-console.log"),
-                                int(self.deadline - time.monotonic()) + 30, self.accel)
+                                int(self.deadline - time.monotonic()) + 30, self.accel,
+                                dump=self.wire_dump)
         self.guest.start()
         boot_deadline = min(self.deadline, time.monotonic() + 180)
         if self.guest.wait_for(r"=== SESSION READY", boot_deadline) is None:
@@ -309,8 +500,9 @@ class GuestSession:
         g, p = scn.endpoints()
         guest, peer = self.guest, self.peer
         assert guest
-        cap: Capture | None = None
+        cap: WireDump | None = None
         injected = {"guest": 0, "peer": 0}
+        evil: list[bytes] = []
         n_clean = 10**9
         gneg = "rewind,badkey" if scn.negative == "guest-sends-bad" else ""
         m = guest.mark()
@@ -318,7 +510,7 @@ class GuestSession:
             # The host side's view, for later `macsec pcap decrypt` / `macsec forward` runs.
             with open(os.path.join(log_dir, "host-side.toml"), "w") as f:
                 f.write(forwarder_config(scn, p, g, "veth-plain0", GUEST_TAP))
-            cap = Capture(self.ns, GUEST_TAP, os.path.join(log_dir, "tap.pcap"))
+            cap = WireDump(self.wire_dump, os.path.join(log_dir, "wire.pcap"))
             cap.start()
             run = Run(self.sess, scn, g, p, log_dir, deadline)
             peer.prepare(run)
@@ -331,29 +523,79 @@ class GuestSession:
             out.times["ready"] = time.monotonic() - t0
             guest.send_line("go")
             peer.on_guest_ready()
+            if scn.tcp:
+                if guest.wait_for(r"^=== TCP LISTENING", deadline, start=m) is None:
+                    raise Failure("guest: not listening for the TCP exchange")
+                try:
+                    out.tcp["peer"] = peer.tcp_exchange(scn.tcp)
+                except subprocess.TimeoutExpired:
+                    out.tcp["peer"] = {"error": "timed out"}
             if guest.wait_for(r"^=== TX DONE", deadline, start=m) is None:
                 raise Failure("guest: did not finish sending")
             if not peer.wait_tx_done():
                 raise Failure(f"peer ({peer.label}) did not finish sending")
             out.times["tx_done"] = time.monotonic() - t0
-            if scn.negative.startswith("inject-to-"):
+            if scn.restart:
+                n_clean = len(cap.frames())  # PN/AN order is checked before the restart
+                rs = peer.restart_and_ping(10)
+                out.rekey = rs
+                log(f"  restart: secured again after {rs['secured_s'] or 0:.2f}s, first reply after "
+                    f"{rs['first_reply_s'] or 0:.2f}s; then {rs['rx']}/{rs['tx']} pings")
+                if rs["secured_s"] is None:
+                    out.problems.append("restart: the forwarder did not secure again")
+                if rs["tx"] != 10 or rs["rx"] != 10:
+                    out.problems.append(f"restart: {rs['rx']}/{rs['tx']} pings answered after it")
+            if scn.rekey:
+                rk = peer.rekey_during_pings(30, 0.1)
+                out.rekey = rk
+                log(f"  rekey: transmitting with AN {rk['an']} after {rk['secs'] or 0:.2f}s; "
+                    f"pings during the rekey {rk['rx']}/{rk['tx']}")
+                if rk["an"] is None:
+                    out.problems.append("rekey: the peer never transmitted with a new AN")
+                if rk["tx"] != 30 or rk["rx"] != rk["tx"]:
+                    out.problems.append(f"rekey: {rk['rx']}/{rk['tx']} pings answered during the rekey "
+                                        f"(want 30/30: a rekey must not lose frames)")
+            if scn.negative in ("inject-to-guest", "inject-to-peer", "inject-to-both",
+                                "replay-in-window"):
                 time.sleep(0.3)
                 frames = cap.frames()
                 n_clean = len(frames)
-                to_guest = scn.negative == "inject-to-guest"
-                src = p.mac if to_guest else g.mac
-                sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == src and macsec_wire.parse(f)]
-                if not sent:
-                    raise Failure("nothing captured to replay")
-                last = sent[-1]
-                evil = [last, macsec_wire.bit_flipped(last)]
-                if to_guest:
-                    msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
-                    injected["guest"] = len(evil)
+
+                def last_of(mac: str) -> bytes:
+                    sent = [f for f in frames if macsec_wire.mac_str(f[6:12]) == mac and macsec_wire.parse(f)]
+                    if not sent:
+                        raise Failure(f"nothing from {mac} captured to replay")
+                    return sent[-1]
+                if scn.negative == "replay-in-window":
+                    # the last frame of each side, replayed to the other: inside the replay
+                    # window, so both must accept it (802.1AE / Linux: only PNs below the
+                    # lowest acceptable PN are late)
+                    to_g, to_p = [last_of(p.mac)], [last_of(g.mac)]
+                    evil[:] = to_g
+                    msg = inject(self.ns, GUEST_TAP, to_g, os.path.join(log_dir, "inject-to-guest.pcap"))
+                    msg += "; " + peer.inject(to_p)
+                    injected.update(guest=1, peer=1)
+                    log(f"  {msg}: the last frame of each side replayed (PN {macsec_wire.parse(to_g[0]).pn}"
+                        f" to the guest, PN {macsec_wire.parse(to_p[0]).pn} to the peer)")
+                elif scn.negative == "inject-to-both":
+                    lp, lg = last_of(p.mac), last_of(g.mac)
+                    evil[:] = [lp, macsec_wire.bit_flipped(lp), lg, macsec_wire.bit_flipped(lg)]
+                    msg = inject(self.ns, GUEST_TAP, evil[:2], os.path.join(log_dir, "inject-to-guest.pcap"))
+                    msg += "; " + peer.inject(evil[2:])
+                    injected.update(guest=2, peer=2)
+                    log(f"  {msg}: each side's last frame replayed to the other, and a bit-flipped "
+                        "copy at PN+1000")
                 else:
-                    msg = peer.inject(evil)
-                    injected["peer"] = len(evil)
-                log(f"  {msg}: PN {macsec_wire.parse(last).pn} replayed, a bit-flipped copy at PN+1000")
+                    to_guest = scn.negative == "inject-to-guest"
+                    last = last_of(p.mac if to_guest else g.mac)
+                    evil[:] = [last, macsec_wire.bit_flipped(last)]
+                    if to_guest:
+                        msg = inject(self.ns, GUEST_TAP, evil, os.path.join(log_dir, "inject-to-guest.pcap"))
+                        injected["guest"] = len(evil)
+                    else:
+                        msg = peer.inject(evil)
+                        injected["peer"] = len(evil)
+                    log(f"  {msg}: PN {macsec_wire.parse(last).pn} replayed, a bit-flipped copy at PN+1000")
                 time.sleep(0.5)
             guest.send_line("release")
             peer.release()
@@ -384,6 +626,11 @@ class GuestSession:
             out.peer_c = peer.counters()
             gtx = out.guest_c.get("OutPktsEncrypted", 0) + out.guest_c.get("OutPktsProtected", 0)
             ptx_f = out.peer_c.get("OutPktsEncrypted", 0) + out.peer_c.get("OutPktsProtected", 0)
+            if scn.restart:
+                # wpa_supplicant replaces the RX SC of the restarted peer (a new participant),
+                # so the guest's receive counters cover only the frames of the last run
+                cur = normalize_forwarder(peer.last_json()) if hasattr(peer, "last_json") else {}
+                ptx_f = cur.get("OutPktsEncrypted", 0) + cur.get("OutPktsProtected", 0)
             out.problems += check_side("guest", out.guest_c, scn, ptx_f, injected["guest"],
                                        expected_drops(scn, "guest"), pn64=False)
             out.problems += check_side("peer", out.peer_c, scn, gtx, injected["peer"],
@@ -391,9 +638,26 @@ class GuestSession:
             frames = cap.frames()
             wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
             out.problems += wbad
-            if self.decrypt_cmd and not scn.mka:  # MKA's SAKs are not known to the driver
-                out.problems += decrypt_check(self.decrypt_cmd, self.decrypt_bin, log_dir, frames,
-                                              min(n_clean, len(frames)), bool(gneg))
+            out.problems += [f"peer log: {x}" for x in peer.problems_in_log()]
+            if scn.tcp:
+                out.problems += self._tcp_check(scn, m, out)
+            if scn.mka:
+                out.mka = self._mka_report(scn, m)
+                out.problems += out.mka.pop("problems")
+            elif self.tools:  # MKA's SAKs are not known to the driver
+                # the bad frames on the capture: the guest's own (guest-sends-bad), or the
+                # injected ones that passed the guest's NIC (inject-to-guest)
+                late = nv = 1 if gneg else 0
+                if evil and scn.negative != "replay-in-window":  # those are accepted
+                    after = frames[min(n_clean, len(frames)):]
+                    late, nv = after.count(evil[0]), after.count(evil[1])
+                    if len(evil) == 4:  # inject-to-both: [to guest x2, to peer x2]
+                        late += after.count(evil[2])
+                        nv += after.count(evil[3])
+                cbad, cinfo = capture_checks(self.tools, log_dir, frames, min(n_clean, len(frames)),
+                                             scn, g, p, late, nv, bool(gneg))
+                out.problems += cbad
+                out.wire.update(cinfo)
             out.ok = not out.problems
         except Failure as e:
             out.problems.append(str(e))
@@ -425,6 +689,64 @@ class GuestSession:
         return out
 
 
+    def _tcp_check(self, scn: Scenario, m: int, out: Outcome) -> list[str]:
+        """Both directions of the TCP exchange arrived whole (bytes and MD5)."""
+        assert self.guest
+        gt, pt = tcp_done(self.guest.console(m)), out.tcp.get("peer", {})
+        out.tcp["guest"] = gt
+        out.tcp["pumps"] = self.peer.pump_counters()
+        bad = []
+        if not gt:
+            return ["tcp: the guest reported no TCP DONE"]
+        if "error" in pt or not pt:
+            return [f"tcp: the peer's side failed: {pt.get('error', 'no result')}"]
+        for a, b, what in ((pt, gt, "peer -> guest"), (gt, pt, "guest -> peer")):
+            if b.get("recv_bytes") != scn.tcp or b.get("recv_md5") != a.get("sent_md5"):
+                bad.append(f"tcp {what}: {b.get('recv_bytes')} of {scn.tcp} bytes arrived, MD5 "
+                           f"{b.get('recv_md5')} (sent {a.get('sent_md5')})")
+        return bad
+
+    def _mka_report(self, scn: Scenario, m: int) -> dict:
+        """MKA: time to secured on both sides, and who is key server in whose view."""
+        assert self.guest
+        g, p = scn.endpoints()
+        r: dict = {"problems": []}
+        g0, g1 = self.guest.mka_times(m)
+        p0, p1 = self.peer.mka_times()
+        if g0 is not None and g1 is not None:
+            r["guest_s"] = g1 - g0
+        if p0 is not None and p1 is not None:
+            r["peer_s"] = p1 - p0
+        if None not in (g0, p0):
+            both = max(g0, p0)  # from when both were running
+            if g1 is not None:
+                r["guest_both_s"] = g1 - both
+            if p1 is not None:
+                r["peer_both_s"] = p1 - both
+        # wpa_supplicant's view (wpa_cli status, printed by the guest): who is key server
+        ws = wpa_status(self.guest.console(m))
+        want_guest = scn.mka_key_server == "guest"
+        if "is_key_server" not in ws:
+            r["problems"].append("guest: no wpa_cli status (is_key_server) printed")
+        else:
+            r["guest_is_key_server"] = ws["is_key_server"]
+            r["guest_key_server"] = ws.get("key_server")
+            if ws["is_key_server"] != want_guest:
+                r["problems"].append(f"guest wpa_supplicant: is_key_server={ws['is_key_server']} "
+                                     f"(want {want_guest})")
+            want_sci = g.sci if want_guest else p.sci
+            if ws.get("key_server") != want_sci:
+                r["problems"].append(f"guest wpa_supplicant: key_server_sci={ws.get('key_server')} "
+                                     f"(want {want_sci})")
+        ms = self.peer.mka_status()
+        if ms:
+            r["peer_is_key_server"] = ms.get("is_key_server")
+            r["peer_key_server"] = ms.get("key_server")
+            if ms.get("is_key_server") != (not want_guest):
+                r["problems"].append(f"peer ({self.peer.label}): is_key_server="
+                                     f"{ms.get('is_key_server')} (want {not want_guest})")
+        return r
+
     def _salvage(self, out: Outcome, m: int, deadline: float) -> None:
         """After a failure: let both sides stop waiting and report, to show their counters."""
         assert self.guest
@@ -445,7 +767,7 @@ class GuestSession:
 
 
 def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, timeout_s: int,
-              budget_end: float, accel: str, fresh_boot: bool, decrypt: tuple[str, str],
+              budget_end: float, accel: str, fresh_boot: bool, tools: Tools | None,
               outcomes: list[Outcome], skipped: list[Scenario], boots: list[float]) -> None:
     """Runs the scenarios, appending to outcomes / skipped / boots as it goes (so that an
     interrupted run can still report what it did)."""
@@ -459,7 +781,7 @@ def run_suite(scns: list[Scenario], make_peer, image: Image, log_root: str, time
             boot = None
             if sess is None:
                 sess = GuestSession(make_peer(), image, log_root, accel, budget_end + timeout_s)
-                sess.decrypt_cmd, sess.decrypt_bin = decrypt
+                sess.tools = tools
                 try:
                     sess.start()
                     boot = sess.boot_s
@@ -500,25 +822,82 @@ def fmt_counters(c: dict) -> str:
     for k, short in (("InPktsLate", "late"), ("InPktsNotValid", "notvalid"),
                      ("InPktsDelayed", "delayed"), ("InPktsInvalid", "invalid"),
                      ("InPktsBadTag", "badtag"), ("InPktsNoSCI", "nosci"),
-                     ("InPktsNotUsingSA", "notusingsa")):
+                     ("InPktsNotUsingSA", "notusingsa"), ("InPktsUnknownSCI", "unknownsci"),
+                     ("InPktsNoTag", "notag")):
         if c.get(k):
             s += f" {short}={c[k]}"
     return s
 
 
+def fmt_checks(o: Outcome) -> str:
+    """The table's "checks" column: capture checks and MKA results."""
+    w, parts = o.wire, []
+    if "decrypt" in w:
+        parts.append(f"decrypt {w['decrypt']}")
+    reenc = [f"{r}={w[f'reenc_{r}']}" for r in ("guest", "peer") if f"reenc_{r}" in w]
+    if reenc:
+        parts.append("re-encrypt " + ",".join(reenc))
+    if o.tcp:
+        t = o.tcp.get("guest", {})
+        ok = "ok" if o.ok or not any(p.startswith("tcp") for p in o.problems) else "FAILED"
+        s = f"tcp {o.scn.tcp // 1024} KiB each way {ok} (guest {t.get('secs', '?')}s)"
+        pm = o.tcp.get("pumps", {}).get("plain_to_secure", {})
+        if pm:
+            s += f", our GSO frames {pm.get('gso_frames', 0)} -> {pm.get('gso_segments', 0)} segments, " \
+                 f"checksums completed {pm.get('csum_completed', 0)}"
+        parts.append(s)
+    if o.rekey and o.scn.restart:
+        r = o.rekey
+        f = (lambda k: f"{r[k]:.1f}s" if r.get(k) is not None else "never")
+        parts.append(f"restart: secured again {f('secured_s')}, first reply {f('first_reply_s')}, "
+                     f"pings {r.get('rx')}/{r.get('tx')}, ANs guest {w.get('guest_ans')} peer {w.get('peer_ans')}")
+    elif o.rekey:
+        parts.append(f"rekey: pings {o.rekey.get('rx')}/{o.rekey.get('tx')}, ANs guest "
+                     f"{w.get('guest_ans')} peer {w.get('peer_ans')}")
+    if o.mka:
+        m = o.mka
+        ks = "peer" if m.get("peer_is_key_server") else "guest" if "peer_is_key_server" in m else "?"
+        g = f"{m['guest_s']:.1f}" if "guest_s" in m else "?"
+        pp = f"{m['peer_s']:.1f}" if "peer_s" in m else "?"
+        parts.append(f"KS={ks} secured guest {g}s peer {pp}s")
+    return "; ".join(parts) or "-"
+
+
 def print_table(outcomes: list[Outcome], skipped: list[Scenario], peer_label: str) -> None:
     rows = [("scenario", "result", "boot s", "run s", "guest (kernel) counters",
-             f"peer ({peer_label}) counters")]
+             f"peer ({peer_label}) counters", "checks")]
     for o in outcomes:
         rows.append((o.scn.name, "PASS" if o.ok else "FAIL", f"{o.boot:.1f}" if o.boot else "-",
-                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c)))
+                     f"{o.times.get('total', 0):.1f}", fmt_counters(o.guest_c), fmt_counters(o.peer_c),
+                     fmt_checks(o)))
     for s in skipped:
-        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-"))
+        rows.append((s.name, "SKIP", "-", "-", "not run (time budget or interrupted)", "-", "-"))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
         print("  ".join(x.ljust(w[j]) for j, x in enumerate(r)).rstrip())
         if i == 0:
             print("  ".join("-" * x for x in w))
+
+
+def print_mka(outcomes: list[Outcome], peer_label: str) -> None:
+    """Time from start to secured, per MKA scenario, in both sides' view."""
+    rows = [o for o in outcomes if o.scn.mka and o.mka]
+    if not rows:
+        return
+    print()
+    peer_view = ("process start -> 'MKA: secured' logged" if "forward" in peer_label else
+                 "wpa_supplicant start -> TX+RX SA active")
+    print(f"MKA time to secured (guest: wpa_supplicant start -> TX+RX SA active; peer "
+          f"({peer_label}): {peer_view}; 'both': from when both were running):")
+    for o in rows:
+        m = o.mka
+
+        def f(k: str) -> str:
+            return f"{m[k]:.2f}s" if k in m else "?"
+        ks = "peer" if m.get("peer_is_key_server") else "guest"
+        print(f"  {o.scn.name:48s} key server {ks:5s}  guest {f('guest_s')} (both {f('guest_both_s')})"
+              f"  peer {f('peer_s')} (both {f('peer_both_s')})"
+              + f"  (guest wpa_supplicant: is_key_server={m.get('guest_is_key_server', '?')})")
 
 
 # --------------------------------------------------------------------------- main
@@ -547,12 +926,16 @@ def main() -> int:
                     "runs scenarios until one fails)")
     ap.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                     help="kvm only where /dev/kvm boots stock kernels (not on these machines)")
-    ap.add_argument("--decrypt-captures", action="store_true",
-                    help="decrypt each scenario's capture of the tap with our tool and check the "
-                    "plain frames (uses --forwarder-bin and --decrypt-cmd)")
+    ap.add_argument("--captures", choices=["auto", "on", "off"], default="auto",
+                    help="check each scenario's capture with our pcap tool (--forwarder-bin): "
+                    "decrypt it, and re-encrypt each station's plaintext to its exact frames; "
+                    "auto: on with --peer forwarder, off with --peer vm")
+    ap.add_argument("--decrypt-captures", action="store_true", help="same as --captures on")
     ap.add_argument("--decrypt-cmd", default=DEFAULT_DECRYPT_CMD,
-                    help="command template for --decrypt-captures; {bin} {config} {pcap} {out} "
-                    "are replaced (default: %(default)s)")
+                    help="command template of the capture checks' decryption; {bin} {config} "
+                    "{pcap} {out} are replaced (default: %(default)s)")
+    ap.add_argument("--encrypt-cmd", default=DEFAULT_ENCRYPT_CMD,
+                    help="command template of the capture checks' encryption (default: %(default)s)")
     ap.add_argument("--quiet-failures", action="store_true", help="do not print consoles of failures")
     a = ap.parse_args()
 
@@ -561,7 +944,8 @@ def main() -> int:
         scns = [s for s in scns if any(w in s.name for w in a.only)]
     if a.list:
         for s in scns:
-            print(f"{s.name:40s} {s.note}")
+            only = " [forwarder only]" if s.rekey or s.restart else ""
+            print(f"{s.name:46s} {s.note}{only}")
         return 0
     if not scns:
         print("no scenario selected")
@@ -585,7 +969,8 @@ def main() -> int:
             shutil.rmtree(os.path.join(os.path.dirname(log_root), old), ignore_errors=True)
     log(f"logs: {log_root}")
     binary = os.path.abspath(a.forwarder_bin)
-    if (a.peer == "forwarder" or a.decrypt_captures) and not os.access(binary, os.X_OK):
+    captures = a.decrypt_captures or a.captures == "on" or (a.captures == "auto" and a.peer == "forwarder")
+    if (a.peer == "forwarder" or captures) and not os.access(binary, os.X_OK):
         print(f"forwarder binary {binary} not found (build it first)", file=sys.stderr)
         return 2
     if a.peer == "vm":
@@ -593,9 +978,15 @@ def main() -> int:
     else:
         def make_peer():
             return ForwarderPeer(binary)
-    decrypt = (a.decrypt_cmd, binary) if a.decrypt_captures else ("", "")
+    tools = Tools(binary, a.decrypt_cmd, a.encrypt_cmd) if captures else None
 
-    if not getattr(make_peer, "supports_mka", False):
+    peer_cls = VmPeer if a.peer == "vm" else ForwarderPeer
+    if not peer_cls.supports_rekey:
+        left_out = [s for s in scns if s.rekey or s.restart]
+        if left_out:
+            log(f"left out (the {a.peer} peer cannot rekey or restart on demand): {', '.join(s.name for s in left_out)}")
+        scns = [s for s in scns if not (s.rekey or s.restart)]
+    if not peer_cls.supports_mka:
         left_out = [s for s in scns if s.mka]
         if left_out:
             log(f"left out (the {a.peer} peer cannot run MKA yet): {', '.join(s.name for s in left_out)}")
@@ -607,7 +998,7 @@ def main() -> int:
     interrupted = ""
     try:
         run_suite(scns, make_peer, image, log_root, a.scenario_timeout, t_suite + a.budget,
-                  a.accel, a.fresh_boot, decrypt, outcomes, skipped, boots)
+                  a.accel, a.fresh_boot, tools, outcomes, skipped, boots)
     except (KeyboardInterrupt, SystemExit) as e:
         interrupted = str(e) or "interrupted"
         done = {id(o.scn) for o in outcomes}
@@ -617,6 +1008,7 @@ def main() -> int:
     total = time.monotonic() - t_suite
     print()
     print_table(outcomes, skipped, "kernel VM" if a.peer == "vm" else "macsec forward")
+    print_mka(outcomes, "kernel VM" if a.peer == "vm" else "macsec forward")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"\n===== FAIL: {o.scn.name}")

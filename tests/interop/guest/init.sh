@@ -177,21 +177,28 @@ if [ "$P_mka" = on ]; then
         echo "	mka_priority=$P_mka_priority"
         echo "}"
     } > /tmp/wpa.conf
+    T0=$(now)
+    echo "=== MKA START t=$T0 ==="
     /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t > /tmp/wpa.log 2>&1 &
     echo $! > /run/wpa.pid   # reset_link stops it after the scenario
+    # Poll every 0.1 s (the time to secured is measured from here) for at most 60 s.
     n=0
-    while [ $n -lt 300 ]; do
+    dl=$(( $(up_s) + 60 ))
+    while [ "$(up_s)" -lt "$dl" ]; do
         if [ -d /sys/class/net/macsec0 ] && $IP macsec show macsec0 2>/dev/null | awk '
             /TXSC:/ {tx=1; rx=0; next} /RXSC:/ {rx=1; tx=0; next}
             /state on/ { if (tx) t=1; if (rx) r=1 }
-            END { exit !(t && r) }'; then break; fi
-        n=$((n + 1)); sleep 0.2
+            END { exit !(t && r) }'; then n=ok; break; fi
+        sleep 0.1
     done
-    if [ $n -ge 300 ]; then
+    if [ "$n" != ok ]; then
         echo "=== WPA LOG ==="; tail -n 40 /tmp/wpa.log
         fail "MKA: no active TX and RX SA within 60 s"
     fi
-    echo "=== MKA UP after=$n ==="
+    T1=$(now)
+    echo "=== MKA UP t=$T1 secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }') ==="
+    # wpa_supplicant's own view (KaY status: key server, priorities, participants)
+    /sbin/wpa_cli -p /run/wpa_supplicant -i eth0 status 2>&1 | sed 's/^/wpa: /'
 else
 ES=""
 [ "$P_end_station" = on ] && ES="end_station on"
@@ -261,6 +268,42 @@ PTX=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping.out)
 PRX=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping.out)
 echo "=== PINGS DONE tx=${PTX:-0} rx=${PRX:-0} t=$(now) ==="
 RES_EXTRA="$RES_EXTRA pings_tx=${PTX:-0} pings_rx=${PRX:-0}"
+
+# ---------------------------------------------------------------- TCP bulk transfer
+# macsec.tcp=BYTES: a TCP exchange with the peer, BYTES each way, random data, MD5 compared by
+# the driver. tcp_role=server (default): listen on 5001 (store what arrives) and 5002 (send
+# BYTES, close); the host side connects. tcp_role=client: connect to the peer's 5001 (send)
+# and 5002 (receive), retrying while it does not listen yet.
+: "${P_tcp:=0}"
+: "${P_tcp_role:=server}"
+if [ "$P_tcp" -gt 0 ]; then
+    rm -f /tmp/rx
+    head -c "$P_tcp" /dev/urandom > /tmp/tx
+    printf '#!/bin/sh\ncat > /tmp/rx\n' > /tmp/recv.sh
+    printf '#!/bin/sh\ncat /tmp/tx\n' > /tmp/send.sh
+    chmod +x /tmp/recv.sh /tmp/send.sh
+    TXMD5=$(md5sum < /tmp/tx | cut -d' ' -f1)
+    T0=$(now)
+    if [ "$P_tcp_role" = client ]; then
+        for port in 5001 5002; do
+            sc=/tmp/send.sh; [ $port = 5002 ] && sc=/tmp/recv.sh
+            n=0
+            while [ $n -lt 50 ]; do
+                nc -w 2 "$P_peer_ip" $port -e $sc 2>/dev/null && break
+                n=$((n + 1)); sleep 0.2
+            done
+        done
+    else
+        nc -l -p 5001 -e /tmp/recv.sh & R=$!
+        nc -l -p 5002 -e /tmp/send.sh & S=$!
+        echo "=== TCP LISTENING t=$(now) ==="
+        dl=$(( $(up_s) + P_hold ))
+        while { [ -d /proc/$R ] || [ -d /proc/$S ]; } && [ "$(up_s)" -lt "$dl" ]; do sleep 0.1; done
+        kill $R $S 2>/dev/null
+    fi
+    RXB=$(wc -c < /tmp/rx 2>/dev/null); RXMD5=$(md5sum < /tmp/rx 2>/dev/null | cut -d' ' -f1)
+    echo "=== TCP DONE sent_bytes=$P_tcp sent_md5=$TXMD5 recv_bytes=${RXB:-0} recv_md5=${RXMD5:-none} secs=$(awk -v a="$T0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }') ==="
+fi
 
 # ---------------------------------------------------------------- NEGATIVE (guest side)
 # macsec.neg=rewind,badkey: make this kernel send frames the peer must drop:
