@@ -75,6 +75,9 @@ pub struct ForwardSettings {
     pub pn_block: u64,
     /// Print the counters every so often (0: only on SIGUSR1 and at exit).
     pub stats_interval: Option<Duration>,
+    /// Hand transmitted frames straight to the driver (`PACKET_QDISC_BYPASS`). Faster;
+    /// off makes them visible to tcpdump on the port and subject to traffic control.
+    pub qdisc_bypass: bool,
 }
 
 fn forward_settings(cfg: &Config, config_path: &Path) -> Result<ForwardSettings, ConfigError> {
@@ -91,6 +94,7 @@ fn forward_settings(cfg: &Config, config_path: &Path) -> Result<ForwardSettings,
         state_file: default_state,
         pn_block: DEFAULT_PN_BLOCK,
         stats_interval: None,
+        qdisc_bypass: true,
     };
     if let Some(toml::Value::Table(t)) = cfg.extra.get("forward") {
         let mut f = Fields::new("forward", t);
@@ -108,6 +112,9 @@ fn forward_settings(cfg: &Config, config_path: &Path) -> Result<ForwardSettings,
         }
         if let Some(i) = f.uint("stats_interval", 86_400)? {
             s.stats_interval = (i > 0).then(|| Duration::from_secs(i));
+        }
+        if let Some(b) = f.bool("qdisc_bypass")? {
+            s.qdisc_bypass = b;
         }
         f.finish()?;
     }
@@ -588,9 +595,13 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     };
 
     let plain_rx = AfPacketRx::open(&plain, &RxConfig::default())?;
-    let plain_tx = AfPacketTx::open(&plain, &TxConfig::default())?;
+    let tx_cfg = TxConfig {
+        qdisc_bypass: fwd.qdisc_bypass,
+        ..TxConfig::default()
+    };
+    let plain_tx = AfPacketTx::open(&plain, &tx_cfg)?;
     let secure_rx = AfPacketRx::open(&secure, &RxConfig::default())?;
-    let secure_tx = AfPacketTx::open(&secure, &TxConfig::default())?;
+    let secure_tx = AfPacketTx::open(&secure, &tx_cfg)?;
 
     let key_source = if mka.is_some() { "mka" } else { "static" };
     tracing::info!(
