@@ -6,6 +6,9 @@
 //!     `poll()` as soon as its frame is in, so a lone frame at idle is delivered after
 //!     only a wake-up (tens of microseconds). The default slot (68 KiB) holds a TCP GSO
 //!     super-frame whole, so the ring is large for its slot count (135 slots, 9 MiB).
+//!     With [`RxConfig::copy_oversized`] (`PACKET_COPY_THRESH`) the slots can instead be
+//!     sized for the link's MTU ([`RxRing::v2_sized`]: 5,000 slots of 1,600 octets in
+//!     8 MiB at MTU 1500), and the rare longer frame is read whole from the socket queue.
 //!   * V3: the kernel fills blocks (1 MiB) with many frames and hands a block over when
 //!     it is full or when the block timeout (at least 1 ms) expires, so a lone frame
 //!     waits for the timeout. Denser (16 MiB hold some 10,000 full-size frames, where
@@ -46,9 +49,10 @@
 //!   process at once, so it counts toward the RSS in full from the start (as `RssFile`),
 //!   however small the frames; see [`RxGeometry::ring_size`].
 //! * A frame longer than the ring can hold ([`RxRing::max_frame_len`]) is delivered
-//!   truncated and flagged so. Over a veth, and from the host's own stack, TCP can hand
-//!   the packet socket unsegmented GSO frames of up to 64 KiB; the default V2 slot takes
-//!   them whole.
+//!   truncated and flagged so, unless [`RxConfig::copy_oversized`] is on (V2 only). Over
+//!   a veth, and from the host's own stack, TCP can hand the packet socket unsegmented
+//!   GSO frames of up to 64 KiB; the default V2 slot takes them whole, and so does the
+//!   copy path.
 //! * The kernel strips the outer VLAN tag (802.1Q or 802.1ad) of every received frame
 //!   before packet sockets see it; it is reported in [`RxFrame::vlan_tci`].
 //! * The kernel refuses to send frames longer than MTU + 14 octets, or MTU + 18 if the
@@ -313,6 +317,33 @@ impl RxRing {
         }
     }
 
+    /// A `TPACKET_V2` ring whose slots hold frames of up to `max_frame_len` octets (as
+    /// the packet socket sees them: Ethernet header to the end of the payload, without
+    /// the outer VLAN tag the kernel strips), with as many slots as fit in `ring_bytes`
+    /// (at least 2 slots, whole blocks).
+    ///
+    /// Meant for [`RxConfig::copy_oversized`]: sized for the link's MTU, with longer
+    /// frames (TCP GSO super-frames) taking the copy path. For MTU 1500 a 1,600-octet
+    /// slot, so 16 MiB hold some 10,000 frames where the default ring's 68 KiB slots hold
+    /// 240.
+    pub fn v2_sized(max_frame_len: usize, ring_bytes: usize) -> Self {
+        let frame_size = (V2_MAC_OFF + max_frame_len)
+            .max(V2_MIN_FRAME_SIZE)
+            .next_multiple_of(libc::TPACKET_ALIGNMENT);
+        let mut ring = RxRing::V2 {
+            frame_size,
+            frame_count: 2,
+        };
+        if let Ok(g) = ring.geometry() {
+            let blocks = (ring_bytes / g.block_size).max(1);
+            ring = RxRing::V2 {
+                frame_size,
+                frame_count: (blocks * g.frames_per_block).max(2),
+            };
+        }
+        ring
+    }
+
     /// Longest Ethernet frame (as seen by the packet socket, after VLAN tag stripping)
     /// that this ring delivers whole, as laid out by current kernels.
     pub fn max_frame_len(&self) -> usize {
@@ -422,7 +453,32 @@ pub struct RxConfig {
     pub ignore_outgoing: bool,
     /// Join a fanout group. Default none.
     pub fanout: Option<Fanout>,
+    /// `PACKET_COPY_THRESH` (V2 rings only; ignored for V3): a frame longer than a slot
+    /// is not delivered truncated but whole. The kernel puts a truncated copy in the
+    /// slot, flagged `TP_STATUS_COPY`, and queues the whole frame on the socket, where
+    /// [`RxPort::recv_batch`] reads it with `recv()` into a buffer the port owns (64 KiB
+    /// and a little, allocated once when the port is opened) and passes that on instead,
+    /// in ring order.
+    ///
+    /// This lets the slots be sized for the largest frame the link's MTU allows (see
+    /// [`RxRing::v2_sized`]) instead of for a 64 KiB TCP GSO super-frame, so that the same
+    /// memory holds many more frames; the occasional super-frame costs one more copy and
+    /// a system call. The queue is bounded by the socket's receive buffer, raised to
+    /// [`COPY_RCVBUF`] (with `SO_RCVBUFFORCE`, which needs `CAP_NET_ADMIN`; without it
+    /// the system's `rmem_max` caps it): a frame that finds the buffer full is delivered
+    /// truncated. Default off.
+    pub copy_oversized: bool,
 }
+
+/// Receive buffer asked for when [`RxConfig::copy_oversized`] is on: room for some 60
+/// queued 64 KiB super-frames. Kernel memory, used only while such frames wait, and not
+/// part of the process's RSS.
+pub const COPY_RCVBUF: usize = 8 << 20;
+
+/// Size of the buffer that receives frames longer than a V2 slot (with
+/// [`RxConfig::copy_oversized`]): a GSO super-frame (an IP packet of up to 65,535
+/// octets, its Ethernet header and two VLAN tags), rounded up.
+const COPY_BUF_LEN: usize = 65_536 + 512;
 
 impl Default for RxConfig {
     fn default() -> Self {
@@ -431,6 +487,7 @@ impl Default for RxConfig {
             promiscuous: true,
             ignore_outgoing: true,
             fanout: None,
+            copy_oversized: false,
         }
     }
 }
@@ -478,6 +535,12 @@ pub struct RxRingStats {
     /// V3 blocks or V2 slots abandoned because their layout did not make sense (never
     /// expected).
     pub bad_blocks: u64,
+    /// Frames longer than a V2 slot that were read whole from the socket queue
+    /// ([`RxConfig::copy_oversized`]).
+    pub copied: u64,
+    /// Slots flagged `TP_STATUS_COPY` whose whole frame could not be read from the socket
+    /// (never expected); they were passed on truncated.
+    pub copy_lost: u64,
 }
 
 /// Counters the kernel keeps for a receive socket (`PACKET_STATISTICS`); each read
@@ -581,6 +644,9 @@ pub struct AfPacketRx {
     state: RxState,
     ifname: String,
     stats: RxRingStats,
+    /// Receives frames longer than a V2 slot ([`RxConfig::copy_oversized`]); empty when
+    /// that is off.
+    copy_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for AfPacketRx {
@@ -642,6 +708,18 @@ impl AfPacketRx {
         if cfg.ignore_outgoing {
             sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
                 .map_err(os("set PACKET_IGNORE_OUTGOING"))?;
+        }
+        let copy = cfg.copy_oversized && matches!(cfg.ring, RxRing::V2 { .. });
+        if copy {
+            // Any non-zero value turns the copy path on (the kernel only tests it).
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_COPY_THRESH, &1)
+                .map_err(os("set PACKET_COPY_THRESH"))?;
+            // Queued copies are charged to the receive buffer; FORCE needs
+            // CAP_NET_ADMIN, plain SO_RCVBUF is capped by rmem_max.
+            let want = c_int::try_from(COPY_RCVBUF).unwrap_or(c_int::MAX);
+            if sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &want).is_err() {
+                let _ = sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_RCVBUF, &want);
+            }
         }
         let (block_size, block_nr) = (geo.block_size as u32, geo.block_count as u32);
         let (frame_size, frame_nr) = (geo.frame_size as u32, geo.frame_count() as u32);
@@ -706,6 +784,11 @@ impl AfPacketRx {
             state,
             ifname: iface.name.clone(),
             stats: RxRingStats::default(),
+            copy_buf: if copy {
+                vec![0; COPY_BUF_LEN]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -798,9 +881,42 @@ impl AfPacketRx {
                 rd16(slot.add(H2_VLAN_TPID)),
             )
         };
+        let copied = st & libc::TP_STATUS_COPY != 0;
         let step = if mac < H2_SIZE || mac.checked_add(snaplen).is_none_or(|e| e > fs) {
             self.stats.bad_blocks += 1;
+            if copied {
+                // Keep the socket queue in step with the ring.
+                let mut buf = std::mem::take(&mut self.copy_buf);
+                let _ = self.recv_copy(&mut buf);
+                self.copy_buf = buf;
+            }
             Step::Again
+        } else if copied {
+            // The slot holds only the beginning; the whole frame is the next one queued
+            // on the socket (the kernel queues it under the same lock that hands out the
+            // slot, so queue order is ring order).
+            let mut buf = std::mem::take(&mut self.copy_buf);
+            match self.recv_copy(&mut buf) {
+                Ok(n) => {
+                    let frame = rx_frame(&buf[..n.min(buf.len())], n.max(len), st, tci, tpid);
+                    self.stats.frames += 1;
+                    self.stats.copied += 1;
+                    self.stats.truncated += u64::from(frame.truncated);
+                    f(frame);
+                }
+                Err(_) => {
+                    self.stats.copy_lost += 1;
+                    // SAFETY: as in the branch below: mac..mac+snaplen lies inside the
+                    // user-owned slot, and the slice dies before the slot is handed back.
+                    let data = unsafe { std::slice::from_raw_parts(slot.add(mac), snaplen) };
+                    let frame = rx_frame(data, len.max(snaplen + 1), st, tci, tpid);
+                    self.stats.frames += 1;
+                    self.stats.truncated += 1;
+                    f(frame);
+                }
+            }
+            self.copy_buf = buf;
+            Step::Passed
         } else {
             // SAFETY: mac..mac+snaplen lies inside the slot (checked above), which
             // belongs to user space until the status store below; the kernel does not
@@ -819,6 +935,17 @@ impl AfPacketRx {
             head: (head + 1) % self.geo.frame_count(),
         };
         step
+    }
+
+    /// Reads the frame queued on the socket for a `TP_STATUS_COPY` slot into `buf`.
+    /// Returns its real length, which exceeds `buf.len()` if it did not fit.
+    fn recv_copy(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match sys::recv(self.fd.as_fd(), buf, libc::MSG_DONTWAIT | libc::MSG_TRUNC) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
     }
 
     // ---- V3 ---------------------------------------------------------------------------
@@ -990,6 +1117,15 @@ impl RxPort for AfPacketRx {
                 // A wake-up is not a promise that the slot we wait for is ready: with
                 // V2 the kernel fills slots on several CPUs at once and poll() reports
                 // the ring readable when any slot is. Looking again is then a short spin.
+                //
+                // No busy-polling before poll(): measured in the forwarder benchmark, a
+                // bounded spin of 10-30 us on the next slot (with or without
+                // sched_yield) found a frame in only 5-30 % of the spins and made no
+                // difference to throughput or CPU per byte beyond the noise. Under load
+                // the data direction drains some 300 frames per wake-up anyway, and
+                // on two cores the spinning thread mostly delays the very thread (or
+                // softirq) that would produce its next frame. At idle a spin cannot
+                // bridge the gap between frames.
                 Step::Empty => {
                     if n > 0 || !self.wait(&mut started, timeout)? {
                         break;
@@ -1002,6 +1138,14 @@ impl RxPort for AfPacketRx {
 }
 
 /// The transmit half of an interface: a `TPACKET_V2` ring.
+///
+/// When the frames are delivered locally (a veth peer, as in the namespace benchmark),
+/// the kernel cannot keep pointing into the ring and copies each one into fresh pages
+/// (`skb_copy_ubufs`), so the ring saves no copy there. Sending the same slots from
+/// ordinary memory with one `sendmmsg()` per batch instead (one copy into a packet of
+/// its own, no page allocation below a page) was measured in the forwarder benchmark
+/// and was no cheaper in CPU per byte at MTU 1500 or 9000; the ring stays, for its
+/// zero-copy transmit to real NICs.
 pub struct AfPacketTx {
     fd: OwnedFd,
     ring: Mmap,
@@ -1377,6 +1521,31 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn rx_v2_sized_for_an_mtu_within_a_budget() {
+        for (mtu, budget) in [
+            (1500usize, 16usize << 20),
+            (9000, 16 << 20),
+            (1500, 1 << 20),
+        ] {
+            let ring = RxRing::v2_sized(mtu + 14 + 8, budget);
+            let g = ring.geometry().unwrap();
+            // Frames of the MTU fit a slot, and the slot is not much larger.
+            assert!(ring.max_frame_len() >= mtu + 22, "{mtu}");
+            assert!(g.frame_size < mtu + 22 + 66 + 16, "{mtu}");
+            // As many slots as fit in the budget, never more memory than it.
+            assert!(g.ring_size() <= budget, "{mtu}: {g:?}");
+            assert!(g.ring_size() + g.block_size > budget, "{mtu}: {g:?}");
+        }
+        let g = RxRing::v2_sized(1522, 16 << 20).geometry().unwrap();
+        assert!(g.frame_count() > 10_000, "{g:?}");
+        let g = RxRing::v2_sized(9022, 16 << 20).geometry().unwrap();
+        assert!(g.frame_count() > 1_700, "{g:?}");
+        // A budget smaller than a block still gives a working ring.
+        let g = RxRing::v2_sized(9022, 1000).geometry().unwrap();
+        assert!(g.frame_count() >= 2);
     }
 
     #[test]

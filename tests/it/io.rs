@@ -11,7 +11,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use macsec::io::afpacket::{AfPacketRx, AfPacketTx, Fanout, RxConfig, RxRing, TxConfig};
+use macsec::io::afpacket::{
+    AfPacketRx, AfPacketTx, Fanout, RxConfig, RxRing, RxRingStats, TxConfig,
+};
 use macsec::io::control::{ControlSocket, ETHERTYPE_EAPOL};
 use macsec::io::iface::{Interface, Offload, Offloads};
 use macsec::io::{netns, RxPort, SetupError, TxPort, TX_HEADROOM};
@@ -668,6 +670,28 @@ both_rings!(
 /// packet socket on the peer as unsegmented GSO frames of up to 64 KiB; the ring must
 /// deliver them whole.
 fn tcp_gso_super_frames_arrive_whole(ring: RxRing) {
+    tcp_gso_super_frames_arrive_whole_with(rx_cfg(ring));
+}
+
+/// The same through slots sized for MTU 1500 (1,600 octets): every super-frame takes the
+/// `PACKET_COPY_THRESH` path and must still arrive whole and intact.
+#[test]
+fn afpacket_v2_small_slots_take_gso_super_frames_whole_through_the_copy_path() {
+    needs_root!("afpacket_v2_small_slots_take_gso_super_frames_whole_through_the_copy_path");
+    let cfg = RxConfig {
+        ring: RxRing::v2_sized(1514 + 8, 2 << 20),
+        copy_oversized: true,
+        ..RxConfig::default()
+    };
+    assert!(cfg.ring.max_frame_len() < 2000);
+    let stats = tcp_gso_super_frames_arrive_whole_with(cfg);
+    assert!(stats.copied > 0, "{stats:?}");
+    assert_eq!(stats.copy_lost, 0, "{stats:?}");
+}
+
+/// Returns the port's counters.
+fn tcp_gso_super_frames_arrive_whole_with(cfg: RxConfig) -> RxRingStats {
+    let ring = cfg.ring;
     let (client, server, ca, sb) = tcp_namespaces();
     let can = ca.clone();
     let tso = client.run(move || Offloads::read(&can).unwrap().is_on(Offload::Tso));
@@ -676,7 +700,7 @@ fn tcp_gso_super_frames_arrive_whole(ring: RxRing) {
     let (mut rx, listener) = server.run(move || {
         let i = Interface::lookup(&sbn).unwrap();
         (
-            AfPacketRx::open(&i, &rx_cfg(ring)).unwrap(),
+            AfPacketRx::open(&i, &cfg).unwrap(),
             TcpListener::bind("192.0.2.2:0").unwrap(),
         )
     });
@@ -693,6 +717,7 @@ fn tcp_gso_super_frames_arrive_whole(ring: RxRing) {
     }
     let done = std::sync::atomic::AtomicBool::new(false);
     let (seen, received) = std::thread::scope(|s| {
+        let rx = &mut rx;
         let rx_thread = s.spawn(|| {
             let mut seen = Seen::default();
             let t0 = Instant::now();
@@ -784,6 +809,7 @@ fn tcp_gso_super_frames_arrive_whole(ring: RxRing) {
         .enumerate()
         .position(|(j, &b)| b != stream_byte(first + j));
     assert_eq!(bad, None, "payload of the {}-octet frame intact", f.len());
+    rx.stats()
 }
 
 const ETH_HLEN: usize = 14;
@@ -821,6 +847,71 @@ fn afpacket_v2_frame_longer_than_its_slot_is_flagged_truncated() {
         );
     }
     assert_eq!(rx.stats().truncated, 2);
+}
+
+/// With `copy_oversized`, frames longer than a slot come whole (through the socket
+/// queue), in ring order among the others, with the VLAN tag the kernel stripped still
+/// reported.
+#[test]
+fn afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order() {
+    needs_root!("afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order");
+    let (ns, a, b) = veth_ns("copy", 9000);
+    let cfg = RxConfig {
+        ring: RxRing::V2 {
+            frame_size: 2048,
+            frame_count: 16,
+        },
+        copy_oversized: true,
+        ..RxConfig::default()
+    };
+    let fit = cfg.ring.max_frame_len();
+    let (ta, rb) = (a.clone(), b.clone());
+    let (mut tx, mut rx) = ns.run(move || {
+        let ti = Interface::lookup(&ta).unwrap();
+        let ri = Interface::lookup(&rb).unwrap();
+        (
+            AfPacketTx::open(&ti, &TxConfig::default()).unwrap(),
+            AfPacketRx::open(&ri, &cfg).unwrap(),
+        )
+    });
+    let magic = 0x434F_5059;
+    let sizes = [fit, fit + 1, 9014, 100, 5000, 60, 9014, fit];
+    let mut frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| test_frame(magic, i as u32, n))
+        .collect();
+    // One long frame with an 802.1Q tag (the kernel strips it and reports its TCI).
+    let mut tagged = test_frame(magic, sizes.len() as u32, 7000);
+    tagged.splice(12..12, [0x81, 0x00, 0x20, 0x07]);
+    frames.push(tagged);
+    // More than the ring holds, in bursts the reader keeps up with.
+    for round in 0..3 {
+        send_all(&mut tx, &frames, 4);
+        // The tagged frame is seen without its tag, so it passes the filter too.
+        let got = collect(
+            &mut rx,
+            frames.len(),
+            Duration::from_secs(5),
+            &magic_is(magic),
+        );
+        assert_eq!(got.len(), frames.len(), "round {round}");
+        for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
+            assert!(!g.truncated, "round {round}, frame {i}: {} octets", f.len());
+            if i < sizes.len() {
+                assert!(g.data == *f, "round {round}, frame {i}: {} octets", f.len());
+                assert_eq!(g.vlan_tci, None);
+            } else {
+                assert_eq!(g.vlan_tci, Some(0x2007));
+                assert_eq!(g.data[..12], f[..12]);
+                assert_eq!(g.data[12..], f[16..], "tagged frame intact");
+            }
+        }
+    }
+    let st = rx.stats();
+    // fit + 1, 9014, 5000, 9014 and the tagged 7000 in each of 3 rounds.
+    assert_eq!(st.copied, 15, "{st:?}");
+    assert_eq!((st.truncated, st.copy_lost), (0, 0), "{st:?}");
 }
 
 #[test]
