@@ -176,7 +176,7 @@ impl Receiver {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn sc_index(&self, sci: Sci) -> Result<usize, usize> {
         let key = sci.to_u64();
         // Most SecYs have one or two peers: compare integers before searching.
@@ -315,9 +315,15 @@ impl Receiver {
         })
     }
 
-    /// Per-SecY receive counters.
-    pub fn secy_counters(&self) -> &RxSecYCounters {
-        &self.secy
+    /// Per-SecY receive counters. The octet totals are the sums over the receive SCs
+    /// (kept per SC only, so the per-frame path updates one counter, not two).
+    pub fn secy_counters(&self) -> RxSecYCounters {
+        let mut c = self.secy;
+        for sc in &self.scs {
+            c.in_octets_validated += sc.counters.in_octets_validated;
+            c.in_octets_decrypted += sc.counters.in_octets_decrypted;
+        }
+        c
     }
 
     /// Counters of the SC `sci`.
@@ -334,7 +340,7 @@ impl Receiver {
     /// A snapshot of all receive counters.
     pub fn stats(&self) -> RxStats {
         RxStats {
-            secy: self.secy,
+            secy: self.secy_counters(),
             rx_sc: self
                 .scs
                 .iter()
@@ -412,10 +418,18 @@ impl Receiver {
         let end = start + et_off + tag_len + secure_len + ICV_LEN;
         let changed = repr.encrypted;
         let strict = self.validate == ValidateFrames::Strict;
-        let stripped = |buf: &mut [u8]| {
+        #[inline(always)]
+        fn strip(
+            buf: &mut [u8],
+            start: usize,
+            end: usize,
+            et_off: usize,
+            tag_len: usize,
+        ) -> Range<usize> {
             move_header(buf, start, start + tag_len, et_off);
             start + tag_len..end - ICV_LEN
-        };
+        }
+        let stripped = |buf: &mut [u8]| strip(buf, start, end, et_off, tag_len);
 
         let sc_idx = match repr.sci {
             Some(sci) => self.sc_index(sci).ok(),
@@ -519,10 +533,8 @@ impl Receiver {
         let octets = secure_len as u64;
         if changed {
             sc.counters.in_octets_decrypted += octets;
-            self.secy.in_octets_decrypted += octets;
         } else {
             sc.counters.in_octets_validated += octets;
-            self.secy.in_octets_validated += octets;
         }
         let v = if sa.replay.is_below_lowest(pn) {
             sc.counters.in_pkts_delayed += 1;

@@ -314,9 +314,14 @@ impl Transmitter {
         self.sci
     }
 
-    /// Per-SecY transmit counters.
-    pub fn secy_counters(&self) -> &TxSecYCounters {
-        &self.secy
+    /// Per-SecY transmit counters. The octet totals are those of the one transmit SC
+    /// (kept there only, so the per-frame path updates one counter, not two).
+    pub fn secy_counters(&self) -> TxSecYCounters {
+        TxSecYCounters {
+            out_octets_protected: self.sc.out_octets_protected,
+            out_octets_encrypted: self.sc.out_octets_encrypted,
+            ..self.secy
+        }
     }
 
     /// Transmit SC counters.
@@ -332,7 +337,7 @@ impl Transmitter {
     /// A snapshot of all transmit counters.
     pub fn stats(&self) -> TxStats {
         TxStats {
-            secy: self.secy,
+            secy: self.secy_counters(),
             sc: TxScStats {
                 sci: self.sci.to_string(),
                 encoding_sa: self.encoding_an,
@@ -499,12 +504,10 @@ impl Transmitter {
         if encrypted {
             self.sc.out_pkts_encrypted += 1;
             self.sc.out_octets_encrypted += octets;
-            self.secy.out_octets_encrypted += octets;
             sa.counters.out_pkts_encrypted += 1;
         } else {
             self.sc.out_pkts_protected += 1;
             self.sc.out_octets_protected += octets;
-            self.secy.out_octets_protected += octets;
             sa.counters.out_pkts_protected += 1;
         }
         Ok(ns..ns + out_len)

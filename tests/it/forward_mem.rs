@@ -635,7 +635,7 @@ fn clean_link_every_suite_and_protection() {
                 );
                 // Octet counters: the User Data, i.e. everything after the MAC addresses.
                 let octets: u64 = sent.iter().map(|f| f.len() as u64 - 12).sum();
-                let y = *p.protect.secy.secy_counters();
+                let y = p.protect.secy.secy_counters();
                 let (enc_o, prot_o) = if enc > 0 { (octets, 0) } else { (0, octets) };
                 assert_eq!(
                     (y.out_octets_encrypted, y.out_octets_protected),

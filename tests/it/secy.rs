@@ -150,7 +150,7 @@ fn unknown_sci_and_unused_sa_per_mode() {
         .unwrap();
         r.rx.add_sc(sci("5254001234990001")).unwrap();
         let (v, out) = open(&mut r, &f);
-        let sy = *r.rx.secy_counters();
+        let sy = r.rx.secy_counters();
         if encrypt || mode == ValidateFrames::Strict {
             assert_eq!((v, out), (RxVerdict::NoSci, None));
             assert_eq!((sy.in_pkts_no_sci, sy.in_pkts_no_sa_error), (1, 1));
@@ -174,7 +174,7 @@ fn unknown_sci_and_unused_sa_per_mode() {
         let (v, out) = open(&mut r, &f);
         let c = sc(&r);
         let sa1 = r.rx.sa_state(sci(A), 1).unwrap().counters;
-        let sy = *r.rx.secy_counters();
+        let sy = r.rx.secy_counters();
         if encrypt || mode == ValidateFrames::Strict {
             assert_eq!((v, out), (RxVerdict::NotUsingSa, None));
             assert_eq!(
