@@ -337,20 +337,16 @@ pub fn parse_u64_text(s: &str) -> Option<u64> {
     }
 }
 
-/// Reads a key from a file (hex text, whitespace ignored), refusing files others can
-/// read unless `policy` allows it.
-pub fn read_key_file(
+/// Reads a secret file whole, refusing files that group or others can read unless
+/// `policy` allows it (as ssh does for private keys). Errors name `field` and the file.
+pub fn read_secret_file(
     field: &str,
     path: &Path,
     policy: KeyFilePolicy,
-) -> Result<SecretKey, ConfigError> {
+) -> Result<zeroize::Zeroizing<String>, ConfigError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| {
-        field_err(
-            field,
-            format!("cannot read key file {}: {e}", path.display()),
-        )
-    })?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| field_err(field, format!("cannot read {}: {e}", path.display())))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 && policy == KeyFilePolicy::Strict {
         return Err(field_err(
@@ -362,12 +358,19 @@ pub fn read_key_file(
             ),
         ));
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        field_err(
-            field,
-            format!("cannot read key file {}: {e}", path.display()),
-        )
-    })?);
+    std::fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| field_err(field, format!("cannot read {}: {e}", path.display())))
+}
+
+/// Reads a key from a file (hex text, whitespace ignored), refusing files others can
+/// read unless `policy` allows it.
+pub fn read_key_file(
+    field: &str,
+    path: &Path,
+    policy: KeyFilePolicy,
+) -> Result<SecretKey, ConfigError> {
+    let text = read_secret_file(field, path, policy)?;
     let hex: zeroize::Zeroizing<String> =
         zeroize::Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
     SecretKey::from_hex(&hex)

@@ -15,7 +15,7 @@
 //! ethertype = 0x888E
 //! ```
 
-use crate::config::{read_key_file, ConfigError, Fields, KeyFilePolicy};
+use crate::config::{read_key_file, read_secret_file, ConfigError, Fields, KeyFilePolicy};
 use crate::crypto::{CipherSuite, SecretKey};
 use crate::mka::{ActivationKey, Capability, Ckn, ConfidentialityOffset};
 use crate::secy::{ConfidentialityOffset as Offset, Protection};
@@ -177,32 +177,6 @@ pub fn parse(
         ethertype,
         send_icv_indicator,
     })
-}
-
-/// Reads a whole secret file, refusing group/other-readable files unless allowed.
-fn read_secret_file(
-    field_name: &str,
-    path: &Path,
-    policy: KeyFilePolicy,
-) -> Result<zeroize::Zeroizing<String>, ConfigError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |p: String| ConfigError::Field {
-        field: field_name.into(),
-        problem: p,
-    };
-    let meta =
-        std::fs::metadata(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 && policy == KeyFilePolicy::Strict {
-        return Err(err(format!(
-            "{} is accessible by group or others (mode {mode:03o}); run `chmod 600 {}` (or pass --unsafe-key-permissions)",
-            path.display(),
-            path.display()
-        )));
-    }
-    std::fs::read_to_string(path)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
 }
 
 impl MkaSettings {
