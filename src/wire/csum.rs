@@ -99,7 +99,7 @@ fn byte(b: &[u8], at: usize) -> Result<u8, CsumError> {
 
 /// Unfolded one's-complement sum of `data` as big-endian 16-bit words (an odd last octet
 /// is padded with zero). Sums 32-bit words, which folds to the same 16-bit result.
-fn sum(data: &[u8]) -> u64 {
+pub(crate) fn sum(data: &[u8]) -> u64 {
     let mut acc = 0u64;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
@@ -118,7 +118,7 @@ fn sum(data: &[u8]) -> u64 {
 }
 
 /// Folds an unfolded sum to 16 bits with end-around carry.
-fn fold(mut s: u64) -> u16 {
+pub(crate) fn fold(mut s: u64) -> u16 {
     while s > 0xFFFF {
         s = (s & 0xFFFF) + (s >> 16);
     }

@@ -14,6 +14,7 @@
 //! segmented; anything else that does not fit is reported so the caller can drop and
 //! count it.
 
+use super::csum::{fold, sum};
 use super::ethernet::{be16, ethertype, skip_vlan_tags};
 
 /// Why a frame cannot be segmented.
@@ -41,25 +42,6 @@ pub struct TcpSegmenter<'a> {
     mss: usize,
     next: usize,
     index: u16,
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xFFFF) + (s >> 16);
-    }
-    s as u16
-}
-
-fn sum(data: &[u8]) -> u32 {
-    let mut s = 0u32;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        s = s.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
-    }
-    if let [b] = chunks.remainder() {
-        s = s.wrapping_add((*b as u32) << 8);
-    }
-    fold(s) as u32
 }
 
 impl<'a> TcpSegmenter<'a> {
@@ -193,7 +175,7 @@ impl<'a> TcpSegmenter<'a> {
         } else {
             sum(&out[l3 + 8..l3 + 40])
         };
-        s += 6 + (seg_l4_len as u32 & 0xFFFF) + (seg_l4_len as u32 >> 16);
+        s += 6 + seg_l4_len as u64;
         s += sum(&out[l4..len]);
         let c = !fold(s);
         out[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
@@ -269,7 +251,7 @@ mod tests {
         } else {
             sum(&seg[l3 + 12..l3 + 20])
         };
-        let total = ph + 6 + l4len as u32 + sum(&seg[l4..]);
+        let total = ph + 6 + l4len as u64 + sum(&seg[l4..]);
         assert_eq!(fold(total), 0xFFFF, "TCP checksum");
         let seq = u32::from_be_bytes(seg[l4 + 4..l4 + 8].try_into().unwrap());
         (seq, seg[l4 + 13], seg[l4 + 32..].to_vec(), seg.len() - l3)
