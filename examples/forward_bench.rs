@@ -32,11 +32,29 @@ fn proc_hwm_mib(pid: u32) -> f64 {
         / 1024.0
 }
 
+/// Machine-wide (busy, total) jiffies from the first line of /proc/stat.
+fn machine_jiffies() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    // idle + iowait are not busy.
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle, total)
+}
+
 struct Row {
     mtu: u32,
     name: &'static str,
     gbps: f64,
     rtt_us: f64,
+    busy: f64,
     cpu: [f64; 2],
     rss: [f64; 2],
 }
@@ -106,7 +124,10 @@ fn main() {
                 .filter_map(|s| lab.forwarder(*s).map(|f| f.child.id()))
                 .collect();
             let cpu0: Vec<f64> = pids.iter().map(|p| proc_cpu_secs(*p)).collect();
+            let m0 = machine_jiffies();
             let bps = lab.iperf(secs, 5201).unwrap_or(f64::NAN);
+            let m1 = machine_jiffies();
+            let busy = (m1.0 - m0.0) / (m1.1 - m0.1).max(1.0);
             let cpu: Vec<f64> = pids
                 .iter()
                 .zip(&cpu0)
@@ -118,6 +139,7 @@ fn main() {
                 name,
                 gbps: bps / 1e9,
                 rtt_us: rtt.avg_us,
+                busy,
                 cpu: [
                     cpu.first().copied().unwrap_or(0.0),
                     cpu.get(1).copied().unwrap_or(0.0),
@@ -142,8 +164,8 @@ fn main() {
         }
     }
     println!("\nForwarder benchmark: iperf3 TCP {secs} s, A -> B, host offloads off, one run (ratios are to the kernel bridges of the same MTU in the same run)\n");
-    println!("| MTU | path | Gbit/s | ratio to (a) | idle RTT µs | added RTT per hop µs | CPU s F1 / F2 | peak RSS MiB F1 / F2 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| MTU | path | Gbit/s | ratio to (a) | idle RTT µs | added RTT per hop µs | machine busy | CPU s F1 / F2 | peak RSS MiB F1 / F2 |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let base = rows
             .iter()
@@ -151,7 +173,7 @@ fn main() {
             .unwrap();
         let fwd = !r.name.starts_with("(a)");
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {:.0} % | {} | {} |",
             r.mtu,
             r.name,
             r.gbps,
@@ -162,6 +184,7 @@ fn main() {
             } else {
                 "-".into()
             },
+            r.busy * 100.0,
             if fwd {
                 format!("{:.1} / {:.1}", r.cpu[0], r.cpu[1])
             } else {

@@ -544,6 +544,20 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         })?;
         secure.refresh()?;
     }
+    if secure.mtu < need + 4 {
+        // A packet socket sends an untagged frame of at most MTU + 14 octets, and a
+        // protected frame carries the plain frame's 802.1Q tag inside: on a trunk,
+        // full-size tagged frames need 4 more (they are counted as OutPktsTooLong).
+        tracing::info!(
+            "secure port {} MTU {} carries untagged plain frames up to MTU {}; for full-size 802.1Q-tagged frames from the plain port, set it to {}: `ip link set dev {} mtu {}`",
+            secure.name,
+            secure.mtu,
+            plain.mtu,
+            need + 4,
+            secure.name,
+            need + 4
+        );
+    }
 
     // The SecY, with the SCI defaulting to the secure port's MAC and port 1.
     let mut settings = cfg.secy;
