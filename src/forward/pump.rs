@@ -50,6 +50,8 @@ pub struct PumpCounters {
     pub eapol: u64,
     /// Frames the kernel dropped before this pump could read them (ring full).
     pub kernel_drops: u64,
+    /// Times the receive port went down (forwarding resumes when it is back up).
+    pub link_down: u64,
 }
 
 /// Copies `f` into `slot` at `at`, putting back an 802.1Q tag the kernel stripped.

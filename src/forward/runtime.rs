@@ -282,6 +282,7 @@ fn tx_thread(
             if let Ok(k) = pump.rx.kernel_stats() {
                 pump.counters.kernel_drops += k.drops as u64;
             }
+            note_link_down(&mut pump.counters, pump.rx.stats().link_down, "plain");
         }
         let mut stop = false;
         while let Ok(m) = ctl.try_recv() {
@@ -339,6 +340,16 @@ fn tx_thread(
     }
 }
 
+/// Logs a receive port that went down since the last look, and counts it.
+fn note_link_down(c: &mut PumpCounters, seen: u64, port: &str) {
+    if seen > c.link_down {
+        tracing::warn!(
+            "{port} port went down; its frames are dropped until it is up again, then forwarding resumes"
+        );
+        c.link_down = seen;
+    }
+}
+
 fn rx_thread(
     mut pump: ValidatePump<AfPacketRx, AfPacketTx>,
     ctl: Receiver<RxCtl>,
@@ -357,6 +368,7 @@ fn rx_thread(
                 pump.counters.kernel_drops += k.drops as u64;
                 pump.secy.count_overrun(k.drops as u64);
             }
+            note_link_down(&mut pump.counters, pump.rx.stats().link_down, "secure");
         }
         let mut stop = false;
         while let Ok(m) = ctl.try_recv() {

@@ -541,6 +541,9 @@ pub struct RxRingStats {
     /// Slots flagged `TP_STATUS_COPY` whose whole frame could not be read from the socket
     /// (never expected); they were passed on truncated.
     pub copy_lost: u64,
+    /// Times the port went down (the kernel reported `ENETDOWN` on the socket). The
+    /// socket stays bound and receives again as soon as the port is back up.
+    pub link_down: u64,
 }
 
 /// Counters the kernel keeps for a receive socket (`PACKET_STATISTICS`); each read
@@ -1083,8 +1086,12 @@ impl AfPacketRx {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         if rev & libc::POLLERR != 0 {
-            if let Some(e) = sys::take_socket_error(self.fd.as_fd())? {
-                return Err(e);
+            match sys::take_socket_error(self.fd.as_fd())? {
+                // The link went down: an event, not a failure. The kernel unhooks the
+                // socket until the port is up again and then hooks it back in.
+                Some(e) if e.raw_os_error() == Some(libc::ENETDOWN) => self.stats.link_down += 1,
+                Some(e) => return Err(e),
+                None => {}
             }
         }
         Ok(true)

@@ -687,3 +687,55 @@ fn forward_carries_full_size_802_1q_tagged_frames() {
     let st = lab.stats(Side::A).unwrap();
     assert_eq!(n(&st["counters"], &["secy", "OutPktsTooLong"]), 1, "{st}");
 }
+
+/// Links flap. With MKA (the default key source) the secure link goes down for longer
+/// than the MKA life time, so both sides lose their peer and its SAs; when it comes back
+/// they must find each other and secure the link again on their own, without a restart.
+#[test]
+fn mka_recovers_after_the_secure_link_flaps() {
+    if !root_or_skip("mka_recovers_after_the_secure_link_flaps") {
+        return;
+    }
+    let mut lab =
+        Lab::start(mka_spec("flap", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
+    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
+    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    assert_eq!(lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received, 3);
+    let ns = lab.fwd_ns(Side::A).to_string();
+    macsec::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "down"]).unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    let p = lab.ping(Side::A, 56, 2, "0.2", false).unwrap();
+    assert_eq!(p.received, 0, "nothing crosses a link that is down");
+    macsec::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "up"]).unwrap();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(20);
+    loop {
+        let p = lab.ping(Side::A, 56, 1, "0.2", false).unwrap();
+        if p.received == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not forwarding 20 s after the link came back\nA:\n{}\nB:\n{}",
+            lab.logs(Side::A),
+            lab.logs(Side::B)
+        );
+    }
+    eprintln!(
+        "forwarding again {:.1} s after link up",
+        back.elapsed().as_secs_f64()
+    );
+    assert_eq!(lab.ping(Side::B, 56, 5, "0.1", false).unwrap().received, 5);
+    let (got, _) = lab.tcp_transfer(10 << 20, 5203).unwrap();
+    assert_eq!(got, 10 << 20);
+    for side in [Side::A, Side::B] {
+        let st = lab.stats(side).unwrap();
+        assert!(st.to_string().contains("secured"), "{side:?}: {st}");
+    }
+    let st = lab.stats(Side::A).unwrap();
+    assert!(
+        st.to_string().contains("\"link_down\":1"),
+        "the secure pump counted the link going down: {st}"
+    );
+    assert!(lab.logs(Side::A).contains("secure port went down"));
+}
