@@ -125,7 +125,9 @@ const _: () = {
     assert!(H2_VLAN_TCI == 24 && H2_VLAN_TPID == 26 && H2_SIZE == 32);
     // Where current kernels put an Ethernet frame in an RX slot or block.
     assert!(V2_MAC_OFF == 66 && V3_MAC_OFF == 82);
-    assert!(H2_SIZE <= V2_MIN_FRAME_SIZE && V2_MIN_FRAME_SIZE % libc::TPACKET_ALIGNMENT == 0);
+    assert!(
+        H2_SIZE <= V2_MIN_FRAME_SIZE && V2_MIN_FRAME_SIZE.is_multiple_of(libc::TPACKET_ALIGNMENT)
+    );
     assert!(RX_V2_FRAME_SIZE - V2_MAC_OFF >= ETH_HLEN + 4 + 65535);
     assert!(TX_FRAME_SIZE - TX_DATA_OFF >= TX_SLOT_LEN);
     // tp_mac is a u16: every data offset in a slot must fit.
@@ -1185,7 +1187,7 @@ impl AfPacketTx {
     /// receives anything.
     pub fn open(iface: &Interface, cfg: &TxConfig) -> Result<Self, SetupError> {
         let page = sys::page_size();
-        if cfg.block_size < TX_FRAME_SIZE || cfg.block_size % page != 0 {
+        if cfg.block_size < TX_FRAME_SIZE || !cfg.block_size.is_multiple_of(page) {
             return Err(config_err(
                 "tx block_size",
                 format!(

@@ -320,7 +320,7 @@ impl core::fmt::Debug for WrappedKey {
 /// RFC 3394 AES Key Wrap with the default IV A6A6A6A6A6A6A6A6. `kek` may be 16, 24 or
 /// 32 octets; `key_data` a multiple of 8 octets, at least 16. Returns `len + 8` octets.
 pub fn aes_key_wrap(kek: &[u8], key_data: &[u8]) -> Result<Vec<u8>, MkaCryptoError> {
-    if key_data.len() < 16 || key_data.len() % 8 != 0 {
+    if key_data.len() < 16 || !key_data.len().is_multiple_of(8) {
         return Err(MkaCryptoError::WrapLength);
     }
     let mut out = vec![0u8; key_data.len() + 8];
@@ -345,7 +345,7 @@ pub fn aes_key_wrap(kek: &[u8], key_data: &[u8]) -> Result<Vec<u8>, MkaCryptoErr
 
 /// RFC 3394 AES Key Unwrap; the result is zeroized on drop.
 pub fn aes_key_unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, MkaCryptoError> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(MkaCryptoError::WrapLength);
     }
     let mut out = Zeroizing::new(vec![0u8; wrapped.len() - 8]);

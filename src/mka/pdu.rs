@@ -381,7 +381,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     if frame.len() < HEADER_LEN + body_len {
         return Err(DecodeError::Truncated);
     }
-    if body_len < MIN_BODY_LEN || body_len % 4 != 0 {
+    if body_len < MIN_BODY_LEN || !body_len.is_multiple_of(4) {
         return Err(DecodeError::BodyLength);
     }
     let body = &frame[HEADER_LEN..HEADER_LEN + body_len];
@@ -515,7 +515,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
 }
 
 fn decode_peers(hdr: [u8; 4], mut body: &[u8]) -> Result<PeerList, DecodeError> {
-    if body.len() % 16 != 0 {
+    if !body.len().is_multiple_of(16) {
         return Err(DecodeError::PeerListLength);
     }
     let mut peers = Vec::with_capacity(body.len() / 16);

@@ -114,7 +114,7 @@ impl Ckn {
     /// Parses a CKN from 2 to 64 hex digits (as wpa_supplicant's `mka_ckn`).
     pub fn from_hex(s: &str) -> Result<Ckn, CknError> {
         let s = s.trim();
-        if s.len() % 2 != 0 || !s.is_ascii() {
+        if !s.len().is_multiple_of(2) || !s.is_ascii() {
             return Err(CknError::NotHex);
         }
         let n = s.len() / 2;
