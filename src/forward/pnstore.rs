@@ -71,6 +71,15 @@ pub enum PnStoreError {
         /// 1-based line.
         line: usize,
     },
+    /// Another process holds the store: two forwarders with the same keys and SCI
+    /// would send the same PNs.
+    #[error("PN state file {path} is in use by another running `macsec forward` (it holds {lock}); two forwarders with the same keys and SCI would send the same PNs. Stop the other one, or give this one its own [forward] state_file, SCI and keys")]
+    InUse {
+        /// Store.
+        path: PathBuf,
+        /// Lock file.
+        lock: PathBuf,
+    },
     /// No PN left for this SA.
     #[error("transmit SA AN {an} has used its last PN (stored high-water mark {mark:#x}); configure a new key")]
     Exhausted {
@@ -92,6 +101,9 @@ struct Entry {
 pub struct PnStore {
     path: PathBuf,
     entries: Vec<Entry>,
+    /// `<store>.lock`, exclusively locked while this value lives (released by the
+    /// kernel when the process dies, SIGKILL included).
+    _lock: std::fs::File,
 }
 
 fn hex8(b: &[u8]) -> String {
@@ -105,6 +117,37 @@ impl PnStore {
             path: path.to_path_buf(),
             source,
         };
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock_path = PathBuf::from(lock_name);
+        let lock = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|source| PnStoreError::Io {
+                    path: lock_path.clone(),
+                    source,
+                })?
+        };
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(PnStoreError::InUse {
+                    path: path.to_path_buf(),
+                    lock: lock_path,
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(PnStoreError::Io {
+                    path: lock_path,
+                    source,
+                })
+            }
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -137,6 +180,7 @@ impl PnStore {
         Ok(PnStore {
             path: path.to_path_buf(),
             entries,
+            _lock: lock,
         })
     }
 
@@ -227,7 +271,10 @@ mod tests {
         let mut s = PnStore::open(&p).unwrap();
         assert_eq!(s.start(id, 1, 1000, u32::MAX as u64).unwrap(), (1, 1000));
         s.set(id, 2000).unwrap();
+        // A second forwarder on the same store is refused while the first one runs.
+        assert!(matches!(PnStore::open(&p), Err(PnStoreError::InUse { .. })));
         // "Crash": reopen from disk.
+        drop(s);
         let mut s = PnStore::open(&p).unwrap();
         assert_eq!(s.mark(&id), Some(2000));
         assert_eq!(s.start(id, 1, 1000, u32::MAX as u64).unwrap(), (2001, 3000));

@@ -530,6 +530,10 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         }
     };
 
+    // The PN store first: it also makes sure no other forwarder uses this state (and so,
+    // probably, these keys and this SCI) before anything is touched.
+    let mut store = PnStore::open(&fwd.state_file)?;
+
     // Interfaces: exist, up, offloads off, MTUs that fit (802.1AE overhead: SecTAG with
     // SCI + ICV = 32 octets, + 4 per VLAN tag kept in clear).
     let plain = prepare_port(&ports.plain, "plain", opts.check_only)?;
@@ -605,7 +609,6 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     }
 
     // Never reuse a PN: start every transmit SA above its durable high-water mark.
-    let mut store = PnStore::open(&fwd.state_file)?;
     let mut ceilings = [None; 4];
     let mut ids = [None; 4];
     for sa in &settings.tx.sas {
