@@ -49,11 +49,50 @@ fn machine_jiffies() -> (f64, f64) {
     (total - idle, total)
 }
 
+/// Per-packet RTTs in µs of `count` pings from `side`'s host to the other host.
+fn ping_rtts(lab: &Lab, side: Side, count: u32) -> Vec<f64> {
+    let to = lab.host_ip(match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    });
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.host_ns(side),
+            "ping",
+            "-n",
+            "-i",
+            "0.05",
+            "-W",
+            "2",
+        ])
+        .args(["-c", &count.to_string(), to])
+        .output()
+        .expect("ping");
+    let mut v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|ms| ms * 1000.0)
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
 struct Row {
     mtu: u32,
     name: &'static str,
     gbps: f64,
     rtt_us: f64,
+    rtt_median_us: f64,
     busy: f64,
     cpu: [f64; 2],
     rss: [f64; 2],
@@ -118,7 +157,8 @@ fn main() {
             let mut lab = Lab::start(spec, &bin).expect("lab");
             // Warm up ARP and the rings, then idle RTT.
             let _ = lab.ping(Side::A, 56, 3, "0.1", false);
-            let rtt = lab.ping(Side::A, 56, 50, "0.05", false).expect("ping");
+            let rtts = ping_rtts(&lab, Side::A, 100);
+            let rtt_avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
             let pids: Vec<u32> = [Side::A, Side::B]
                 .iter()
                 .filter_map(|s| lab.forwarder(*s).map(|f| f.child.id()))
@@ -138,7 +178,8 @@ fn main() {
                 mtu,
                 name,
                 gbps: bps / 1e9,
-                rtt_us: rtt.avg_us,
+                rtt_us: rtt_avg,
+                rtt_median_us: median(&rtts),
                 busy,
                 cpu: [
                     cpu.first().copied().unwrap_or(0.0),
@@ -164,7 +205,7 @@ fn main() {
         }
     }
     println!("\nForwarder benchmark: iperf3 TCP {secs} s, A -> B, host offloads off, one run (ratios are to the kernel bridges of the same MTU in the same run)\n");
-    println!("| MTU | path | Gbit/s | ratio to (a) | idle RTT µs | added RTT per hop µs | machine busy | CPU s F1 / F2 | peak RSS MiB F1 / F2 |");
+    println!("| MTU | path | Gbit/s | ratio to (a) | idle RTT µs mean / median | added RTT per hop µs mean / median | machine busy | CPU s F1 / F2 | peak RSS MiB F1 / F2 |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let base = rows
@@ -173,14 +214,19 @@ fn main() {
             .unwrap();
         let fwd = !r.name.starts_with("(a)");
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {:.0} % | {} | {} |",
+            "| {} | {} | {:.2} | {:.2} | {:.0} / {:.0} | {} | {:.0} % | {} | {} |",
             r.mtu,
             r.name,
             r.gbps,
             r.gbps / base.gbps,
             r.rtt_us,
+            r.rtt_median_us,
             if fwd {
-                format!("{:.0}", (r.rtt_us - base.rtt_us) / 2.0)
+                format!(
+                    "{:.0} / {:.0}",
+                    (r.rtt_us - base.rtt_us) / 2.0,
+                    (r.rtt_median_us - base.rtt_median_us) / 2.0
+                )
             } else {
                 "-".into()
             },
