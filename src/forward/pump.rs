@@ -3,10 +3,10 @@
 //! secure RX -> validate -> plain TX. A received frame is copied once, into a transmit
 //! slot with headroom, and transformed in place there. Nothing allocates per frame.
 
-use crate::io::{RxFrame, RxPort, TxPort, TX_HEADROOM};
+use crate::io::{Gso, RxFrame, RxPort, TxPort, TX_HEADROOM};
 use crate::secy::{Receiver, Transmitter};
 use crate::wire::ethernet::{be16, skip_vlan_tags, ADDRS_LEN, HEADER_LEN, VLAN_TAG_LEN};
-use crate::wire::gso::TcpSegmenter;
+use crate::wire::gso::{GsoError, TcpSegmenter, UdpSegmenter};
 use std::time::Duration;
 
 /// Frames taken from the receive ring per wake-up, and so per transmit flush (one
@@ -42,7 +42,8 @@ pub struct PumpCounters {
     pub csum_completed: u64,
     /// Of those, frames whose checksum could not be completed (sent as they were).
     pub csum_failed: u64,
-    /// TCP super-frames (GSO) received and cut into MTU-sized segments.
+    /// TCP and UDP super-frames (GSO) received and cut into MTU-sized segments (UDP: at
+    /// the sender's datagram boundaries).
     pub gso_frames: u64,
     /// Segments produced from them.
     pub gso_segments: u64,
@@ -75,6 +76,28 @@ fn place(f: &RxFrame<'_>, slot: &mut [u8], at: usize) -> Option<usize> {
             out[ADDRS_LEN + 2..ADDRS_LEN + 4].copy_from_slice(&tci.to_be_bytes());
             out[ADDRS_LEN + 4..].copy_from_slice(&d[ADDRS_LEN..]);
             Some(n)
+        }
+    }
+}
+
+/// A TCP or UDP super-frame being cut into frames that fit the MTU.
+enum Segmenter<'a> {
+    Tcp(TcpSegmenter<'a>),
+    Udp(UdpSegmenter<'a>),
+}
+
+impl Segmenter<'_> {
+    fn is_done(&self) -> bool {
+        match self {
+            Segmenter::Tcp(s) => s.is_done(),
+            Segmenter::Udp(s) => s.is_done(),
+        }
+    }
+
+    fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
+        match self {
+            Segmenter::Tcp(s) => s.next_into(out),
+            Segmenter::Udp(s) => s.next_into(out),
         }
     }
 }
@@ -140,15 +163,26 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
                 } else {
                     0
                 };
-            if l3_len(f.data) > mtu && len > HEADER_LEN {
-                // A TCP super-frame from a sender with TSO/GSO: segment, then protect each.
+            // A UDP GSO super-frame is always cut at the sender's datagram boundaries,
+            // even when it would fit the MTU whole: sent as one it would be one datagram
+            // with the payload of several.
+            let udp_seg = match f.gso {
+                Some(Gso::Udp { size }) => Some(size as usize),
+                _ => None,
+            };
+            if (udp_seg.is_some() || l3_len(f.data) > mtu) && len > HEADER_LEN {
+                // A super-frame from a sender with TSO/GSO: segment, then protect each.
                 scratch.clear();
                 scratch.resize(len, 0);
                 if place(&f, scratch, 0).is_none() {
                     c.oversize += 1;
                     return;
                 }
-                let Ok(mut seg) = TcpSegmenter::new(scratch, mtu) else {
+                let seg = match udp_seg {
+                    Some(size) => UdpSegmenter::new(scratch, size, mtu).map(Segmenter::Udp),
+                    None => TcpSegmenter::new(scratch, mtu).map(Segmenter::Tcp),
+                };
+                let Ok(mut seg) = seg else {
                     c.oversize += 1;
                     return;
                 };

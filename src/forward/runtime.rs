@@ -39,11 +39,21 @@ const RX_RING_BYTES: usize = 8 << 20;
 /// VLAN tags of slack) and as many of them as [`RX_RING_BYTES`] holds, so that a burst of
 /// a TCP window fits; longer frames (GSO super-frames from a host with TSO) come whole
 /// through the socket queue (`PACKET_COPY_THRESH`).
-fn rx_config(mtu: u32) -> RxConfig {
+///
+/// The plain port also asks for the kernel's GSO metadata (`vnet_hdr`): local senders
+/// hand it UDP GSO super-frames, which must be cut at the sender's datagram size, and
+/// only that metadata tells the size.
+fn rx_config(mtu: u32, vnet_hdr: bool) -> RxConfig {
+    use crate::io::VNET_HDR_LEN;
     use crate::wire::ethernet::{HEADER_LEN, VLAN_TAG_LEN};
+    let vnet = if vnet_hdr { VNET_HDR_LEN } else { 0 };
     RxConfig {
-        ring: RxRing::v2_sized(mtu as usize + HEADER_LEN + 2 * VLAN_TAG_LEN, RX_RING_BYTES),
+        ring: RxRing::v2_sized(
+            mtu as usize + HEADER_LEN + 2 * VLAN_TAG_LEN + vnet,
+            RX_RING_BYTES,
+        ),
         copy_oversized: true,
+        vnet_hdr,
         ..RxConfig::default()
     }
 }
@@ -650,13 +660,13 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     // and the slots come back as soon as the kernel has copied or sent the frames, so
     // one block (102 slots) measured the same; the rest is headroom for NICs whose
     // transmit completions take longer.
-    let plain_rx = AfPacketRx::open(&plain, &rx_config(plain.mtu))?;
+    let plain_rx = AfPacketRx::open(&plain, &rx_config(plain.mtu, true))?;
     let tx_cfg = TxConfig {
         qdisc_bypass: fwd.qdisc_bypass,
         ..TxConfig::default()
     };
     let plain_tx = AfPacketTx::open(&plain, &tx_cfg)?;
-    let secure_rx = AfPacketRx::open(&secure, &rx_config(secure.mtu))?;
+    let secure_rx = AfPacketRx::open(&secure, &rx_config(secure.mtu, false))?;
     let secure_tx = AfPacketTx::open(&secure, &tx_cfg)?;
 
     let key_source = if mka.is_some() { "mka" } else { "static" };

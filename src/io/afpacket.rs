@@ -71,7 +71,7 @@ use libc::c_int;
 
 use super::iface::Interface;
 use super::sys::{self, Mmap};
-use super::{RxFrame, RxPort, SetupError, TxPort, TX_SLOT_LEN, VLAN_TPID_8021Q};
+use super::{Gso, RxFrame, RxPort, SetupError, TxPort, TX_SLOT_LEN, VLAN_TPID_8021Q, VNET_HDR_LEN};
 
 /// `ETH_P_ALL`: every protocol.
 const ETH_P_ALL: u16 = 0x0003;
@@ -470,6 +470,11 @@ pub struct RxConfig {
     /// the system's `rmem_max` caps it): a frame that finds the buffer full is delivered
     /// truncated. Default off.
     pub copy_oversized: bool,
+    /// `PACKET_VNET_HDR` (V2 rings only): the kernel puts its GSO metadata (a
+    /// `struct virtio_net_hdr`) before each frame, reported as [`RxFrame::gso`]. A port
+    /// that receives super-frames from local senders needs it to cut UDP GSO datagrams
+    /// at the sender's boundaries. Slots need [`VNET_HDR_LEN`] more octets. Default off.
+    pub vnet_hdr: bool,
 }
 
 /// Receive buffer asked for when [`RxConfig::copy_oversized`] is on: room for some 60
@@ -490,6 +495,7 @@ impl Default for RxConfig {
             ignore_outgoing: true,
             fanout: None,
             copy_oversized: false,
+            vnet_hdr: false,
         }
     }
 }
@@ -652,6 +658,8 @@ pub struct AfPacketRx {
     /// Receives frames longer than a V2 slot ([`RxConfig::copy_oversized`]); empty when
     /// that is off.
     copy_buf: Vec<u8>,
+    /// [`RxConfig::vnet_hdr`] is on.
+    vnet: bool,
 }
 
 impl std::fmt::Debug for AfPacketRx {
@@ -673,7 +681,14 @@ fn config_err(what: &'static str, reason: impl Into<String>) -> SetupError {
 }
 
 /// Builds the frame passed to the callback from the fields of a ring header.
-fn rx_frame(data: &[u8], len: usize, status: u32, tci: u16, tpid: u16) -> RxFrame<'_> {
+fn rx_frame(
+    data: &[u8],
+    len: usize,
+    status: u32,
+    tci: u16,
+    tpid: u16,
+    gso: Option<Gso>,
+) -> RxFrame<'_> {
     let vlan_valid = status & libc::TP_STATUS_VLAN_VALID != 0;
     RxFrame {
         data,
@@ -685,6 +700,7 @@ fn rx_frame(data: &[u8], len: usize, status: u32, tci: u16, tpid: u16) -> RxFram
         } else {
             VLAN_TPID_8021Q
         },
+        gso,
     }
 }
 
@@ -713,6 +729,14 @@ impl AfPacketRx {
         if cfg.ignore_outgoing {
             sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1)
                 .map_err(os("set PACKET_IGNORE_OUTGOING"))?;
+        }
+        if cfg.vnet_hdr {
+            if !matches!(cfg.ring, RxRing::V2 { .. }) {
+                return Err(config_err("vnet_hdr", "needs a TPACKET_V2 ring"));
+            }
+            // Before the ring is set up: the kernel refuses it afterwards.
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)
+                .map_err(os("set PACKET_VNET_HDR"))?;
         }
         let copy = cfg.copy_oversized && matches!(cfg.ring, RxRing::V2 { .. });
         if copy {
@@ -790,10 +814,11 @@ impl AfPacketRx {
             ifname: iface.name.clone(),
             stats: RxRingStats::default(),
             copy_buf: if copy {
-                vec![0; COPY_BUF_LEN]
+                vec![0; COPY_BUF_LEN + if cfg.vnet_hdr { VNET_HDR_LEN } else { 0 }]
             } else {
                 Vec::new()
             },
+            vnet: cfg.vnet_hdr,
         })
     }
 
@@ -887,7 +912,8 @@ impl AfPacketRx {
             )
         };
         let copied = st & libc::TP_STATUS_COPY != 0;
-        let step = if mac < H2_SIZE || mac.checked_add(snaplen).is_none_or(|e| e > fs) {
+        let vnet_len = if self.vnet { VNET_HDR_LEN } else { 0 };
+        let step = if mac < H2_SIZE + vnet_len || mac.checked_add(snaplen).is_none_or(|e| e > fs) {
             self.stats.bad_blocks += 1;
             if copied {
                 // Keep the socket queue in step with the ring.
@@ -902,19 +928,22 @@ impl AfPacketRx {
             // slot, so queue order is ring order).
             let mut buf = std::mem::take(&mut self.copy_buf);
             match self.recv_copy(&mut buf) {
-                Ok(n) => {
-                    let frame = rx_frame(&buf[..n.min(buf.len())], n.max(len), st, tci, tpid);
+                // With PACKET_VNET_HDR, recv() returns the header first, then the frame.
+                Ok(n) if n >= vnet_len => {
+                    let gso = self.vnet_gso(&buf[..vnet_len]);
+                    let data = &buf[vnet_len..n.min(buf.len())];
+                    let frame = rx_frame(data, (n - vnet_len).max(len), st, tci, tpid, gso);
                     self.stats.frames += 1;
                     self.stats.copied += 1;
                     self.stats.truncated += u64::from(frame.truncated);
                     f(frame);
                 }
-                Err(_) => {
+                Ok(_) | Err(_) => {
                     self.stats.copy_lost += 1;
                     // SAFETY: as in the branch below: mac..mac+snaplen lies inside the
                     // user-owned slot, and the slice dies before the slot is handed back.
                     let data = unsafe { std::slice::from_raw_parts(slot.add(mac), snaplen) };
-                    let frame = rx_frame(data, len.max(snaplen + 1), st, tci, tpid);
+                    let frame = rx_frame(data, len.max(snaplen + 1), st, tci, tpid, None);
                     self.stats.frames += 1;
                     self.stats.truncated += 1;
                     f(frame);
@@ -928,7 +957,17 @@ impl AfPacketRx {
             // write to it meanwhile. The slice is only lent to `f` (a higher-ranked
             // borrow it cannot keep) and dies before the slot is handed back.
             let data = unsafe { std::slice::from_raw_parts(slot.add(mac), snaplen) };
-            let frame = rx_frame(data, len, st, tci, tpid);
+            let gso = if self.vnet {
+                // SAFETY: mac >= H2_SIZE + VNET_HDR_LEN (checked above), so the header the
+                // kernel wrote just before the frame lies inside the same user-owned slot.
+                let h = unsafe {
+                    std::slice::from_raw_parts(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN)
+                };
+                self.vnet_gso(h)
+            } else {
+                None
+            };
+            let frame = rx_frame(data, len, st, tci, tpid, gso);
             self.stats.frames += 1;
             self.stats.truncated += u64::from(frame.truncated);
             f(frame);
@@ -940,6 +979,12 @@ impl AfPacketRx {
             head: (head + 1) % self.geo.frame_count(),
         };
         step
+    }
+
+    /// The GSO metadata in the `virtio_net_hdr` octets `h` (empty when the port did not
+    /// ask for them).
+    fn vnet_gso(&self, h: &[u8]) -> Option<Gso> {
+        h.first_chunk::<VNET_HDR_LEN>().and_then(Gso::from_vnet_hdr)
     }
 
     /// Reads the frame queued on the socket for a `TP_STATUS_COPY` slot into `buf`.
@@ -1051,7 +1096,7 @@ impl AfPacketRx {
         // meanwhile. The slice is only lent to `f` (a higher-ranked borrow it cannot
         // keep) and dies before the block is released.
         let data = unsafe { std::slice::from_raw_parts(base.add(start), snaplen) };
-        let frame = rx_frame(data, len, status, tci as u16, tpid);
+        let frame = rx_frame(data, len, status, tci as u16, tpid, None);
         self.stats.frames += 1;
         self.stats.truncated += u64::from(frame.truncated);
         f(frame);

@@ -35,6 +35,8 @@ pub struct FrameMeta {
     pub vlan_tci: Option<u16>,
     /// Reported as [`RxFrame::vlan_tpid`].
     pub vlan_tpid: u16,
+    /// Reported as [`RxFrame::gso`].
+    pub gso: Option<super::Gso>,
 }
 
 impl Default for FrameMeta {
@@ -44,6 +46,7 @@ impl Default for FrameMeta {
             truncated: false,
             vlan_tci: None,
             vlan_tpid: VLAN_TPID_8021Q,
+            gso: None,
         }
     }
 }
@@ -465,6 +468,7 @@ impl MemRx {
                     truncated: f.truncated,
                     vlan_tci: f.vlan_tci,
                     vlan_tpid: f.vlan_tpid,
+                    gso: f.gso,
                 },
             })
         })?;
@@ -478,6 +482,7 @@ impl MemRx {
             truncated: p.meta.truncated,
             vlan_tci: p.meta.vlan_tci,
             vlan_tpid: p.meta.vlan_tpid,
+            gso: p.meta.gso,
         });
         bump(&self.counters.received);
         let _ = self.pool_put.try_send(p.buf);
@@ -606,6 +611,7 @@ mod tests {
             truncated: false,
             vlan_tci: Some(0x2064),
             vlan_tpid: 0x88A8,
+            gso: Some(crate::io::Gso::Udp { size: 1200 }),
         };
         tx.send_frame_with_meta(&frame(1, 64), meta).unwrap();
         tx.flush().unwrap();

@@ -97,7 +97,46 @@ pub struct RxFrame<'a> {
     /// TPID of the stripped tag (0x8100 or 0x88A8); meaningful only when `vlan_tci` is
     /// `Some`. 0x8100 when the kernel did not report it.
     pub vlan_tpid: u16,
+    /// The kernel's GSO metadata, when the port asked for it (`PACKET_VNET_HDR`) and the
+    /// frame is a super-frame that a local sender left for segmentation offload.
+    pub gso: Option<Gso>,
 }
+
+/// What a GSO super-frame is, as the kernel's metadata (`struct virtio_net_hdr`) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gso {
+    /// TCP over IPv4 or IPv6, to be cut into segments of at most `size` payload octets.
+    Tcp {
+        /// The sender's MSS.
+        size: u16,
+    },
+    /// UDP GSO (`UDP_SEGMENT`): datagrams of `size` payload octets each, the last one
+    /// possibly shorter. The boundaries are the application's and must be kept.
+    Udp {
+        /// Payload octets per datagram.
+        size: u16,
+    },
+    /// A kind the forwarder cannot segment (UFO, tunnels).
+    Other,
+}
+
+impl Gso {
+    /// Decodes the `gso_type` and `gso_size` fields of a `virtio_net_hdr` (in the
+    /// host's byte order, as packet sockets write them); `None` for a plain frame.
+    pub fn from_vnet_hdr(h: &[u8; VNET_HDR_LEN]) -> Option<Gso> {
+        let size = u16::from_ne_bytes([h[4], h[5]]);
+        // VIRTIO_NET_HDR_GSO_ECN (0x80) is a flag on top of the type.
+        match h[1] & !0x80 {
+            0 => None,
+            1 | 4 => Some(Gso::Tcp { size }),
+            5 => Some(Gso::Udp { size }),
+            _ => Some(Gso::Other),
+        }
+    }
+}
+
+/// Length of `struct virtio_net_hdr`, which `PACKET_VNET_HDR` puts before each frame.
+pub const VNET_HDR_LEN: usize = 10;
 
 impl<'a> RxFrame<'a> {
     /// A frame with no metadata: checksum ready, complete, no stripped tag.
@@ -108,6 +147,7 @@ impl<'a> RxFrame<'a> {
             truncated: false,
             vlan_tci: None,
             vlan_tpid: VLAN_TPID_8021Q,
+            gso: None,
         }
     }
 }
@@ -289,5 +329,35 @@ impl SetupError {
             op,
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gso_metadata_decodes() {
+        let hdr = |t: u8, size: u16| {
+            let mut h = [0u8; VNET_HDR_LEN];
+            h[0] = 1; // NEEDS_CSUM
+            h[1] = t;
+            h[4..6].copy_from_slice(&size.to_ne_bytes());
+            h
+        };
+        assert_eq!(Gso::from_vnet_hdr(&hdr(0, 0)), None);
+        assert_eq!(
+            Gso::from_vnet_hdr(&hdr(1, 1448)),
+            Some(Gso::Tcp { size: 1448 })
+        );
+        assert_eq!(
+            Gso::from_vnet_hdr(&hdr(4 | 0x80, 1428)),
+            Some(Gso::Tcp { size: 1428 })
+        );
+        assert_eq!(
+            Gso::from_vnet_hdr(&hdr(5, 1200)),
+            Some(Gso::Udp { size: 1200 })
+        );
+        assert_eq!(Gso::from_vnet_hdr(&hdr(3, 1200)), Some(Gso::Other));
     }
 }

@@ -739,3 +739,104 @@ fn mka_recovers_after_the_secure_link_flaps() {
     );
     assert!(lab.logs(Side::A).contains("secure port went down"));
 }
+
+/// QUIC stacks send with UDP GSO (`UDP_SEGMENT`): a local sender on a veth hands the
+/// plain port one super-frame per send, which must leave as the sender's datagrams, not
+/// be dropped as too long nor merged into one datagram when it would fit the MTU.
+#[test]
+fn forward_cuts_udp_gso_super_frames_at_the_senders_boundaries() {
+    if !root_or_skip("forward_cuts_udp_gso_super_frames_at_the_senders_boundaries") {
+        return;
+    }
+    let mut s = spec("ugso", CipherSuite::GcmAes128, true);
+    s.plain_mtu = 1500;
+    s.secure_mtu = 1532;
+    let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
+    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+    // The receiver prints (length, fill octet) of every datagram; each datagram is one
+    // octet repeated, so a merged or cut datagram shows up.
+    const RECV: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9999)); s.settimeout(2.0)
+print("ready", flush=True)
+out = []
+try:
+    while True:
+        d, _ = s.recvfrom(65535)
+        out.append((len(d), d[0] if d and d.count(d[0]) == len(d) else -1))
+except socket.timeout:
+    pass
+print(sorted(out))
+"#;
+    // Three sends of 10 x 1200 octets and one of 2 x 500 (1000 octets: fits the MTU).
+    const SEND: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 9999))
+for i, (seg, n) in enumerate([(1200, 10), (1200, 10), (1200, 10), (500, 2)]):
+    s.setsockopt(socket.SOL_UDP, 103, seg)  # UDP_SEGMENT
+    s.send(b"".join(bytes([16 * i + j]) * seg for j in range(n)))
+    time.sleep(0.05)
+"#;
+    let ip_b = lab.host_ip(Side::B).to_string();
+    let mut recv = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.host_ns(Side::B),
+            "python3",
+            "-c",
+            RECV,
+            &ip_b,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (installed by .ci/run)");
+    let mut out = recv.stdout.take().unwrap();
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut ready).unwrap();
+    let send = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lab.host_ns(Side::A),
+            "python3",
+            "-c",
+            SEND,
+            &ip_b,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut out, &mut text).unwrap();
+    recv.wait().unwrap();
+    let mut want: Vec<(usize, i32)> = Vec::new();
+    for (i, (seg, n)) in [(1200, 10), (1200, 10), (1200, 10), (500, 2)]
+        .iter()
+        .enumerate()
+    {
+        for j in 0..*n {
+            want.push((*seg, (16 * i + j) as i32));
+        }
+    }
+    want.sort();
+    let want_text = format!(
+        "[{}]",
+        want.iter()
+            .map(|(l, b)| format!("({l}, {b})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let st = lab.stats(Side::A).unwrap();
+    assert_eq!(text.trim(), want_text, "datagrams at B\n{st}");
+    let p = &st["pumps"]["plain_to_secure"];
+    assert_eq!(p["gso_frames"], 4, "{st}");
+    assert_eq!(p["gso_segments"], 32, "{st}");
+    assert_eq!(p["oversize"], 0, "{st}");
+}

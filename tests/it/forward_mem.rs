@@ -221,6 +221,7 @@ impl RxPort for QueueRx {
                 truncated: m.truncated,
                 vlan_tci: m.vlan_tci,
                 vlan_tpid: m.vlan_tpid,
+                gso: m.gso,
             });
             n += 1;
         }
