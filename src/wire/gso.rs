@@ -124,6 +124,16 @@ impl<'a> TcpSegmenter<'a> {
         })
     }
 
+    /// Caps the payload per segment at the sender's MSS (the kernel's `gso_size`), which
+    /// may be smaller than the MTU allows (path MTU, MSS clamping): larger segments could
+    /// be dropped further on. 0 leaves the MTU's limit.
+    pub fn with_mss(mut self, mss: usize) -> Self {
+        if mss > 0 {
+            self.mss = self.mss.min(mss);
+        }
+        self
+    }
+
     /// The number of segments this frame becomes.
     pub fn count(&self) -> usize {
         (self.payload_end - self.hdr_len).div_ceil(self.mss).max(1)
@@ -409,9 +419,11 @@ mod tests {
             v6 in any::<bool>(), vlan in any::<bool>(),
             payload in prop::collection::vec(any::<u8>(), 0..20000),
             mtu in 200usize..9001, flags in prop::sample::select(vec![0x18u8, 0x19, 0x98, 0x10]),
+            mss in prop::sample::select(vec![0usize, 1, 536, 1200, 1448, 8948, 65535]),
         ) {
             let f = tcp_frame(v6, vlan, &payload, flags);
-            let mut s = TcpSegmenter::new(&f, mtu).unwrap();
+            let mut s = TcpSegmenter::new(&f, mtu).unwrap().with_mss(mss);
+            let max_payload = if mss == 0 { usize::MAX } else { mss };
             let n = s.count();
             let mut out = vec![0u8; 10000];
             let mut got = Vec::new();
@@ -420,6 +432,12 @@ mod tests {
             while let Some(len) = s.next_into(&mut out).unwrap() {
                 let (seq, fl, data, ip_len) = check_segment(&out[..len]);
                 prop_assert!(ip_len <= mtu);
+                prop_assert!(data.len() <= max_payload);
+                if got.len() + data.len() < payload.len() {
+                    // Every segment but the last is full.
+                    let hdrs = ip_len - data.len();
+                    prop_assert_eq!(data.len(), max_payload.min(mtu - hdrs));
+                }
                 prop_assert_eq!(seq, expect_seq);
                 expect_seq = expect_seq.wrapping_add(data.len() as u32);
                 let last = got.len() + data.len() == payload.len();

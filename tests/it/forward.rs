@@ -840,3 +840,68 @@ for i, (seg, n) in enumerate([(1200, 10), (1200, 10), (1200, 10), (500, 2)]):
     assert_eq!(p["gso_segments"], 32, "{st}");
     assert_eq!(p["oversize"], 0, "{st}");
 }
+
+/// A TSO super-frame must be cut at the sender's MSS, not at what the MTU would allow:
+/// the MSS can be smaller (path MTU, MSS clamping further on), and larger segments would
+/// be dropped there. Host B advertises MSS 1000 towards A; A's TCP with TSO on hands the
+/// plain port super-frames, and no segment on B's link may carry more than A's MSS.
+#[test]
+fn forward_cuts_tso_super_frames_at_the_senders_mss() {
+    if !root_or_skip("forward_cuts_tso_super_frames_at_the_senders_mss") {
+        return;
+    }
+    let mut s = spec("mss", CipherSuite::GcmAes128, true);
+    s.plain_mtu = 1500;
+    s.secure_mtu = 1532;
+    let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
+    let ip_a = lab.host_ip(Side::A).to_string();
+    let a_octets = ip_a.parse::<std::net::Ipv4Addr>().unwrap().octets();
+    macsec::topology::run(&[
+        "ip",
+        "-n",
+        lab.host_ns(Side::B),
+        "route",
+        "add",
+        &format!("{ip_a}/32"),
+        "dev",
+        "b0",
+        "advmss",
+        "1000",
+    ])
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture(lab.host_ns(Side::B), "b0", stop.clone());
+    let (got, _) = lab.tcp_transfer(4 << 20, 5204).unwrap();
+    assert_eq!(got, 4 << 20);
+    stop.store(true, Ordering::Relaxed);
+    let frames = cap.join().unwrap();
+    // IPv4 TCP payload lengths of the data segments A sent.
+    let payloads: Vec<usize> = frames
+        .iter()
+        .filter(|f| f.len() > 54 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+        .filter(|f| f[26..30] == a_octets)
+        .map(|f| {
+            let ihl = (f[14] & 0x0F) as usize * 4;
+            let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+            let doff = (f[14 + ihl + 12] >> 4) as usize * 4;
+            total - ihl - doff
+        })
+        .filter(|&n| n > 0)
+        .collect();
+    let st = lab.stats(Side::A).unwrap();
+    let p = &st["pumps"]["plain_to_secure"];
+    assert!(
+        p["gso_frames"].as_u64().unwrap() > 0,
+        "A sent super-frames: {st}"
+    );
+    let max = payloads.iter().copied().max().unwrap_or(0);
+    assert!(
+        payloads.len() > 1000,
+        "{} data segments seen",
+        payloads.len()
+    );
+    assert!(
+        max <= 1000,
+        "a segment carried {max} octets, above the MSS of 1000"
+    );
+}
