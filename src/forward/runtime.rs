@@ -843,6 +843,9 @@ struct Kay {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
     cipher: CipherSuite,
+    /// The last MKPDU send error, logged once until sending works again (a link that is
+    /// down would otherwise log every hello).
+    send_error: Option<std::io::ErrorKind>,
 }
 
 impl Kay {
@@ -878,6 +881,7 @@ impl Kay {
             stop,
             reader,
             cipher,
+            send_error: None,
         }
     }
 
@@ -903,8 +907,18 @@ impl Kay {
             c.sync();
         }
         while let Some(f) = self.participant.poll_transmit() {
-            if let Err(e) = self.sock.send(&f) {
-                tracing::warn!("sending an MKPDU: {e}");
+            match self.sock.send(&f) {
+                Ok(()) => {
+                    if self.send_error.take().is_some() {
+                        tracing::info!("MKPDUs are going out again");
+                    }
+                }
+                Err(e) => {
+                    if self.send_error != Some(e.kind()) {
+                        tracing::warn!("sending an MKPDU: {e} (logged once until it works again)");
+                        self.send_error = Some(e.kind());
+                    }
+                }
             }
         }
     }
