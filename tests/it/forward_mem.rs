@@ -22,7 +22,7 @@ use macsec::forward::pump::{ProtectPump, PumpCounters, ValidatePump, BATCH};
 use macsec::io::mem::{
     wire, FaultConfig, FrameMeta, MemRx, MemTx, OwnedFrame, WireConfig, WireCounters,
 };
-use macsec::io::{RxFrame, RxPort, TxPort, TX_SLOT_LEN, VLAN_TPID_8021AD, VLAN_TPID_8021Q};
+use macsec::io::{Gso, RxFrame, RxPort, TxPort, TX_SLOT_LEN, VLAN_TPID_8021AD, VLAN_TPID_8021Q};
 use macsec::secy::{
     ConfidentialityOffset, FrameBuf, Protection, Receiver, ReplayMode, RxScCounters, SecY,
     SecYConfig, Transmitter, TxEvent, TxScCounters, XpnParams,
@@ -1776,4 +1776,87 @@ fn pn_exhaustion_stops_the_link() {
         "{events:?}"
     );
     assert_eq!(ab.rx_sc().in_pkts_ok, 2);
+}
+
+/// A UDP GSO super-frame (`UDP_SEGMENT`) as a local sender hands it over: one UDP header
+/// for the whole payload, its checksum left for offload.
+fn udp_super_frame(v6: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = [MAC_B, MAC_A].concat();
+    let l4_len = 8 + payload.len();
+    if v6 {
+        f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+        f.extend_from_slice(&[17, 64]);
+        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    } else {
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
+        f.extend_from_slice(&[0x1C, 0x46, 0x40, 0, 64, 17, 0xBE, 0xEF]);
+        f.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 2]);
+    }
+    f.extend_from_slice(&[0x11, 0x51, 0x01, 0xBB]); // ports 4433 -> 443
+    f.extend_from_slice(&(l4_len as u16).to_be_bytes());
+    f.extend_from_slice(&[0xBA, 0xD1]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn udp_gso_super_frames_become_the_senders_datagrams() {
+    let s = Setup::default();
+    for (v6, tag) in [(false, None), (true, None), (false, Some(0x0042u16))] {
+        let (f1_tx, _) = s.forwarder(SCI_F1, SCI_F2).split();
+        let (_, f2_rx) = s.forwarder(SCI_F2, SCI_F1).split();
+        let mut p = Path::new(&s, f1_tx, f2_rx, true);
+        let data = payload(5_300, 7);
+        let f = udp_super_frame(v6, &data);
+        let m = FrameMeta {
+            csum_not_ready: true,
+            vlan_tci: tag,
+            gso: Some(Gso::Udp { size: 1200 }),
+            ..meta()
+        };
+        p.send_all(&[(f, m)], None);
+        let got = p.delivered_data();
+        // 5,300 octets of 1,200: four full datagrams and one of 500.
+        let l3 = if tag.is_some() { 18 } else { 14 };
+        let l4 = l3 + if v6 { 40 } else { 20 };
+        let sizes: Vec<usize> = got.iter().map(|d| d.len() - l4 - 8).collect();
+        assert_eq!(sizes, [1200, 1200, 1200, 1200, 500], "v6={v6} tag={tag:?}");
+        let mut joined = Vec::new();
+        for d in &got {
+            assert_eq!(csum::verify(d), Ok(true), "UDP checksum of every datagram");
+            assert_eq!(be16(d, l4 + 4) as usize, d.len() - l4, "UDP length");
+            if tag.is_some() {
+                assert_eq!(be16(d, 12), 0x8100);
+                assert_eq!(be16(d, 14), 0x0042, "the stripped tag is back");
+            }
+            joined.extend_from_slice(&d[l4 + 8..]);
+        }
+        assert_eq!(joined, data);
+        check_gso_counters(&p, 5);
+    }
+}
+
+#[test]
+fn tso_super_frames_are_cut_at_the_senders_mss() {
+    let s = Setup::default();
+    let (f1_tx, _) = s.forwarder(SCI_F1, SCI_F2).split();
+    let (_, f2_rx) = s.forwarder(SCI_F2, SCI_F1).split();
+    let mut p = Path::new(&s, f1_tx, f2_rx, true);
+    let f = tcp_frame(false, &payload(4_000, 8));
+    let m = FrameMeta {
+        csum_not_ready: true,
+        gso: Some(Gso::Tcp { size: 536 }),
+        ..meta()
+    };
+    p.send_all(&[(f.clone(), m)], None);
+    let segs = p.delivered_data();
+    // Checked as if the MTU were 576 (536 + IPv4 and TCP headers), although the plain
+    // MTU would allow 1,460 octets per segment: 4,000 / 536 rounded up.
+    check_segments(&f, &segs, 576);
+    assert_eq!(segs.len(), 8);
+    assert!(segs.iter().all(|d| d.len() - 14 - 40 <= 536));
+    check_gso_counters(&p, 8);
 }
