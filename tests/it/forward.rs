@@ -905,3 +905,32 @@ fn forward_cuts_tso_super_frames_at_the_senders_mss() {
         "a segment carried {max} octets, above the MSS of 1000"
     );
 }
+
+/// The README's run command: `macsec demo` builds its topology, passes every check,
+/// prints the counters and leaves no namespace behind.
+#[test]
+fn demo_passes_and_cleans_up() {
+    if !root_or_skip("demo_passes_and_cleans_up") {
+        return;
+    }
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--cipher", "gcm-aes-xpn-256"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    assert!(text.contains("All checks passed"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    for want in [
+        "ping A -> B",
+        "jumbo ping",
+        "TCP transfer",
+        "InPktsOK",
+        "Removed the namespaces",
+    ] {
+        assert!(text.contains(want), "summary names {want:?}:\n{text}");
+    }
+    let left = macsec::topology::run(&["ip", "netns", "list"]).unwrap();
+    assert!(!left.contains("-demo-"), "namespaces left behind:\n{left}");
+}
