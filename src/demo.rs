@@ -44,7 +44,7 @@ fn print_counters(name: &str, v: &Value) {
         counter(sy, &["InPktsNoTag"]), counter(sy, &["InPktsBadTag"]), counter(sy, &["InPktsNoSAError"]));
     let p = &v["pumps"]["plain_to_secure"];
     println!(
-        "  {name}: TCP super-frames segmented {}, checksums completed {}, kernel ring drops {}",
+        "  {name}: GSO super-frames segmented {}, checksums completed {}, kernel ring drops {}",
         counter(p, &["gso_frames"]),
         counter(p, &["csum_completed"]),
         counter(p, &["kernel_drops"]) + counter(v, &["pumps", "secure_to_plain", "kernel_drops"])
