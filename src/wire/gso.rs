@@ -35,6 +35,92 @@ pub enum GsoError {
     NoRoom,
 }
 
+/// Where the IP and transport headers of an IPv4 or IPv6 frame carrying `proto` are.
+struct Layout {
+    l3: usize,
+    l4: usize,
+    ipv4: bool,
+    /// End of the IP packet by its length field (the frame's end for an IPv6 payload
+    /// length of 0, as GSO packets larger than 64 KiB carry); not yet checked.
+    end: usize,
+}
+
+fn ip_layout(frame: &[u8], proto: u8) -> Result<Layout, GsoError> {
+    let (_, et_off) = skip_vlan_tags(frame, 2).ok_or(GsoError::Malformed)?;
+    let l3 = et_off + 2;
+    match be16(frame, et_off) {
+        Some(ethertype::IPV4) => {
+            let vihl = *frame.get(l3).ok_or(GsoError::Malformed)?;
+            let ihl = ((vihl & 0x0F) as usize) * 4;
+            if vihl >> 4 != 4 || ihl < 20 || frame.len() < l3 + ihl {
+                return Err(GsoError::Malformed);
+            }
+            if frame[l3 + 9] != proto {
+                return Err(GsoError::NotTcp);
+            }
+            let frag = u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]);
+            if frag & 0x3FFF != 0 {
+                return Err(GsoError::NotTcp);
+            }
+            let total = u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) as usize;
+            Ok(Layout {
+                l3,
+                l4: l3 + ihl,
+                ipv4: true,
+                end: l3 + total,
+            })
+        }
+        Some(ethertype::IPV6) => {
+            if frame.len() < l3 + 40 || frame[l3] >> 4 != 6 {
+                return Err(GsoError::Malformed);
+            }
+            if frame[l3 + 6] != proto {
+                return Err(GsoError::NotTcp);
+            }
+            let plen = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]) as usize;
+            Ok(Layout {
+                l3,
+                l4: l3 + 40,
+                ipv4: false,
+                end: if plen == 0 {
+                    frame.len()
+                } else {
+                    l3 + 40 + plen
+                },
+            })
+        }
+        _ => Err(GsoError::NotTcp),
+    }
+}
+
+/// Sets the per-segment IP fields of `out[..len]`, a segment that starts with a copy of
+/// the original headers: the IPv4 total length, the ID advanced by `index` and a fresh
+/// header checksum, or the IPv6 payload length. Returns the pseudo-header sum of the
+/// segment's `proto` checksum.
+fn fix_ip(
+    out: &mut [u8],
+    l3: usize,
+    l4: usize,
+    len: usize,
+    ipv4: bool,
+    index: u16,
+    proto: u8,
+) -> u64 {
+    let l4_len = len - l4;
+    if ipv4 {
+        out[l3 + 2..l3 + 4].copy_from_slice(&((len - l3) as u16).to_be_bytes());
+        let id = u16::from_be_bytes([out[l3 + 4], out[l3 + 5]]).wrapping_add(index);
+        out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
+        out[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = !fold(sum(&out[l3..l4]));
+        out[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+        sum(&out[l3 + 12..l3 + 20]) + proto as u64 + l4_len as u64
+    } else {
+        out[l3 + 4..l3 + 6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+        sum(&out[l3 + 8..l3 + 40]) + proto as u64 + l4_len as u64
+    }
+}
+
 /// Iterates over the segments of one oversized TCP frame.
 #[derive(Debug)]
 pub struct TcpSegmenter<'a> {
@@ -52,43 +138,12 @@ pub struct TcpSegmenter<'a> {
 impl<'a> TcpSegmenter<'a> {
     /// Prepares to cut `frame` into segments whose IP packets are at most `mtu` octets.
     pub fn new(frame: &'a [u8], mtu: usize) -> Result<TcpSegmenter<'a>, GsoError> {
-        let (_, et_off) = skip_vlan_tags(frame, 2).ok_or(GsoError::Malformed)?;
-        let l3 = et_off + 2;
-        let (ipv4, l4, ip_end) = match be16(frame, et_off) {
-            Some(ethertype::IPV4) => {
-                let vihl = *frame.get(l3).ok_or(GsoError::Malformed)?;
-                let ihl = ((vihl & 0x0F) as usize) * 4;
-                if vihl >> 4 != 4 || ihl < 20 || frame.len() < l3 + ihl {
-                    return Err(GsoError::Malformed);
-                }
-                if frame[l3 + 9] != 6 {
-                    return Err(GsoError::NotTcp);
-                }
-                let frag = u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]);
-                if frag & 0x3FFF != 0 {
-                    return Err(GsoError::NotTcp);
-                }
-                let total = u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) as usize;
-                (true, l3 + ihl, l3 + total)
-            }
-            Some(ethertype::IPV6) => {
-                if frame.len() < l3 + 40 || frame[l3] >> 4 != 6 {
-                    return Err(GsoError::Malformed);
-                }
-                if frame[l3 + 6] != 6 {
-                    return Err(GsoError::NotTcp);
-                }
-                let plen = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]) as usize;
-                // A GSO packet larger than 64 KiB carries payload length 0 (BIG TCP).
-                let end = if plen == 0 {
-                    frame.len()
-                } else {
-                    l3 + 40 + plen
-                };
-                (false, l3 + 40, end)
-            }
-            _ => return Err(GsoError::NotTcp),
-        };
+        let Layout {
+            l3,
+            l4,
+            ipv4,
+            end: ip_end,
+        } = ip_layout(frame, 6)?;
         if frame.len() < l4 + 20 {
             return Err(GsoError::Malformed);
         }
@@ -159,19 +214,8 @@ impl<'a> TcpSegmenter<'a> {
         let last = self.next + chunk >= self.payload_end;
         out[..self.hdr_len].copy_from_slice(&f[..self.hdr_len]);
         out[self.hdr_len..len].copy_from_slice(&f[self.next..self.next + chunk]);
-        let (l3, l4) = (self.l3, self.l4);
-        let seg_l4_len = len - l4;
-        if self.ipv4 {
-            let total = (len - l3) as u16;
-            out[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
-            let id = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]).wrapping_add(self.index);
-            out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
-            out[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-            let c = !fold(sum(&out[l3..l4]));
-            out[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-        } else {
-            out[l3 + 4..l3 + 6].copy_from_slice(&(seg_l4_len as u16).to_be_bytes());
-        }
+        let l4 = self.l4;
+        let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, self.index, 6);
         let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
             .wrapping_add((self.next - self.hdr_len) as u32);
         out[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
@@ -185,14 +229,7 @@ impl<'a> TcpSegmenter<'a> {
         out[l4 + 13] = flags;
         // TCP checksum over the pseudo-header and the segment.
         out[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
-        let mut s = if self.ipv4 {
-            sum(&out[l3 + 12..l3 + 20])
-        } else {
-            sum(&out[l3 + 8..l3 + 40])
-        };
-        s += 6 + seg_l4_len as u64;
-        s += sum(&out[l4..len]);
-        let c = !fold(s);
+        let c = !fold(pseudo + sum(&out[l4..len]));
         out[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
         self.next += chunk;
         self.index = self.index.wrapping_add(1);
@@ -202,44 +239,6 @@ impl<'a> TcpSegmenter<'a> {
         }
         Ok(Some(len))
     }
-}
-
-/// Where the IP and UDP headers of a UDP frame are: (l3, l4, ipv4, end of the IP packet).
-fn udp_layout(frame: &[u8]) -> Result<(usize, usize, bool, usize), GsoError> {
-    let (_, et_off) = skip_vlan_tags(frame, 2).ok_or(GsoError::Malformed)?;
-    let l3 = et_off + 2;
-    let (l4, ipv4, end) = match be16(frame, et_off) {
-        Some(ethertype::IPV4) => {
-            let vihl = *frame.get(l3).ok_or(GsoError::Malformed)?;
-            let ihl = ((vihl & 0x0F) as usize) * 4;
-            if vihl >> 4 != 4 || ihl < 20 || frame.len() < l3 + ihl {
-                return Err(GsoError::Malformed);
-            }
-            if frame[l3 + 9] != 17 {
-                return Err(GsoError::NotTcp);
-            }
-            if u16::from_be_bytes([frame[l3 + 6], frame[l3 + 7]]) & 0x3FFF != 0 {
-                return Err(GsoError::NotTcp);
-            }
-            let total = u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]) as usize;
-            (l3 + ihl, true, l3 + total)
-        }
-        Some(ethertype::IPV6) => {
-            if frame.len() < l3 + 40 || frame[l3] >> 4 != 6 {
-                return Err(GsoError::Malformed);
-            }
-            if frame[l3 + 6] != 17 {
-                return Err(GsoError::NotTcp);
-            }
-            let plen = u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]) as usize;
-            (l3 + 40, false, l3 + 40 + plen)
-        }
-        _ => return Err(GsoError::NotTcp),
-    };
-    if end < l4 + 8 || end > frame.len() {
-        return Err(GsoError::Malformed);
-    }
-    Ok((l3, l4, ipv4, end))
 }
 
 /// Iterates over the datagrams of one UDP super-frame (UDP GSO): each gets the original
@@ -262,7 +261,11 @@ impl<'a> UdpSegmenter<'a> {
     /// Prepares to cut `frame` (IPv4 or IPv6 UDP, up to two VLAN tags) into datagrams of
     /// `seg_size` payload octets, none of whose IP packets may exceed `mtu`.
     pub fn new(frame: &'a [u8], seg_size: usize, mtu: usize) -> Result<UdpSegmenter<'a>, GsoError> {
-        let (l3, l4, ipv4, payload_end) = udp_layout(frame)?;
+        let Layout { l3, l4, ipv4, end } = ip_layout(frame, 17)?;
+        if end < l4 + 8 || end > frame.len() {
+            return Err(GsoError::Malformed);
+        }
+        let payload_end = end;
         if seg_size == 0 {
             return Err(GsoError::Malformed);
         }
@@ -309,29 +312,11 @@ impl<'a> UdpSegmenter<'a> {
         }
         out[..hdr_len].copy_from_slice(&f[..hdr_len]);
         out[hdr_len..len].copy_from_slice(&f[self.next..self.next + chunk]);
-        let udp_len = (len - l4) as u16;
-        if self.ipv4 {
-            let total = (len - l3) as u16;
-            out[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
-            let id = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]).wrapping_add(self.index);
-            out[l3 + 4..l3 + 6].copy_from_slice(&id.to_be_bytes());
-            out[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-            let c = !fold(sum(&out[l3..l4]));
-            out[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-        } else {
-            out[l3 + 4..l3 + 6].copy_from_slice(&udp_len.to_be_bytes());
-        }
-        out[l4 + 4..l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
+        let pseudo = fix_ip(out, l3, l4, len, self.ipv4, self.index, 17);
+        out[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
         out[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
-        let mut s = if self.ipv4 {
-            sum(&out[l3 + 12..l3 + 20])
-        } else {
-            sum(&out[l3 + 8..l3 + 40])
-        };
-        s += 17 + udp_len as u64;
-        s += sum(&out[l4..len]);
         // RFC 768: a computed checksum of zero is sent as all ones.
-        let c = match !fold(s) {
+        let c = match !fold(pseudo + sum(&out[l4..len])) {
             0 => 0xFFFF,
             c => c,
         };
@@ -350,31 +335,38 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn tcp_frame(v6: bool, vlan: bool, payload: &[u8], flags: u8) -> Vec<u8> {
+    /// An Ethernet frame (optionally with a VLAN tag) carrying an IPv4 or IPv6 packet of
+    /// protocol `proto` (IPv4 ID `id`) whose transport header and payload are `l4`.
+    fn ip_frame(v6: bool, vlan: bool, proto: u8, id: [u8; 2], l4: &[u8]) -> Vec<u8> {
         let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
         if vlan {
             f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
         }
-        let l4len = 32 + payload.len();
         if v6 {
             f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
-            f.extend_from_slice(&(l4len as u16).to_be_bytes());
-            f.extend_from_slice(&[6, 64]);
+            f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, 64]);
             f.extend_from_slice(&[0xfd; 16]);
             f.extend_from_slice(&[0xfe; 16]);
         } else {
             f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            f.extend_from_slice(&((20 + l4len) as u16).to_be_bytes());
-            f.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+            f.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[id[0], id[1], 0x40, 0, 64, proto, 0, 0]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
         }
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn tcp_frame(v6: bool, vlan: bool, payload: &[u8], flags: u8) -> Vec<u8> {
         // ports, seq 0xFFFFFF00 (wraps), ack, doff 8 (12 octets of options), flags
-        f.extend_from_slice(&[
+        let mut l4 = vec![
             0x9c, 0x40, 0x14, 0x51, 0xFF, 0xFF, 0xFF, 0x00, 0, 0, 0, 1, 0x80, flags, 0xFF, 0xFF, 0,
             0, 0, 0,
-        ]);
-        f.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
-        f.extend_from_slice(payload);
-        f
+        ];
+        l4.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        l4.extend_from_slice(payload);
+        ip_frame(v6, vlan, 6, [0x12, 0x34], &l4)
     }
 
     fn l3_start(f: &[u8]) -> usize {
@@ -481,28 +473,12 @@ mod tests {
     }
 
     fn udp_frame(v6: bool, vlan: bool, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
-        if vlan {
-            f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
-        }
-        let l4len = 8 + payload.len();
-        if v6 {
-            f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
-            f.extend_from_slice(&(l4len as u16).to_be_bytes());
-            f.extend_from_slice(&[17, 64]);
-            f.extend_from_slice(&[0xfd; 16]);
-            f.extend_from_slice(&[0xfe; 16]);
-        } else {
-            f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-            f.extend_from_slice(&((20 + l4len) as u16).to_be_bytes());
-            f.extend_from_slice(&[0xFF, 0xFE, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
-        }
         // ports, length (of the whole super-datagram), checksum left partial
-        f.extend_from_slice(&[0x9c, 0x40, 0x11, 0x51]);
-        f.extend_from_slice(&(l4len as u16).to_be_bytes());
-        f.extend_from_slice(&[0x12, 0x34]);
-        f.extend_from_slice(payload);
-        f
+        let mut l4 = vec![0x9c, 0x40, 0x11, 0x51];
+        l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        l4.extend_from_slice(&[0x12, 0x34]);
+        l4.extend_from_slice(payload);
+        ip_frame(v6, vlan, 17, [0xFF, 0xFE], &l4)
     }
 
     proptest! {
