@@ -151,94 +151,107 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
             scratch,
         } = self;
         let mtu = *plain_mtu;
-        let n =
-            rx.recv_batch(BATCH, timeout, &mut |f: RxFrame<'_>| {
-                c.frames_in += 1;
-                if f.truncated {
-                    c.truncated += 1;
-                    return;
-                }
-                let len = f.data.len()
-                    + if f.vlan_tci.is_some() {
-                        VLAN_TAG_LEN
-                    } else {
-                        0
-                    };
-                // A UDP GSO super-frame is always cut at the sender's datagram boundaries,
-                // even when it would fit the MTU whole: sent as one it would be one datagram
-                // with the payload of several.
-                // So is a TCP one: at the sender's MSS, which may be below what the MTU
-                // allows (path MTU, MSS clamping further on).
-                let (udp_seg, tcp_mss) = match f.gso {
-                    Some(Gso::Udp { size }) => (Some(size as usize), 0),
-                    Some(Gso::Tcp { size }) => (None, size as usize),
-                    _ => (None, 0),
+        let n = rx.recv_batch(BATCH, timeout, &mut |f: RxFrame<'_>| {
+            c.frames_in += 1;
+            if f.truncated {
+                c.truncated += 1;
+                return;
+            }
+            let len = f.data.len()
+                + if f.vlan_tci.is_some() {
+                    VLAN_TAG_LEN
+                } else {
+                    0
                 };
-                if (udp_seg.is_some() || tcp_mss > 0 || l3_len(f.data) > mtu) && len > HEADER_LEN {
-                    // A super-frame from a sender with TSO/GSO: segment, then protect each.
-                    scratch.clear();
-                    scratch.resize(len, 0);
-                    if place(&f, scratch, 0).is_none() {
-                        c.oversize += 1;
-                        return;
-                    }
-                    let seg = match udp_seg {
-                        Some(size) => UdpSegmenter::new(scratch, size, mtu).map(Segmenter::Udp),
-                        None => TcpSegmenter::new(scratch, mtu)
-                            .map(|t| Segmenter::Tcp(t.with_mss(tcp_mss))),
-                    };
-                    let Ok(mut seg) = seg else {
-                        c.oversize += 1;
-                        return;
-                    };
-                    c.gso_frames += 1;
-                    while !seg.is_done() {
-                        let mut failed = false;
-                        let sent = send(tx, c, &mut |slot| match seg
-                            .next_into(&mut slot[TX_HEADROOM..])
-                        {
-                            Ok(Some(n)) => protect(secy, slot, n),
-                            _ => {
-                                failed = true;
-                                None
-                            }
-                        });
-                        if failed {
-                            // Counted as secy_dropped by send(); it is a segmentation failure.
-                            c.secy_dropped -= 1;
-                            c.oversize += 1;
-                            break;
-                        }
-                        if !sent {
-                            break;
-                        }
-                        c.gso_segments += 1;
-                    }
+            // A super-frame from a sender with TSO/GSO is cut, then each piece is
+            // protected. With the kernel's GSO metadata it is cut where the sender
+            // asked, even if it would fit the MTU whole: UDP at the datagram size
+            // (sent whole it would be one datagram with the payload of several), TCP
+            // at the sender's MSS (which path MTU or MSS clamping may have made
+            // smaller than the MTU allows). Without it, TCP is cut at the MTU.
+            let (udp_seg, tcp_mss) = match f.gso {
+                Some(Gso::Udp { size }) => (Some(size as usize), 0),
+                Some(Gso::Tcp { size }) => (None, size as usize),
+                _ => (None, 0),
+            };
+            let cut = udp_seg.is_some() || tcp_mss > 0 || l3_len(f.data) > mtu;
+            if cut && len > HEADER_LEN {
+                scratch.clear();
+                scratch.resize(len, 0);
+                if place(&f, scratch, 0).is_none() {
+                    c.oversize += 1;
                     return;
                 }
-                let csum = f.csum_not_ready;
-                let mut csum_ok = true;
-                let sent = send(tx, c, &mut |slot| {
-                    let n = place(&f, slot, TX_HEADROOM)?;
-                    if csum {
-                        csum_ok =
-                            crate::wire::csum::complete(&mut slot[TX_HEADROOM..TX_HEADROOM + n])
-                                .is_ok();
+                let seg = match udp_seg {
+                    Some(size) => UdpSegmenter::new(scratch, size, mtu).map(Segmenter::Udp),
+                    None => {
+                        TcpSegmenter::new(scratch, mtu).map(|t| Segmenter::Tcp(t.with_mss(tcp_mss)))
                     }
-                    protect(secy, slot, n)
-                });
-                if csum && sent {
-                    c.csum_completed += 1;
-                    if !csum_ok {
-                        c.csum_failed += 1;
-                    }
+                };
+                let Ok(seg) = seg else {
+                    c.oversize += 1;
+                    return;
+                };
+                send_segments(tx, c, secy, seg);
+                return;
+            }
+            let csum = f.csum_not_ready;
+            let mut csum_ok = true;
+            let sent = send(tx, c, &mut |slot| {
+                let n = place(&f, slot, TX_HEADROOM)?;
+                if csum {
+                    csum_ok = crate::wire::csum::complete(&mut slot[TX_HEADROOM..TX_HEADROOM + n])
+                        .is_ok();
                 }
-            })?;
+                protect(secy, slot, n)
+            });
+            if csum && sent {
+                c.csum_completed += 1;
+                if !csum_ok {
+                    c.csum_failed += 1;
+                }
+            }
+        })?;
         if let Err(e) = tx.flush() {
             c.tx_errors += 1;
             tracing::debug!("secure port flush: {e}");
         }
         Ok(n)
+    }
+}
+
+/// Protects and sends every piece of a super-frame being cut; a piece that cannot be cut
+/// ends it and is counted as oversize.
+fn send_segments(
+    tx: &mut dyn TxPort,
+    c: &mut PumpCounters,
+    secy: &mut Transmitter,
+    mut seg: Segmenter<'_>,
+) {
+    c.gso_frames += 1;
+    while !seg.is_done() {
+        let mut failed = false;
+        let sent = send(
+            tx,
+            c,
+            &mut |slot| match seg.next_into(&mut slot[TX_HEADROOM..]) {
+                Ok(Some(n)) => protect(secy, slot, n),
+                _ => {
+                    failed = true;
+                    None
+                }
+            },
+        );
+        if failed {
+            // Counted as secy_dropped by send(); it is a segmentation failure.
+            c.secy_dropped -= 1;
+            c.oversize += 1;
+            break;
+        }
+        if !sent {
+            break;
+        }
+        c.gso_segments += 1;
     }
 }
 
