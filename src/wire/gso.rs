@@ -121,18 +121,87 @@ fn fix_ip(
     }
 }
 
+/// Walks the payload `start..end` of a frame whose headers are `frame[..start]` in
+/// pieces of at most `size` octets (a frame without payload is one empty piece), and
+/// writes each as headers plus piece: what both segmenters share.
+#[derive(Debug)]
+struct Pieces {
+    start: usize,
+    end: usize,
+    size: usize,
+    next: usize,
+    index: u16,
+}
+
+/// One piece written by [`Pieces::copy_next`].
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    /// Offset of the piece in the payload.
+    off: usize,
+    /// 0 for the first piece, then counting up (wrapping).
+    index: u16,
+    /// Whether it is the last piece.
+    last: bool,
+    /// Length of the segment written: headers and piece.
+    len: usize,
+}
+
+impl Pieces {
+    fn new(start: usize, end: usize, size: usize) -> Pieces {
+        Pieces {
+            start,
+            end,
+            size,
+            next: start,
+            index: 0,
+        }
+    }
+
+    fn count(&self) -> usize {
+        (self.end - self.start).div_ceil(self.size).max(1)
+    }
+
+    fn is_done(&self) -> bool {
+        self.next >= self.end && !(self.index == 0 && self.end == self.start)
+    }
+
+    /// Writes the headers and the next piece of `frame` to `out` and moves on; `None`
+    /// when done. A piece that does not fit `out` is not taken.
+    fn copy_next(&mut self, frame: &[u8], out: &mut [u8]) -> Result<Option<Piece>, GsoError> {
+        if self.is_done() {
+            return Ok(None);
+        }
+        let chunk = (self.end - self.next).min(self.size);
+        let len = self.start + chunk;
+        if out.len() < len {
+            return Err(GsoError::NoRoom);
+        }
+        out[..self.start].copy_from_slice(&frame[..self.start]);
+        out[self.start..len].copy_from_slice(&frame[self.next..self.next + chunk]);
+        let piece = Piece {
+            off: self.next - self.start,
+            index: self.index,
+            last: self.next + chunk >= self.end,
+            len,
+        };
+        self.next += chunk;
+        self.index = self.index.wrapping_add(1);
+        if chunk == 0 {
+            // A header-only frame: one segment, then done.
+            self.next = self.end + 1;
+        }
+        Ok(Some(piece))
+    }
+}
+
 /// Iterates over the segments of one oversized TCP frame.
 #[derive(Debug)]
 pub struct TcpSegmenter<'a> {
     frame: &'a [u8],
     l3: usize,
     l4: usize,
-    hdr_len: usize,
     ipv4: bool,
-    payload_end: usize,
-    mss: usize,
-    next: usize,
-    index: u16,
+    pieces: Pieces,
 }
 
 impl<'a> TcpSegmenter<'a> {
@@ -170,12 +239,8 @@ impl<'a> TcpSegmenter<'a> {
             frame,
             l3,
             l4,
-            hdr_len,
             ipv4,
-            payload_end,
-            mss: mtu - ip_hdrs,
-            next: hdr_len,
-            index: 0,
+            pieces: Pieces::new(hdr_len, payload_end, mtu - ip_hdrs),
         })
     }
 
@@ -184,46 +249,36 @@ impl<'a> TcpSegmenter<'a> {
     /// be dropped further on. 0 leaves the MTU's limit.
     pub fn with_mss(mut self, mss: usize) -> Self {
         if mss > 0 {
-            self.mss = self.mss.min(mss);
+            self.pieces.size = self.pieces.size.min(mss);
         }
         self
     }
 
     /// The number of segments this frame becomes.
     pub fn count(&self) -> usize {
-        (self.payload_end - self.hdr_len).div_ceil(self.mss).max(1)
+        self.pieces.count()
     }
 
     /// Whether all segments were produced.
     pub fn is_done(&self) -> bool {
-        self.next >= self.payload_end && !(self.index == 0 && self.payload_end == self.hdr_len)
+        self.pieces.is_done()
     }
 
     /// Writes the next segment to `out` and returns its length, or `None` when done.
     pub fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
-        if self.is_done() {
+        let Some(p) = self.pieces.copy_next(self.frame, out)? else {
             return Ok(None);
-        }
-        let f = self.frame;
-        let chunk = (self.payload_end - self.next).min(self.mss);
-        let len = self.hdr_len + chunk;
-        if out.len() < len {
-            return Err(GsoError::NoRoom);
-        }
-        let first = self.index == 0;
-        let last = self.next + chunk >= self.payload_end;
-        out[..self.hdr_len].copy_from_slice(&f[..self.hdr_len]);
-        out[self.hdr_len..len].copy_from_slice(&f[self.next..self.next + chunk]);
-        let l4 = self.l4;
-        let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, self.index, 6);
+        };
+        let (f, l4, len) = (self.frame, self.l4, p.len);
+        let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, p.index, 6);
         let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
-            .wrapping_add((self.next - self.hdr_len) as u32);
+            .wrapping_add(p.off as u32);
         out[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
         let mut flags = f[l4 + 13];
-        if !last {
+        if !p.last {
             flags &= !(0x01 | 0x08); // FIN, PSH
         }
-        if !first {
+        if p.index != 0 {
             flags &= !0x80; // CWR
         }
         out[l4 + 13] = flags;
@@ -231,12 +286,6 @@ impl<'a> TcpSegmenter<'a> {
         out[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
         let c = !fold(pseudo + sum(&out[l4..len]));
         out[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-        self.next += chunk;
-        self.index = self.index.wrapping_add(1);
-        if chunk == 0 {
-            // A header-only frame: one segment, then done.
-            self.next = self.payload_end + 1;
-        }
         Ok(Some(len))
     }
 }
@@ -251,10 +300,7 @@ pub struct UdpSegmenter<'a> {
     l3: usize,
     l4: usize,
     ipv4: bool,
-    payload_end: usize,
-    seg_size: usize,
-    next: usize,
-    index: u16,
+    pieces: Pieces,
 }
 
 impl<'a> UdpSegmenter<'a> {
@@ -265,7 +311,6 @@ impl<'a> UdpSegmenter<'a> {
         if end < l4 + 8 || end > frame.len() {
             return Err(GsoError::Malformed);
         }
-        let payload_end = end;
         if seg_size == 0 {
             return Err(GsoError::Malformed);
         }
@@ -277,42 +322,28 @@ impl<'a> UdpSegmenter<'a> {
             l3,
             l4,
             ipv4,
-            payload_end,
-            seg_size,
-            next: l4 + 8,
-            index: 0,
+            pieces: Pieces::new(l4 + 8, end, seg_size),
         })
     }
 
     /// The number of datagrams this frame becomes.
     pub fn count(&self) -> usize {
-        (self.payload_end - self.l4 - 8)
-            .div_ceil(self.seg_size)
-            .max(1)
+        self.pieces.count()
     }
 
     /// Whether all datagrams were produced.
     pub fn is_done(&self) -> bool {
-        self.next >= self.payload_end && !(self.index == 0 && self.payload_end == self.l4 + 8)
+        self.pieces.is_done()
     }
 
     /// Writes the next datagram's frame to `out` and returns its length, or `None` when
     /// done.
     pub fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
-        if self.is_done() {
+        let Some(p) = self.pieces.copy_next(self.frame, out)? else {
             return Ok(None);
-        }
-        let f = self.frame;
-        let (l3, l4) = (self.l3, self.l4);
-        let hdr_len = l4 + 8;
-        let chunk = (self.payload_end - self.next).min(self.seg_size);
-        let len = hdr_len + chunk;
-        if out.len() < len {
-            return Err(GsoError::NoRoom);
-        }
-        out[..hdr_len].copy_from_slice(&f[..hdr_len]);
-        out[hdr_len..len].copy_from_slice(&f[self.next..self.next + chunk]);
-        let pseudo = fix_ip(out, l3, l4, len, self.ipv4, self.index, 17);
+        };
+        let (l4, len) = (self.l4, p.len);
+        let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, p.index, 17);
         out[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
         out[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
         // RFC 768: a computed checksum of zero is sent as all ones.
@@ -321,11 +352,6 @@ impl<'a> UdpSegmenter<'a> {
             c => c,
         };
         out[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
-        self.next += chunk;
-        self.index = self.index.wrapping_add(1);
-        if chunk == 0 {
-            self.next = self.payload_end + 1;
-        }
         Ok(Some(len))
     }
 }
