@@ -1293,28 +1293,34 @@ fn ip_header_sum(h: &[u8]) -> u16 {
     s as u16
 }
 
-/// An IPv4 or IPv6 TCP frame (PSH|ACK, sequence number about to wrap) with `payload`;
-/// the TCP checksum (and the IPv4 header checksum) hold garbage.
-fn tcp_frame(v6: bool, payload: &[u8]) -> Vec<u8> {
+/// A frame from A's MAC to B's carrying an IPv4 or IPv6 packet of protocol `proto` whose
+/// transport header and payload are `l4`; the IPv4 header checksum holds garbage.
+fn ip_frame(v6: bool, proto: u8, l4: &[u8]) -> Vec<u8> {
     let mut f = [MAC_B, MAC_A].concat();
-    let l4_len = 20 + payload.len();
     if v6 {
         f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
-        f.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[proto, 64]);
         f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     } else {
         f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-        f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-        f.extend_from_slice(&[0x1C, 0x46, 0x40, 0, 64, 6, 0xBE, 0xEF]);
+        f.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0x1C, 0x46, 0x40, 0, 64, proto, 0xBE, 0xEF]);
         f.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 2]);
     }
-    f.extend_from_slice(&[0x9C, 0x40, 0x14, 0x51]); // ports 40000 -> 5201
-    f.extend_from_slice(&0xFFFF_F000u32.to_be_bytes()); // seq
-    f.extend_from_slice(&[0, 0, 0, 1, 0x50, 0x18, 0xFF, 0xFF, 0xDE, 0xAD, 0, 0]);
-    f.extend_from_slice(payload);
+    f.extend_from_slice(l4);
     f
+}
+
+/// An IPv4 or IPv6 TCP frame (PSH|ACK, sequence number about to wrap) with `payload`;
+/// the TCP checksum (and the IPv4 header checksum) hold garbage.
+fn tcp_frame(v6: bool, payload: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![0x9C, 0x40, 0x14, 0x51]; // ports 40000 -> 5201
+    l4.extend_from_slice(&0xFFFF_F000u32.to_be_bytes()); // seq
+    l4.extend_from_slice(&[0, 0, 0, 1, 0x50, 0x18, 0xFF, 0xFF, 0xDE, 0xAD, 0, 0]);
+    l4.extend_from_slice(payload);
+    ip_frame(v6, 6, &l4)
 }
 
 /// Checks the segments host B got for the super-frame `orig` (as the protecting pump
@@ -1781,25 +1787,11 @@ fn pn_exhaustion_stops_the_link() {
 /// A UDP GSO super-frame (`UDP_SEGMENT`) as a local sender hands it over: one UDP header
 /// for the whole payload, its checksum left for offload.
 fn udp_super_frame(v6: bool, payload: &[u8]) -> Vec<u8> {
-    let mut f = [MAC_B, MAC_A].concat();
-    let l4_len = 8 + payload.len();
-    if v6 {
-        f.extend_from_slice(&[0x86, 0xDD, 0x60, 0, 0, 0]);
-        f.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        f.extend_from_slice(&[17, 64]);
-        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        f.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-    } else {
-        f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
-        f.extend_from_slice(&((20 + l4_len) as u16).to_be_bytes());
-        f.extend_from_slice(&[0x1C, 0x46, 0x40, 0, 64, 17, 0xBE, 0xEF]);
-        f.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 2]);
-    }
-    f.extend_from_slice(&[0x11, 0x51, 0x01, 0xBB]); // ports 4433 -> 443
-    f.extend_from_slice(&(l4_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0xBA, 0xD1]);
-    f.extend_from_slice(payload);
-    f
+    let mut l4 = vec![0x11, 0x51, 0x01, 0xBB]; // ports 4433 -> 443
+    l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    l4.extend_from_slice(&[0xBA, 0xD1]);
+    l4.extend_from_slice(payload);
+    ip_frame(v6, 17, &l4)
 }
 
 #[test]
