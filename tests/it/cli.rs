@@ -53,6 +53,14 @@ fn keygen_prints_a_parseable_activation_key_and_snippets() {
         .success());
 }
 
+/// The key with its last check character changed to a different one (a random
+/// key may already end in any given character, so never substitute a fixed one).
+fn mistyped(ak: &str) -> String {
+    let (head, last) = ak.split_at(ak.len() - 1);
+    let other = if last == "0" { "1" } else { "0" };
+    format!("{head}{other}")
+}
+
 #[test]
 fn forward_config_errors_exit_2_naming_the_field() {
     let d = TempDir::new("fwdcfg");
@@ -66,7 +74,7 @@ fn forward_config_errors_exit_2_naming_the_field() {
             format!("{ports}[secy]\n[[secy.tx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n[mka]\nactivation_key = \"{ak}\"\n"),
             "both [mka] and static SAs",
         ),
-        (format!("{ports}[secy]\n[mka]\nactivation_key = \"{}0\"\n", &ak[..ak.len() - 1]), "mka.activation_key: the check digits"),
+        (format!("{ports}[secy]\n[mka]\nactivation_key = \"{}\"\n", mistyped(&ak)), "mka.activation_key: the check digits"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\npriority = 300\n"), "mka.priority: 300 is out of range"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\ncipher = \"aes\"\n"), "mka.cipher:"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\ndestination = \"02:00:00:00:00:01\"\n"), "mka.destination: must be a group"),
