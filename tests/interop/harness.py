@@ -538,6 +538,7 @@ class Scenario:
     mka: bool = False            # SAs from MKA (wpa_supplicant in the guest), not static keys
     mka_guest_prio: int = 16     # MKA key server priorities (lower wins; equal: lower SCI)
     mka_peer_prio: int = 32
+    cak_len: int = 16            # MKA: CAK octets, 16 or 32 (802.1X-2010 6.2)
     tcp: int = 0                 # TCP bulk transfer: this many bytes each way (0: none)
     restart: bool = False        # MKA: the host-side peer is restarted after the pings
     rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
@@ -551,8 +552,9 @@ class Scenario:
         return "peer" if self.mka_peer_prio < self.mka_guest_prio else "guest"
 
     def mka_keys(self) -> tuple[str, str]:
-        """(CAK, CKN) hex: a 128-bit CAK (wpa_supplicant 2.10's mka_cak) and a 32-octet CKN."""
-        return _hexkey(f"{self.name}/cak", 16), _hexkey(f"{self.name}/ckn", 32)
+        """(CAK, CKN) hex: a CAK of cak_len octets (wpa_supplicant 2.10's mka_cak takes 16
+        or 32) and a 32-octet CKN."""
+        return _hexkey(f"{self.name}/cak", self.cak_len), _hexkey(f"{self.name}/ckn", 32)
 
     @property
     def xpn(self) -> bool:
