@@ -4,9 +4,16 @@
 //! with the `pcap-file` crate, protects or validates every Ethernet frame with a
 //! [`SecY`], and writes a classic pcap with the same timestamps. Frames that
 //! validation drops are not written; every outcome is in the SecY counters.
+//!
+//! Captures that keep the Ethernet FCS (a pcap link-type field with the FCS-length bits
+//! set, or a pcapng interface with `if_fcslen`; taps and NICs with `rx-fcs` on make
+//! them) are accepted: each frame's FCS is checked and removed before the SecY sees the
+//! frame, as a MAC does (802.1AE 10.1: the SecY works on frames without FCS), and a
+//! frame with a bad FCS is skipped and counted. The output never carries an FCS.
 
 use crate::secy::{FrameBuf, SecY};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, Endianness, TsResolution};
 use std::fs::File;
@@ -36,6 +43,9 @@ pub struct FrameTotals {
     pub truncated: u64,
     /// Records skipped because their link type is not Ethernet.
     pub not_ethernet: u64,
+    /// Frames skipped because the capture keeps the FCS and it is wrong (the frame was
+    /// damaged on the wire; a MAC would have discarded it).
+    pub bad_fcs: u64,
 }
 
 /// Errors of the pcap tool: files that cannot be opened, read or written.
@@ -105,6 +115,33 @@ impl<W: Write> Sink<W> {
     }
 }
 
+/// The Ethernet FCS (IEEE 802.3 CRC-32, reflected, as it appears on the wire) of
+/// `data`, as the little-endian number the last four octets of the frame hold.
+fn fcs(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    !data.iter().fold(!0u32, |c, &b| {
+        TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
 fn process(
     secy: &mut SecY,
     dir: Direction,
@@ -112,12 +149,28 @@ fn process(
     totals: &mut FrameTotals,
     data: &[u8],
     orig_len: u32,
+    fcs_len: usize,
 ) -> bool {
     totals.read += 1;
     if (data.len() as u64) < orig_len as u64 || data.len() > MAX_FRAME {
         totals.truncated += 1;
         return false;
     }
+    let data = if fcs_len == 0 {
+        data
+    } else {
+        // Only the 4-octet Ethernet FCS is checked; other lengths are cut off unchecked.
+        let Some(cut) = data.len().checked_sub(fcs_len) else {
+            totals.bad_fcs += 1;
+            return false;
+        };
+        let (frame, trailer) = data.split_at(cut);
+        if fcs_len == 4 && u32::from_le_bytes(trailer.try_into().expect("4 octets")) != fcs(frame) {
+            totals.bad_fcs += 1;
+            return false;
+        }
+        frame
+    };
     buf.set(data);
     let ok = match dir {
         Direction::Encrypt => secy.tx.protect_buf(buf).is_ok(),
@@ -187,18 +240,26 @@ pub fn run(
             path: input.to_path_buf(),
         })?;
         let h = r.header();
-        if h.datalink != DataLink::ETHERNET {
+        let Some(fcs_len) = classic_fcs_len(h.datalink) else {
             return Err(PcapError::LinkType {
                 path: input.to_path_buf(),
                 linktype: h.datalink,
             });
-        }
+        };
         header.ts_resolution = h.ts_resolution;
         header.endianness = h.endianness;
         let mut sink = sink(out_file, header, output)?;
         while let Some(p) = r.next_packet() {
             let p = p.map_err(|e| malformed(totals.read, e))?;
-            if process(secy, dir, &mut buf, &mut totals, &p.data, p.orig_len) {
+            if process(
+                secy,
+                dir,
+                &mut buf,
+                &mut totals,
+                &p.data,
+                p.orig_len,
+                fcs_len,
+            ) {
                 sink.write(p.timestamp, buf.as_slice())?;
             }
         }
@@ -206,7 +267,8 @@ pub fn run(
     } else {
         let mut r = PcapNgReader::new(reader).map_err(|e| malformed(0, e))?;
         let mut sink = sink(out_file, header, output)?;
-        let mut links: Vec<DataLink> = Vec::new();
+        // Per interface: its link type and how many FCS octets end each frame.
+        let mut links: Vec<(DataLink, usize)> = Vec::new();
         while let Some(b) = r.next_block() {
             let b = b.map_err(|e| malformed(totals.read, e))?;
             let (iface, ts, orig, data) = match &b {
@@ -215,7 +277,11 @@ pub fn run(
                     continue;
                 }
                 Block::InterfaceDescription(idb) => {
-                    links.push(idb.linktype);
+                    let fcs_len = idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfFcsLen(n) => Some(*n as usize),
+                        _ => None,
+                    });
+                    links.push((idb.linktype, fcs_len.unwrap_or(0)));
                     continue;
                 }
                 Block::EnhancedPacket(p) => (
@@ -234,17 +300,36 @@ pub fn run(
                 ),
                 _ => continue,
             };
-            if links.get(iface) != Some(&DataLink::ETHERNET) {
-                totals.not_ethernet += 1;
-                continue;
-            }
-            if process(secy, dir, &mut buf, &mut totals, data, orig) {
+            let fcs_len = match links.get(iface) {
+                Some(&(DataLink::ETHERNET, fcs_len)) => fcs_len,
+                _ => {
+                    totals.not_ethernet += 1;
+                    continue;
+                }
+            };
+            if process(secy, dir, &mut buf, &mut totals, data, orig, fcs_len) {
                 sink.write(ts, buf.as_slice())?;
             }
         }
         finish(sink)?;
     }
     Ok(totals)
+}
+
+/// For a classic pcap's link-type field: `Some(FCS octets per frame)` if it is Ethernet.
+/// The field's upper bits may say the frames end with an FCS: bit 26 set, and bits
+/// 28-31 its length in 16-bit units (pcap file format, "LinkType and additional
+/// information"); bits 16-25 are reserved and must be zero.
+fn classic_fcs_len(linktype: DataLink) -> Option<usize> {
+    let v = u32::from(linktype);
+    if v & 0xFFFF != u32::from(DataLink::ETHERNET) || v & 0x03FF_0000 != 0 {
+        return None;
+    }
+    Some(if v & 0x0400_0000 != 0 {
+        (v >> 28) as usize * 2
+    } else {
+        0
+    })
 }
 
 fn sink(f: File, header: PcapHeader, path: &Path) -> Result<Sink<BufWriter<File>>, PcapError> {
@@ -271,4 +356,23 @@ fn finish(s: Sink<BufWriter<File>>) -> Result<(), PcapError> {
             path,
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fcs_check_value_and_link_type_bits() {
+        // The CRC-32 check value (IEEE 802.3 polynomial, reflected).
+        assert_eq!(fcs(b"123456789"), 0xCBF4_3926);
+        assert_eq!(fcs(b""), 0);
+        assert_eq!(classic_fcs_len(DataLink::ETHERNET), Some(0));
+        assert_eq!(classic_fcs_len(DataLink::from(0x2400_0001)), Some(4));
+        assert_eq!(classic_fcs_len(DataLink::from(0x0400_0001)), Some(0));
+        assert_eq!(classic_fcs_len(DataLink::from(0x2000_0001)), Some(0));
+        assert_eq!(classic_fcs_len(DataLink::from(0x0001_0001)), None);
+        assert_eq!(classic_fcs_len(DataLink::from(0x2400_0071)), None);
+        assert_eq!(classic_fcs_len(DataLink::RAW), None);
+    }
 }

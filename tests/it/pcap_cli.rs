@@ -524,3 +524,130 @@ fn sample_capture_in_the_readme_works() {
         read_pcap(Path::new(&format!("{root}/examples/sample.pcap")))
     );
 }
+
+/// The Ethernet FCS of `f`, bit by bit (CRC-32, reflected polynomial 0xEDB88320): an
+/// implementation independent of the tool's table-driven one.
+fn fcs_bitwise(f: &[u8]) -> [u8; 4] {
+    let mut c = !0u32;
+    for &b in f {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    (!c).to_le_bytes()
+}
+
+/// A little-endian pcapng: one interface (Ethernet, `if_fcslen` = `fcs_len` when given)
+/// and one enhanced packet block per frame.
+fn write_pcapng(path: &Path, fcs_len: Option<u8>, frames: &[Vec<u8>]) {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let len = 12 + body.len().div_ceil(4) * 4;
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + (4 - body.len() % 4) % 4, 0);
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    }
+    let mut b = Vec::new();
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut b, 0x0A0D_0D0A, &shb);
+    let mut idb = vec![1, 0, 0, 0];
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    if let Some(n) = fcs_len {
+        idb.extend_from_slice(&[13, 0, 1, 0, n, 0, 0, 0]); // if_fcslen, padded
+        idb.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+    }
+    block(&mut b, 1, &idb);
+    for (i, f) in frames.iter().enumerate() {
+        let mut epb = vec![0u8; 4];
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&(i as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(f);
+        block(&mut b, 6, &epb);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn captures_that_keep_the_fcs_are_checked_and_stripped() {
+    let d = TempDir::new("fcs");
+    let c = d.path("c.toml");
+    std::fs::write(&c, config("gcm-aes-128", true, 0, "")).unwrap();
+    let plain = vec![frame(60, 1), frame(1514, 2), frame(9014, 3)];
+    let with_fcs: Vec<Vec<u8>> = plain
+        .iter()
+        .map(|f| [f.as_slice(), &fcs_bitwise(f)].concat())
+        .collect();
+    let mut damaged = with_fcs[1].clone();
+    damaged[700] ^= 0x10;
+    let mut input = with_fcs.clone();
+    input.insert(1, damaged);
+
+    let encrypt = |inp: &Path, out: &str| {
+        let o = run(&[
+            "pcap",
+            "encrypt",
+            "--config",
+            c.to_str().unwrap(),
+            inp.to_str().unwrap(),
+            d.path(out).to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (json(&o), read_pcap(&d.path(out)))
+    };
+    write_pcap(&d.path("plain.pcap"), &plain);
+    let (_, want) = encrypt(&d.path("plain.pcap"), "want.pcap");
+
+    // Classic pcap: link type Ethernet with the FCS bits (F = 1, 2 x 16-bit words).
+    write_pcap(&d.path("fcs.pcap"), &input);
+    let mut b = std::fs::read(d.path("fcs.pcap")).unwrap();
+    b[20..24].copy_from_slice(&0x2400_0001u32.to_le_bytes());
+    std::fs::write(d.path("fcs.pcap"), b).unwrap();
+    // pcapng with if_fcslen = 4.
+    write_pcapng(&d.path("fcs.pcapng"), Some(4), &input);
+    for (name, out) in [("fcs.pcap", "o1.pcap"), ("fcs.pcapng", "o2.pcap")] {
+        let (j, got) = encrypt(&d.path(name), out);
+        assert_eq!(got, want, "{name}: the FCS must be gone before protection");
+        assert_eq!(j["frames"]["bad_fcs"], 1, "{name}: {j}");
+        assert_eq!(j["frames"]["written"], 3, "{name}: {j}");
+    }
+
+    // The protected frames with an FCS decrypt to the plain frames.
+    let prot_fcs: Vec<Vec<u8>> = want
+        .iter()
+        .map(|f| [f.as_slice(), &fcs_bitwise(f)].concat())
+        .collect();
+    write_pcapng(&d.path("prot.pcapng"), Some(4), &prot_fcs);
+    let o = run(&[
+        "pcap",
+        "decrypt",
+        "--config",
+        c.to_str().unwrap(),
+        d.path("prot.pcapng").to_str().unwrap(),
+        d.path("back.pcap").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(read_pcap(&d.path("back.pcap")), plain);
+    // Without if_fcslen the same octets are taken as frames: the ICV is not where the
+    // SecY looks, and nothing is delivered.
+    write_pcapng(&d.path("nofcs.pcapng"), None, &prot_fcs);
+    let o = run(&[
+        "pcap",
+        "decrypt",
+        "--config",
+        c.to_str().unwrap(),
+        d.path("nofcs.pcapng").to_str().unwrap(),
+        d.path("none.pcap").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(json(&o)["frames"]["written"], 0);
+}
