@@ -934,3 +934,91 @@ fn demo_passes_and_cleans_up() {
     let left = macsec::topology::run(&["ip", "netns", "list"]).unwrap();
     assert!(!left.contains("-demo-"), "namespaces left behind:\n{left}");
 }
+
+/// What `examples/macsec-forward@.service` runs: the forwarder as an ordinary user
+/// (`nobody` here) holding only CAP_NET_RAW and CAP_NET_ADMIN (ambient), with the
+/// capability bounding set cut to those two; with static keys (PN state file) and MKA. The wrapper hands the lab directory (configs, key
+/// material, PN state) to that user first, as the unit's StateDirectory/chown would.
+#[test]
+fn forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
+    if !root_or_skip("forward_runs_unprivileged_with_net_raw_and_net_admin_only") {
+        return;
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("setpriv (util-linux) is needed for this test");
+    }
+    let d = crate::pcap_cli::TempDir::new("unpriv");
+    let wrapper = d.path("macsec-unpriv");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# $1 = forward, $2 = --config, $3 = the config in the lab directory\n\
+             chown -R 65534:65534 \"$(dirname \"$3\")\" || exit 99\n\
+             exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+             --inh-caps=-all,+net_raw,+net_admin --ambient-caps=-all,+net_raw,+net_admin \
+             --bounding-set=-all,+net_raw,+net_admin -- {BIN} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for (tag, mka) in [("upst", false), ("upmk", true)] {
+        let s = if mka {
+            mka_spec(tag, CipherSuite::GcmAes256)
+        } else {
+            spec(tag, CipherSuite::GcmAes256, true)
+        };
+        let mut lab = Lab::start(s, &wrapper).expect("lab");
+        if mka {
+            lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
+            lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+        }
+        for side in [Side::A, Side::B] {
+            let pid = lab.forwarder(side).unwrap().child.id();
+            // `ip netns exec` then the wrapper exec into the forwarder: same pid.
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            assert!(field("Uid:").starts_with("65534"), "{tag}: {status}");
+            // CAP_NET_ADMIN (12) and CAP_NET_RAW (13) only.
+            assert_eq!(field("CapEff:"), "0000000000003000", "{tag}");
+            assert_eq!(field("CapBnd:"), "0000000000003000", "{tag}");
+        }
+        assert_eq!(
+            lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received,
+            3,
+            "{tag}"
+        );
+        assert_eq!(
+            lab.ping(Side::B, 8972, 2, "0.1", true).unwrap().received,
+            2,
+            "{tag}: jumbo"
+        );
+        if !mka {
+            // The PN high-water mark was written by the unprivileged process.
+            let pn = lab.dir.join("A.pn");
+            let meta = std::fs::metadata(&pn).expect("state file");
+            assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+        }
+        let (code, last) = lab.stop_forwarder(Side::A).unwrap();
+        assert_eq!(code, Some(0), "{tag}: clean exit on SIGTERM");
+        assert!(
+            n(&last["counters"], &["tx_sc", "OutPktsEncrypted"]) >= 5,
+            "{tag}: {last}"
+        );
+    }
+}
