@@ -1022,3 +1022,93 @@ fn forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
         );
     }
 }
+
+/// The pair is a wire to the routers on either side: link-local control frames that a
+/// bridge would never forward (LACP, which bonds a redundant pair of links end to end;
+/// LLDP; an EAPOL-Start of the routers' own 802.1X; an STP BPDU with an 802.3 length
+/// instead of an EtherType) cross it protected, both ways, byte for byte, and never
+/// appear in clear on the secure link. EAPOL from the plain side must not reach the
+/// KaY of either forwarder: the link stays secured.
+#[test]
+fn forward_carries_link_local_control_frames_protected() {
+    if !root_or_skip("forward_carries_link_local_control_frames_protected") {
+        return;
+    }
+    let mut lab =
+        Lab::start(mka_spec("l2cp", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
+    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
+    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    // 60-octet frames (no padding questions), each with a marker that must never be
+    // seen in clear on the secure link.
+    let frame = |dst_last: u8, type_or_len: [u8; 2], head: &[u8], seed: u8| {
+        let mut f = vec![0x01, 0x80, 0xC2, 0, 0, dst_last, 0x02, 0, 0, 0, 0, seed];
+        f.extend_from_slice(&type_or_len);
+        f.extend_from_slice(head);
+        f.extend_from_slice(b"MARKER-L2CP");
+        f.push(seed);
+        f.resize(60, seed);
+        f
+    };
+    let frames = |seed: u8| {
+        vec![
+            frame(0x02, [0x88, 0x09], &[0x01, 0x01, 0x01, 0x14], seed), // LACPDU
+            frame(0x0E, [0x88, 0xCC], &[0x02, 0x07, 0x04], seed),       // LLDP
+            frame(0x03, [0x88, 0x8E], &[0x02, 0x01, 0x00, 0x00], seed), // EAPOL-Start
+            frame(0x00, [0x00, 0x26], &[0x42, 0x42, 0x03, 0, 0], seed), // STP BPDU, LLC
+        ]
+    };
+    for (from, seed) in [(Side::A, 0xA1u8), (Side::B, 0xB2u8)] {
+        let sent = frames(seed);
+        let (src_if, to, dst_if, secure_ns, secure_if) = match from {
+            Side::A => ("a0", Side::B, "b0", lab.fwd_ns(Side::B), "s2"),
+            Side::B => ("b0", Side::A, "a0", lab.fwd_ns(Side::A), "s1"),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let cap = capture(lab.host_ns(to), dst_if, stop.clone());
+        let wire = capture(secure_ns, secure_if, stop.clone());
+        std::thread::sleep(Duration::from_millis(200));
+        inject(lab.host_ns(from), src_if, &sent);
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        let (got, wire) = (cap.join().unwrap(), wire.join().unwrap());
+        for f in &sent {
+            assert!(
+                got.contains(f),
+                "{from:?}: the frame to {:02x?} type {:02x?} did not arrive intact (got {} frames)",
+                &f[..6],
+                &f[12..14],
+                got.len()
+            );
+        }
+        let clear = wire
+            .iter()
+            .filter(|w| w.windows(11).any(|x| x == b"MARKER-L2CP"))
+            .count();
+        assert_eq!(
+            clear, 0,
+            "{from:?}: control frames in clear on the secure link"
+        );
+        let protected = wire
+            .iter()
+            .filter(|w| w.len() > 14 && w[12..14] == [0x88, 0xE5])
+            .count();
+        assert!(
+            protected >= sent.len(),
+            "{from:?}: {protected} MACsec frames"
+        );
+    }
+    // The routers' EAPOL went through as data: both KaYs are still secured with their
+    // one peer, on the first SAK, and traffic flows.
+    for side in [Side::A, Side::B] {
+        let st = lab.stats(side).unwrap();
+        let c = &st["counters"];
+        assert!(n(c, &["rx_sc", "0", "InPktsOK"]) >= 4, "{side:?}: {st}");
+        assert_eq!(n(c, &["rx_sc", "0", "InPktsNotValid"]), 0, "{side:?}");
+        let mka = &st["forwarder"]["mka"];
+        assert_eq!(mka["state"], "secured", "{side:?}: {mka}");
+        assert_eq!(mka["live_peers"].as_array().unwrap().len(), 1, "{mka}");
+        assert_eq!(mka["potential_peers"].as_array().unwrap().len(), 0, "{mka}");
+        assert_eq!(n(mka, &["latest_key", "kn"]), 1, "{side:?}: {mka}");
+    }
+    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+}
