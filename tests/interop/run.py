@@ -98,6 +98,9 @@ def all_scenarios() -> list[Scenario]:
                  "guest's wpa_supplicant distributes a new SAK; pings must pass again"),
         Scenario("mka restart key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
                  restart=True, note="the same with our restarted forwarder as key server"),
+        Scenario("mka equal-priority key-server=guest", mka=True, mka_guest_prio=16,
+                 mka_peer_prio=16, note="both priority 16: the election falls to the lower "
+                 "SCI (802.1X 9.5), the guest's; both sides must agree on the order"),
         Scenario("mka cak=256 key-server=guest", mka=True, mka_guest_prio=16, mka_peer_prio=32,
                  cak_len=32, note="MKA with a 256-bit CAK (what `macsec keygen` makes by "
                  "default): ICK, KEK and ICV are AES-CMAC-256 (802.1X-2010 6.2)"),
