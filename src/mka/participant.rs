@@ -606,15 +606,25 @@ impl Participant {
             }
             return Ok(i);
         }
-        if let Some(p) = self.peers.iter_mut().find(|p| p.sci == b.sci) {
-            // A known SCI under a new MI: the peer restarted, or an attacker with the
-            // CAK. Wait for the old instance to time out, but give it only 1.5 hello
-            // times to prove it is still there (hostap).
-            let cut = self.now + self.cfg.hello_time.mul_f32(1.5);
-            if p.expires > cut {
-                p.expires = cut;
+        if let Some(i) = self.peers.iter().position(|p| p.sci == b.sci) {
+            let p = &mut self.peers[i];
+            if p.live {
+                // A live SCI under a new MI: the peer restarted, or an attacker with the
+                // CAK. Wait for the old instance to time out, but give it only 1.5 hello
+                // times to prove it is still there (hostap).
+                let cut = self.now + self.cfg.hello_time.mul_f32(1.5);
+                if p.expires > cut {
+                    p.expires = cut;
+                }
+                return Err(RxError::DuplicateSci);
             }
-            return Err(RxError::DuplicateSci);
+            // Only a potential peer (it never listed us, no SA was installed for it):
+            // the new MI supersedes it at once. Waiting here, as hostap does, costs a
+            // restarting CA up to a life time: a member that lost its key server takes a
+            // new MI (see expire_peers) while the restarted key server still holds the
+            // old one as potential.
+            self.peers.swap_remove(i);
+            self.counters.potential_replaced += 1;
         }
         if self.peers.len() >= self.cfg.max_peers {
             return Err(RxError::TooManyPeers);

@@ -130,6 +130,8 @@ pub struct Counters {
     pub peers_expired: u64,
     /// Times this participant chose a new MI.
     pub mi_resets: u64,
+    /// Potential peers replaced by a new MI from the same SCI (a restarted peer).
+    pub potential_replaced: u64,
 }
 
 /// Where the CA stands, from this participant's view.

@@ -121,8 +121,23 @@ fn constructed_mkpdus_are_checked_in_hostap_order() {
     let mut g = x.encode(&ick).unwrap();
     g.extend_from_slice(&[0; 20]);
     assert_eq!(p.handle_mkpdu(now, &g), Ok(()));
-    // A new MI for the same SCI is held off.
-    let x = peer_pdu(sci(2), Mi([0x43; 12]), 1);
+    // A new MI for the SCI of a potential peer (a restart) replaces that peer ...
+    let mut x = peer_pdu(sci(2), Mi([0x43; 12]), 1);
+    assert_eq!(p.handle_mkpdu(now, &x.encode(&ick).unwrap()), Ok(()));
+    assert_eq!(p.counters().potential_replaced, 1);
+    // ... which turns live when it lists us; a new MI for a live peer's SCI is then
+    // held off (802.1X-2010 9.4.2; hostap).
+    x.basic.mn = 2;
+    x.live_peers = Some(PeerList {
+        octet2: 0,
+        peers: vec![PeerEntry {
+            mi: own.basic.mi,
+            mn: own.basic.mn,
+        }],
+    });
+    assert_eq!(p.handle_mkpdu(now, &x.encode(&ick).unwrap()), Ok(()));
+    assert_eq!(p.status().live_peers.len(), 1);
+    let x = peer_pdu(sci(2), Mi([0x44; 12]), 1);
     assert_eq!(
         p.handle_mkpdu(now, &x.encode(&ick).unwrap()),
         Err(RxError::DuplicateSci)
@@ -132,7 +147,7 @@ fn constructed_mkpdus_are_checked_in_hostap_order() {
     assert_eq!(p.handle_mkpdu(now, &x.encode(&ick).unwrap()), Ok(()));
     assert_ne!(p.mi(), own.basic.mi);
     let c = p.counters();
-    assert_eq!(c.rx_ok, 3);
+    assert_eq!(c.rx_ok, 5);
     assert_eq!(c.rx_dropped.total(), 10);
     assert_eq!(c.mi_resets, 1);
 }

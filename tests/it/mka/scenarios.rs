@@ -602,3 +602,28 @@ fn xpn_parameter_set_carries_the_upper_lpn_bits() {
     net.run_for(Duration::from_secs(5));
     assert!(net.all_secured_same_key());
 }
+
+/// The key server restarts (new MI, same SCI). The member ignores the new MI while the
+/// old instance may be alive (1.5 hello times), then loses its key server and takes a
+/// new MI itself; the restarted key server, which meanwhile holds the member's old MI
+/// as a potential peer, must take the new MI at once rather than wait out another
+/// life time.
+#[test]
+fn key_server_restart_with_new_mi_recovers_within_two_hellos() {
+    let mut net = secured_pair(CipherSuite::GcmAes128);
+    net.strict = false;
+    let t0 = net.elapsed();
+    let old_mi = net.nodes[0].p.mi();
+    net.restart(0, config(1));
+    assert_ne!(net.nodes[0].p.mi(), old_mi);
+    assert!(net.run_until(Duration::from_secs(12), |n| n.all_secured_same_key()));
+    let took = net.elapsed() - t0;
+    assert!(
+        took <= HELLO.mul_f32(1.5) + Duration::from_millis(500),
+        "secured again after {took:?}"
+    );
+    assert!(net.nodes[1].p.counters().rx_dropped.duplicate_sci >= 1);
+    assert!(net.nodes[1].p.counters().mi_resets >= 1);
+    assert!(net.nodes[0].p.counters().potential_replaced >= 1);
+    assert_eq!(net.nodes[0].p.key_server(), Some(sci(1)));
+}
