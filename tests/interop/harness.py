@@ -532,7 +532,7 @@ class Scenario:
     guest_an: int = 0
     peer_an: int = 0
     start_pn: int = 1            # first PN in both directions (and the receivers' lowest PN)
-    negative: str = ""           # "" | inject-to-guest | inject-to-peer | guest-sends-bad
+    negative: str = ""           # "" | inject-to-guest | inject-to-peer | guest-sends-bad | guest-restart | ...
     note: str = ""
     wrap: bool = False           # the XPN 32-bit wire PN must wrap during the test
     mka: bool = False            # SAs from MKA (wpa_supplicant in the guest), not static keys

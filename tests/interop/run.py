@@ -98,6 +98,13 @@ def all_scenarios() -> list[Scenario]:
                  "guest's wpa_supplicant distributes a new SAK; pings must pass again"),
         Scenario("mka restart key-server=peer", mka=True, mka_guest_prio=16, mka_peer_prio=8,
                  restart=True, note="the same with our restarted forwarder as key server"),
+        Scenario("mka guest-restart key-server=guest", mka=True, negative="guest-restart",
+                 mka_guest_prio=16, mka_peer_prio=32,
+                 note="after the pings the guest's wpa_supplicant (the key server) stops and starts "
+                 "again as a new participant while our forwarder keeps running; 10 pings must pass"),
+        Scenario("mka guest-restart key-server=peer", mka=True, negative="guest-restart",
+                 mka_guest_prio=16, mka_peer_prio=8,
+                 note="the same with our running forwarder as key server"),
         Scenario("mka equal-priority key-server=guest", mka=True, mka_guest_prio=16,
                  mka_peer_prio=16, note="both priority 16: the election falls to the lower "
                  "SCI (802.1X 9.5), the guest's; both sides must agree on the order"),
@@ -133,9 +140,11 @@ def expected_drops(scn: Scenario, side: str) -> dict:
     return e
 
 
-def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, exp: dict,
-               pn64: bool) -> list[str]:
-    """Counter checks for one side. other_tx: frames the other side transmitted (its OutPkts)."""
+def check_side(side: str, c: dict, scn: Scenario, other_tx: int | None, injected: int, exp: dict,
+               pn64: bool, min_ok: int | None = None) -> list[str]:
+    """Counter checks for one side. other_tx: frames the other side transmitted (its OutPkts),
+    None when the two sides' counters do not cover the same SAs (a restarted guest's new
+    macsec0). min_ok: the InPktsOK floor (default: the scenario's ping count)."""
     bad = []
     if not c:
         return [f"{side}: no counters"]
@@ -150,12 +159,13 @@ def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, 
     for k, v in exp.items():
         if c.get(k, 0) != v:
             bad.append(f"{side} {k}={c.get(k, 0)} (want {v})")
-    if c.get("InPktsOK", 0) < scn.count:
-        bad.append(f"{side} InPktsOK={c.get('InPktsOK', 0)} (want >= {scn.count})")
+    floor = scn.count if min_ok is None else min_ok
+    if c.get("InPktsOK", 0) < floor:
+        bad.append(f"{side} InPktsOK={c.get('InPktsOK', 0)} (want >= {floor})")
     tx_good, tx_other = ("OutPktsEncrypted", "OutPktsProtected") if scn.encrypt else \
         ("OutPktsProtected", "OutPktsEncrypted")
-    if c.get(tx_good, 0) < scn.count:
-        bad.append(f"{side} {tx_good}={c.get(tx_good, 0)} (want >= {scn.count})")
+    if c.get(tx_good, 0) < floor:
+        bad.append(f"{side} {tx_good}={c.get(tx_good, 0)} (want >= {floor})")
     if c.get(tx_other, 0) != 0:
         bad.append(f"{side} {tx_other}={c[tx_other]} (want 0)")
     oct_good, oct_other = ("InOctetsDecrypted", "InOctetsValidated") if scn.encrypt else \
@@ -164,7 +174,7 @@ def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, 
         bad.append(f"{side} {oct_good}={c.get(oct_good, 0)} {oct_other}={c.get(oct_other, 0)}")
     rx_total = sum(c.get(k, 0) for k in ("InPktsOK", "InPktsDelayed", "InPktsLate",
                                          "InPktsNotValid", "InPktsInvalid", "InPktsUnchecked"))
-    if rx_total != other_tx + injected:
+    if other_tx is not None and rx_total != other_tx + injected:
         bad.append(f"{side} received {rx_total} MACsec frames, the other side sent {other_tx}"
                    f" (+{injected} injected)")
     if scn.wrap and pn64:
@@ -172,6 +182,15 @@ def check_side(side: str, c: dict, scn: Scenario, other_tx: int, injected: int, 
             if c.get(k, 0) <= 2**32:
                 bad.append(f"{side} {k}={c.get(k, 0):#x}: did not cross 2^32")
     return bad
+
+
+def guest_restart_result(console: str) -> dict:
+    """The "=== NEG wpa-restart k=v ... ===" line of a guest's console, as a dict."""
+    for line in console.splitlines():
+        m = re.search(r"=== NEG wpa-restart (.*) ===", line)
+        if m:
+            return dict(w.split("=", 1) for w in m.group(1).split() if "=" in w)
+    return {}
 
 
 def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_clean: int,
@@ -223,7 +242,7 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
             if not ans or ans[-1] != t.an:
                 ans.append(t.an)
         info[f"{ep.role}_ans"] = ans
-        if scn.restart:
+        if scn.restart or scn.negative == "guest-restart":
             pass  # a new participant: the same AN or another, with a new key
         elif scn.rekey and (len(ans) != 2 or ans[0] == ans[1]):
             bad.append(f"wire {ep.role}: ANs used in order {ans} (want one switch to a new AN "
@@ -233,6 +252,8 @@ def wire_checks(frames: list[bytes], scn: Scenario, g: Endpoint, p: Endpoint, n_
         pns = [t.pn for i, t, _f in tags if i < n_clean]
         if ep.role == "guest" and guest_bad:
             pass  # the guest deliberately rewinds and jumps its PN
+        elif scn.negative == "guest-restart":
+            pass  # new SAKs after the restart start again at PN 1 (on the same AN or not)
         elif scn.wrap:
             if 0xFFFFFFFF not in pns or not any(x < 16 for x in pns):
                 bad.append(f"wire {ep.role}: 32-bit PN did not wrap (saw {pns[:6]}...)")
@@ -441,6 +462,7 @@ class Outcome:
         self.diag = ""
         self.boot: float | None = None  # this scenario paid for a session boot (seconds)
         self.mka: dict = {}  # MKA: times to secured, key server views
+        self.guest_restart: dict = {}  # guest-restart: the guest's times and pings after it
         self.rekey: dict = {}  # MKA rekey: see HostPeer.rekey_during_pings
         self.tcp: dict = {}  # TCP exchange: both sides' view (and the forwarder's pumps)
 
@@ -510,7 +532,8 @@ class GuestSession:
         injected = {"guest": 0, "peer": 0}
         evil: list[bytes] = []
         n_clean = 10**9
-        gneg = "rewind,badkey" if scn.negative == "guest-sends-bad" else ""
+        gneg = {"guest-sends-bad": "rewind,badkey",
+                "guest-restart": "wpa-restart"}.get(scn.negative, "")
         m = guest.mark()
         try:
             # The host side's view, for later `macsec pcap decrypt` / `macsec forward` runs.
@@ -637,10 +660,20 @@ class GuestSession:
                 # so the guest's receive counters cover only the frames of the last run
                 cur = normalize_forwarder(peer.last_json()) if hasattr(peer, "last_json") else {}
                 ptx_f = cur.get("OutPktsEncrypted", 0) + cur.get("OutPktsProtected", 0)
-            out.problems += check_side("guest", out.guest_c, scn, ptx_f, injected["guest"],
-                                       expected_drops(scn, "guest"), pn64=False)
-            out.problems += check_side("peer", out.peer_c, scn, gtx, injected["peer"],
-                                       expected_drops(scn, "peer"), pn64=peer.pn64)
+            grestart = scn.negative == "guest-restart"
+            if grestart:
+                # the guest's counters are those of its new macsec0 only: 10 pings after the
+                # restart; ours span both of its participants
+                out.guest_restart = guest_restart_result(guest.console(m))
+                gr = out.guest_restart
+                log(f"  guest restart: secured again after {gr.get('secured_s')}s, first reply after "
+                    f"{gr.get('first_reply_s')}s; then {gr.get('pings_rx')}/10 pings")
+            out.problems += check_side("guest", out.guest_c, scn, None if grestart else ptx_f,
+                                       injected["guest"], expected_drops(scn, "guest"), pn64=False,
+                                       min_ok=10 if grestart else None)
+            out.problems += check_side("peer", out.peer_c, scn, None if grestart else gtx,
+                                       injected["peer"], expected_drops(scn, "peer"),
+                                       pn64=peer.pn64)
             frames = cap.frames()
             wbad, out.wire = wire_checks(frames, scn, g, p, n_clean, bool(gneg))
             out.problems += wbad
@@ -852,6 +885,10 @@ def fmt_checks(o: Outcome) -> str:
             s += f", our GSO frames {pm.get('gso_frames', 0)} -> {pm.get('gso_segments', 0)} segments, " \
                  f"checksums completed {pm.get('csum_completed', 0)}"
         parts.append(s)
+    if o.guest_restart:
+        r = o.guest_restart
+        parts.append(f"guest restart: secured again {r.get('secured_s', '?')}s, first reply "
+                     f"{r.get('first_reply_s', '?')}s, pings {r.get('pings_rx', '?')}/10")
     if o.rekey and o.scn.restart:
         r = o.rekey
         f = (lambda k: f"{r[k]:.1f}s" if r.get(k) is not None else "never")

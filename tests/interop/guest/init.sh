@@ -135,6 +135,40 @@ done
 : "${P_neg:=}"
 : "${P_debug:=0}"
 
+# MKA: start wpa_supplicant (config in /tmp/wpa.conf) in the background.
+start_wpa() {
+    /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t >> /tmp/wpa.log 2>&1 &
+    echo $! > /run/wpa.pid   # reset_link stops it after the scenario
+}
+# MKA: poll every 0.1 s for at most 60 s until macsec0 has an active TX SA and RX SA.
+wait_mka_sas() {
+    dl=$(( $(up_s) + 60 ))
+    while [ "$(up_s)" -lt "$dl" ]; do
+        if [ -d /sys/class/net/macsec0 ] && $IP macsec show macsec0 2>/dev/null | awk '
+            /TXSC:/ {tx=1; rx=0; next} /RXSC:/ {rx=1; tx=0; next}
+            /state on/ { if (tx) t=1; if (rx) r=1 }
+            END { exit !(t && r) }'; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+# Address macsec0 and bring it up.
+macsec_ip_up() {
+    echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6 2>/dev/null
+    # No ARP probes in the middle of a scenario: a neighbour entry used for replies would
+    # otherwise be re-probed ~5 s later, adding frames that race with the counter dumps.
+    echo 600 > /proc/sys/net/ipv4/neigh/macsec0/delay_first_probe_time
+    echo 600000 > /proc/sys/net/ipv4/neigh/macsec0/base_reachable_time_ms
+    run $IP addr add "$P_ip/$P_prefix" dev macsec0
+    run $IP link set macsec0 up
+}
+# Icmp InEchos (echo requests received), found by its header name: the column moved when
+# kernels added InCsumErrors.
+in_echos() {
+    awk '/^Icmp:/ { if (!h) { for (i = 2; i <= NF; i++) if ($i == "InEchos") c = i; h = 1; next }
+                    print $c; exit }' /proc/net/snmp
+}
+
 say "scenario $P_name role=$P_role cipher=$P_cipher encrypt=$P_encrypt send_sci=$P_send_sci an=$P_an window=$P_window mtu=$P_mtu"
 [ -z "$BOOT_ERR" ] || fail "$BOOT_ERR"
 : "${P_mka:=off}"
@@ -179,19 +213,9 @@ if [ "$P_mka" = on ]; then
     } > /tmp/wpa.conf
     T0=$(now)
     echo "=== MKA START t=$T0 ==="
-    /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t > /tmp/wpa.log 2>&1 &
-    echo $! > /run/wpa.pid   # reset_link stops it after the scenario
-    # Poll every 0.1 s (the time to secured is measured from here) for at most 60 s.
-    n=0
-    dl=$(( $(up_s) + 60 ))
-    while [ "$(up_s)" -lt "$dl" ]; do
-        if [ -d /sys/class/net/macsec0 ] && $IP macsec show macsec0 2>/dev/null | awk '
-            /TXSC:/ {tx=1; rx=0; next} /RXSC:/ {rx=1; tx=0; next}
-            /state on/ { if (tx) t=1; if (rx) r=1 }
-            END { exit !(t && r) }'; then n=ok; break; fi
-        sleep 0.1
-    done
-    if [ "$n" != ok ]; then
+    : > /tmp/wpa.log
+    start_wpa
+    if ! wait_mka_sas; then
         echo "=== WPA LOG ==="; tail -n 40 /tmp/wpa.log
         fail "MKA: no active TX and RX SA within 60 s"
     fi
@@ -213,14 +237,9 @@ run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" on
 run $IP macsec add macsec0 rx port "$P_peer_port" address "$P_peer_mac" sa "$P_rxan" $PNKW "$P_rxpn" \
     $RXXPN on key "$P_rxkeyid" "$P_rxkey"
 fi
-echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6 2>/dev/null
-# No ARP probes in the middle of a scenario: a neighbour entry used for replies would otherwise
-# be re-probed ~5 s later, adding frames that race with the counter dumps.
-echo 600 > /proc/sys/net/ipv4/neigh/macsec0/delay_first_probe_time
-echo 600000 > /proc/sys/net/ipv4/neigh/macsec0/base_reachable_time_ms
-run $IP addr add "$P_ip/$P_prefix" dev macsec0
-run $IP link set macsec0 up
+macsec_ip_up
 MYMAC=$(cat /sys/class/net/eth0/address)
+ECHO_START=$(in_echos)
 echo "=== MACSEC READY mac=$MYMAC mtu=$(cat /sys/class/net/macsec0/mtu) t=$(now) ==="
 [ "$P_debug" = 1 ] && $IP -d link show macsec0 && $IP macsec show macsec0
 
@@ -345,6 +364,40 @@ for action in $(echo "$P_neg" | tr ',' ' '); do
             if $PING -c 2 -i 0.2 -W 2 -q "$P_peer_ip" >/dev/null 2>&1; then rec=1; else rec=0; NEG_OK=0; fi
             echo "=== NEG badkey pn=$((pn + 100)) recovered=$rec t=$(now) ==="
             ;;
+        wpa-restart)
+            # MKA: wpa_supplicant stops (and deletes macsec0) and starts again as a new
+            # participant, as after a restart of the service; the host side keeps running.
+            # First let the peer's echo requests of the main phase all arrive.
+            dl=$(( $(up_s) + 20 ))
+            while [ $(( $(in_echos) - ECHO_START )) -lt "$P_expect_echo" ] && [ "$(up_s)" -lt "$dl" ]; do
+                sleep 0.1
+            done
+            sleep 0.5
+            kill "$(cat /run/wpa.pid)" 2>/dev/null
+            n=0; while [ -d /proc/"$(cat /run/wpa.pid)" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+            $IP link del macsec0 2>/dev/null
+            T0=$(now)
+            start_wpa
+            if wait_mka_sas; then
+                T1=$(now)
+                macsec_ip_up
+                # The first answered ping after the restart, then 10 more that must all pass.
+                reach=0; n=0
+                while [ $n -lt 60 ]; do
+                    n=$((n + 1))
+                    if $PING -c 1 -W 1 -q "$P_peer_ip" >/dev/null 2>&1; then reach=1; break; fi
+                done
+                T2=$(now)
+                $PING -c 10 -i 0.2 -W 2 -q "$P_peer_ip" > /tmp/ping2.out 2>&1
+                rx2=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping2.out)
+                [ "$reach" = 1 ] && [ "${rx2:-0}" = 10 ] || NEG_OK=0
+                echo "=== NEG wpa-restart secured_s=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }') first_reply_s=$(awk -v a="$T0" -v b="$T2" 'BEGIN { printf "%.2f", b - a }') pings_rx=${rx2:-0} t=$(now) ==="
+            else
+                NEG_OK=0
+                echo "=== WPA LOG ==="; tail -n 40 /tmp/wpa.log
+                echo "=== NEG wpa-restart secured_s=none t=$(now) ==="
+            fi
+            ;;
         "") ;;
         *) say "unknown macsec.neg action $action"; NEG_OK=0 ;;
     esac
@@ -358,7 +411,6 @@ echo "=== TX DONE t=$(now) ==="
 # macsec.ctl=none (manual runs): wait until the peer's echo requests arrived (Icmp InEchos >=
 #   macsec.expect_echo) and then stopped for 1.5 s, and until InPktsLate / InPktsNotValid reached
 #   macsec.wait_late / macsec.wait_notvalid; bounded by macsec.hold.
-in_echos() { awk '/^Icmp:/ { if (h) { print $9; exit } h=1 }' /proc/net/snmp; }
 rx_counter() {
     # value of an RXSC counter (sum over RX SCs) from `ip -s macsec show`
     $IP -s macsec show macsec0 | awk -v want="$1" '
