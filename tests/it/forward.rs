@@ -456,6 +456,31 @@ fn mka_spec(tag: &str, cipher: CipherSuite) -> LabSpec {
     }
 }
 
+/// A forwarder pair keyed by MKA (GCM-AES-128), both ends secured.
+fn secured_mka_lab(tag: &str) -> Lab {
+    let lab = Lab::start(mka_spec(tag, CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
+    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
+    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    lab
+}
+
+/// Pings A -> B once at a time until one is answered; fails after 20 s with both logs.
+/// Returns how long it took.
+fn wait_forwarding(lab: &Lab, what: &str) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if lab.ping(Side::A, 56, 1, "0.2", false).unwrap().received == 1 {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{what}: not forwarding after 20 s\nA:\n{}\nB:\n{}",
+            lab.logs(Side::A),
+            lab.logs(Side::B)
+        );
+    }
+}
+
 #[test]
 fn mka_secures_the_link_and_forwards() {
     if !root_or_skip("mka_secures_the_link_and_forwards") {
@@ -527,10 +552,7 @@ fn mka_hitless_rekey_under_ping_and_tcp() {
     if !root_or_skip("mka_hitless_rekey_under_ping_and_tcp") {
         return;
     }
-    let mut lab =
-        Lab::start(mka_spec("mkrk", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
-    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
-    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    let mut lab = secured_mka_lab("mkrk");
     std::thread::sleep(Duration::from_millis(300));
     let pid = lab.forwarder(Side::A).unwrap().child.id();
     let rekeys = std::thread::spawn(move || {
@@ -696,10 +718,7 @@ fn mka_recovers_after_the_secure_link_flaps() {
     if !root_or_skip("mka_recovers_after_the_secure_link_flaps") {
         return;
     }
-    let mut lab =
-        Lab::start(mka_spec("flap", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
-    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
-    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    let mut lab = secured_mka_lab("flap");
     assert_eq!(lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received, 3);
     let ns = lab.fwd_ns(Side::A).to_string();
     macsec::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "down"]).unwrap();
@@ -707,24 +726,8 @@ fn mka_recovers_after_the_secure_link_flaps() {
     let p = lab.ping(Side::A, 56, 2, "0.2", false).unwrap();
     assert_eq!(p.received, 0, "nothing crosses a link that is down");
     macsec::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "up"]).unwrap();
-    let back = Instant::now();
-    let deadline = back + Duration::from_secs(20);
-    loop {
-        let p = lab.ping(Side::A, 56, 1, "0.2", false).unwrap();
-        if p.received == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not forwarding 20 s after the link came back\nA:\n{}\nB:\n{}",
-            lab.logs(Side::A),
-            lab.logs(Side::B)
-        );
-    }
-    eprintln!(
-        "forwarding again {:.1} s after link up",
-        back.elapsed().as_secs_f64()
-    );
+    let t = wait_forwarding(&lab, "link back up");
+    eprintln!("forwarding again {:.1} s after link up", t.as_secs_f64());
     assert_eq!(lab.ping(Side::B, 56, 5, "0.1", false).unwrap().received, 5);
     let (got, _) = lab.tcp_transfer(10 << 20, 5203).unwrap();
     assert_eq!(got, 10 << 20);
@@ -1034,10 +1037,7 @@ fn forward_carries_link_local_control_frames_protected() {
     if !root_or_skip("forward_carries_link_local_control_frames_protected") {
         return;
     }
-    let mut lab =
-        Lab::start(mka_spec("l2cp", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
-    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
-    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    let mut lab = secured_mka_lab("l2cp");
     // 60-octet frames (no padding questions), each with a marker that must never be
     // seen in clear on the secure link.
     let frame = |dst_last: u8, type_or_len: [u8; 2], head: &[u8], seed: u8| {
@@ -1123,28 +1123,12 @@ fn mka_peer_crash_and_restart_is_secured_again() {
     if !root_or_skip("mka_peer_crash_and_restart_is_secured_again") {
         return;
     }
-    let mut lab =
-        Lab::start(mka_spec("mkcr", CipherSuite::GcmAes128), Path::new(BIN)).expect("lab");
-    lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
-    lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
+    let mut lab = secured_mka_lab("mkcr");
     assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
     for (who, other) in [(Side::B, Side::A), (Side::A, Side::B)] {
         lab.signal(who, "KILL").unwrap();
         lab.start_forwarder(who).unwrap();
-        let back = Instant::now();
-        let deadline = back + Duration::from_secs(20);
-        loop {
-            if lab.ping(Side::A, 56, 1, "0.2", false).unwrap().received == 1 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{who:?} restarted: not forwarding after 20 s\n{other:?}:\n{}\n{who:?}:\n{}",
-                lab.logs(other),
-                lab.logs(who)
-            );
-        }
-        let t = back.elapsed();
+        let t = wait_forwarding(&lab, &format!("{who:?} restarted"));
         eprintln!(
             "{who:?} crashed and restarted: forwarding again after {:.1} s",
             t.as_secs_f64()

@@ -582,30 +582,32 @@ fn captures_that_keep_the_fcs_are_checked_and_stripped() {
     let d = TempDir::new("fcs");
     let c = d.path("c.toml");
     std::fs::write(&c, config("gcm-aes-128", true, 0, "")).unwrap();
-    let plain = vec![frame(60, 1), frame(1514, 2), frame(9014, 3)];
-    let with_fcs: Vec<Vec<u8>> = plain
-        .iter()
-        .map(|f| [f.as_slice(), &fcs_bitwise(f)].concat())
-        .collect();
-    let mut damaged = with_fcs[1].clone();
-    damaged[700] ^= 0x10;
-    let mut input = with_fcs.clone();
-    input.insert(1, damaged);
-
-    let encrypt = |inp: &Path, out: &str| {
+    let pcap = |op: &str, input: &str, output: &str| {
         let o = run(&[
             "pcap",
-            "encrypt",
+            op,
             "--config",
             c.to_str().unwrap(),
-            inp.to_str().unwrap(),
-            d.path(out).to_str().unwrap(),
+            d.path(input).to_str().unwrap(),
+            d.path(output).to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        (json(&o), read_pcap(&d.path(out)))
+        (json(&o), read_pcap(&d.path(output)))
     };
+    let plain = vec![frame(60, 1), frame(1514, 2), frame(9014, 3)];
+    let with_fcs = |frames: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        frames
+            .iter()
+            .map(|f| [f.as_slice(), &fcs_bitwise(f)].concat())
+            .collect()
+    };
+    let mut damaged = with_fcs(&plain)[1].clone();
+    damaged[700] ^= 0x10;
+    let mut input = with_fcs(&plain);
+    input.insert(1, damaged);
+
     write_pcap(&d.path("plain.pcap"), &plain);
-    let (_, want) = encrypt(&d.path("plain.pcap"), "want.pcap");
+    let (_, want) = pcap("encrypt", "plain.pcap", "want.pcap");
 
     // Classic pcap: link type Ethernet with the FCS bits (F = 1, 2 x 16-bit words).
     write_pcap(&d.path("fcs.pcap"), &input);
@@ -615,39 +617,18 @@ fn captures_that_keep_the_fcs_are_checked_and_stripped() {
     // pcapng with if_fcslen = 4.
     write_pcapng(&d.path("fcs.pcapng"), Some(4), &input);
     for (name, out) in [("fcs.pcap", "o1.pcap"), ("fcs.pcapng", "o2.pcap")] {
-        let (j, got) = encrypt(&d.path(name), out);
+        let (j, got) = pcap("encrypt", name, out);
         assert_eq!(got, want, "{name}: the FCS must be gone before protection");
         assert_eq!(j["frames"]["bad_fcs"], 1, "{name}: {j}");
         assert_eq!(j["frames"]["written"], 3, "{name}: {j}");
     }
 
     // The protected frames with an FCS decrypt to the plain frames.
-    let prot_fcs: Vec<Vec<u8>> = want
-        .iter()
-        .map(|f| [f.as_slice(), &fcs_bitwise(f)].concat())
-        .collect();
-    write_pcapng(&d.path("prot.pcapng"), Some(4), &prot_fcs);
-    let o = run(&[
-        "pcap",
-        "decrypt",
-        "--config",
-        c.to_str().unwrap(),
-        d.path("prot.pcapng").to_str().unwrap(),
-        d.path("back.pcap").to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
-    assert_eq!(read_pcap(&d.path("back.pcap")), plain);
+    write_pcapng(&d.path("prot.pcapng"), Some(4), &with_fcs(&want));
+    assert_eq!(pcap("decrypt", "prot.pcapng", "back.pcap").1, plain);
     // Without if_fcslen the same octets are taken as frames: the ICV is not where the
     // SecY looks, and nothing is delivered.
-    write_pcapng(&d.path("nofcs.pcapng"), None, &prot_fcs);
-    let o = run(&[
-        "pcap",
-        "decrypt",
-        "--config",
-        c.to_str().unwrap(),
-        d.path("nofcs.pcapng").to_str().unwrap(),
-        d.path("none.pcap").to_str().unwrap(),
-    ]);
-    assert!(o.status.success());
-    assert_eq!(json(&o)["frames"]["written"], 0);
+    write_pcapng(&d.path("nofcs.pcapng"), None, &with_fcs(&want));
+    let (j, _) = pcap("decrypt", "nofcs.pcapng", "none.pcap");
+    assert_eq!(j["frames"]["written"], 0);
 }
