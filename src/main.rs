@@ -132,6 +132,16 @@ fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
     };
     match pcap::run(&mut secy, dir, &a.input, &a.output) {
         Ok(totals) => {
+            if totals.macsec_behind_vlan_tags > 0 {
+                eprintln!(
+                    "macsec: {} MACsec frame(s) sit behind {} VLAN tag(s) that the configuration \
+                     does not keep in clear, so they were not validated: set \
+                     secy.vlan_in_clear = {}",
+                    totals.macsec_behind_vlan_tags,
+                    totals.vlan_tags_needed,
+                    totals.vlan_tags_needed
+                );
+            }
             let out = serde_json::json!({
                 "mode": if dir == Direction::Encrypt { "encrypt" } else { "decrypt" },
                 "frames": totals,

@@ -11,7 +11,8 @@
 //! frame, as a MAC does (802.1AE 10.1: the SecY works on frames without FCS), and a
 //! frame with a bad FCS is skipped and counted. The output never carries an FCS.
 
-use crate::secy::{FrameBuf, SecY};
+use crate::secy::{FrameBuf, RxVerdict, SecY};
+use crate::wire::ethernet::{be16, ethertype, skip_vlan_tags};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -46,6 +47,12 @@ pub struct FrameTotals {
     /// Frames skipped because the capture keeps the FCS and it is wrong (the frame was
     /// damaged on the wire; a MAC would have discarded it).
     pub bad_fcs: u64,
+    /// Frames not validated because their SecTAG sits behind more VLAN tags than
+    /// `secy.vlan_in_clear` keeps in clear (they count as InPktsNoTag or Untagged).
+    pub macsec_behind_vlan_tags: u64,
+    /// The most VLAN tags seen in front of such a SecTAG: the `vlan_in_clear` the
+    /// capture needs.
+    pub vlan_tags_needed: u8,
 }
 
 /// Errors of the pcap tool: files that cannot be opened, read or written.
@@ -174,7 +181,19 @@ fn process(
     buf.set(data);
     let ok = match dir {
         Direction::Encrypt => secy.tx.protect_buf(buf).is_ok(),
-        Direction::Decrypt => secy.rx.validate_buf(buf).is_delivered(),
+        Direction::Decrypt => {
+            let v = secy.rx.validate_buf(buf);
+            if matches!(v, RxVerdict::NoTag | RxVerdict::Untagged) {
+                // Not MACsec at the configured tag count: is it MACsec behind more tags?
+                if let Some((n, off)) = skip_vlan_tags(data, 2) {
+                    if n > 0 && be16(data, off) == Some(ethertype::MACSEC) {
+                        totals.macsec_behind_vlan_tags += 1;
+                        totals.vlan_tags_needed = totals.vlan_tags_needed.max(n as u8);
+                    }
+                }
+            }
+            v.is_delivered()
+        }
     };
     if ok {
         totals.written += 1;

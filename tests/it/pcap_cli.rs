@@ -632,3 +632,57 @@ fn captures_that_keep_the_fcs_are_checked_and_stripped() {
     let (j, _) = pcap("decrypt", "nofcs.pcapng", "none.pcap");
     assert_eq!(j["frames"]["written"], 0);
 }
+
+/// A capture of MACsec frames behind a VLAN tag (WAN MACsec, or the kernel's macsec on a
+/// VLAN device, captured on the parent) with a config that keeps no tags in clear: the
+/// frames are not MACsec to that SecY, and the tool says which setting would read them.
+#[test]
+fn macsec_behind_vlan_tags_gets_a_hint() {
+    let d = TempDir::new("vlanhint");
+    let tagged = |f: Vec<u8>| [&f[..12], &[0x81, 0x00, 0x00, 0x64][..], &f[12..]].concat();
+    let plain: Vec<Vec<u8>> = (0..3)
+        .map(|i| tagged(frame(200 + i * 100, i as u8)))
+        .collect();
+    write_pcap(&d.path("plain.pcap"), &plain);
+    let cfg = |tags: u8| {
+        let p = d.path(&format!("c{tags}.toml"));
+        let c = config("gcm-aes-128", true, 0, "")
+            .replace("[secy]\n", &format!("[secy]\nvlan_in_clear = {tags}\n"));
+        std::fs::write(&p, c).unwrap();
+        p
+    };
+    let pcap = |op: &str, c: &Path, input: &str, output: &str| {
+        run(&[
+            "pcap",
+            op,
+            "--config",
+            c.to_str().unwrap(),
+            d.path(input).to_str().unwrap(),
+            d.path(output).to_str().unwrap(),
+        ])
+    };
+    let o = pcap("encrypt", &cfg(1), "plain.pcap", "prot.pcap");
+    assert!(o.status.success());
+    let prot = read_pcap(&d.path("prot.pcap"));
+    assert!(prot
+        .iter()
+        .all(|f| f[12..14] == [0x81, 0x00] && f[16..18] == [0x88, 0xE5]));
+
+    let o = pcap("decrypt", &cfg(0), "prot.pcap", "none.pcap");
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("secy.vlan_in_clear = 1"), "{err}");
+    let j = json(&o);
+    assert_eq!(j["frames"]["macsec_behind_vlan_tags"], 3, "{j}");
+    assert_eq!(j["frames"]["written"], 0);
+    assert_eq!(j["counters"]["secy"]["InPktsNoTag"], 3, "{j}");
+
+    let o = pcap("decrypt", &cfg(1), "prot.pcap", "back.pcap");
+    assert!(o.status.success());
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(read_pcap(&d.path("back.pcap")), plain);
+}
