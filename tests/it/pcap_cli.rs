@@ -525,6 +525,18 @@ fn sample_capture_in_the_readme_works() {
     );
 }
 
+/// Runs `macsec pcap OP --config CFG` from `d/input` to `d/output`.
+fn pcap_in(d: &TempDir, op: &str, cfg: &Path, input: &str, output: &str) -> Output {
+    run(&[
+        "pcap",
+        op,
+        "--config",
+        cfg.to_str().unwrap(),
+        d.path(input).to_str().unwrap(),
+        d.path(output).to_str().unwrap(),
+    ])
+}
+
 /// The Ethernet FCS of `f`, bit by bit (CRC-32, reflected polynomial 0xEDB88320): an
 /// implementation independent of the tool's table-driven one.
 fn fcs_bitwise(f: &[u8]) -> [u8; 4] {
@@ -583,14 +595,7 @@ fn captures_that_keep_the_fcs_are_checked_and_stripped() {
     let c = d.path("c.toml");
     std::fs::write(&c, config("gcm-aes-128", true, 0, "")).unwrap();
     let pcap = |op: &str, input: &str, output: &str| {
-        let o = run(&[
-            "pcap",
-            op,
-            "--config",
-            c.to_str().unwrap(),
-            d.path(input).to_str().unwrap(),
-            d.path(output).to_str().unwrap(),
-        ]);
+        let o = pcap_in(&d, op, &c, input, output);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         (json(&o), read_pcap(&d.path(output)))
     };
@@ -651,16 +656,7 @@ fn macsec_behind_vlan_tags_gets_a_hint() {
         std::fs::write(&p, c).unwrap();
         p
     };
-    let pcap = |op: &str, c: &Path, input: &str, output: &str| {
-        run(&[
-            "pcap",
-            op,
-            "--config",
-            c.to_str().unwrap(),
-            d.path(input).to_str().unwrap(),
-            d.path(output).to_str().unwrap(),
-        ])
-    };
+    let pcap = |op: &str, c: &Path, input: &str, output: &str| pcap_in(&d, op, c, input, output);
     let o = pcap("encrypt", &cfg(1), "plain.pcap", "prot.pcap");
     assert!(o.status.success());
     let prot = read_pcap(&d.path("prot.pcap"));
