@@ -345,10 +345,17 @@ pub(crate) fn iv_base(sci: Sci, xpn: Option<&XpnParams>) -> [u8; 12] {
 /// the PN's high half is zero, so this is SCI ‖ PN32.
 #[inline(always)]
 pub(crate) fn iv_for(base: &[u8; 12], pn: u64) -> [u8; 12] {
-    let mut iv = *base;
-    let mut tail = [0u8; 8];
-    tail.copy_from_slice(&iv[4..]);
-    iv[4..].copy_from_slice(&(u64::from_be_bytes(tail) ^ pn).to_be_bytes());
+    // Built and stored as octets 0..8 and 8..12, the split in which the AEAD front end
+    // loads the nonce again, so each load is forwarded from one store.
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&base[..8]);
+    let mut tail = [0u8; 4];
+    tail.copy_from_slice(&base[8..]);
+    let head = u64::from_be_bytes(head) ^ (pn >> 32);
+    let tail = u32::from_be_bytes(tail) ^ pn as u32;
+    let mut iv = [0u8; 12];
+    iv[..8].copy_from_slice(&head.to_be_bytes());
+    iv[8..].copy_from_slice(&tail.to_be_bytes());
     iv
 }
 
