@@ -123,7 +123,7 @@ impl AeadKey {
 
     /// Encrypts `data` in place and returns the 16-octet tag over `aad` and the
     /// ciphertext. With empty `data` this is GMAC over `aad` (integrity only).
-    #[inline]
+    #[inline(always)]
     pub fn seal_in_place(
         &self,
         iv: &[u8; 12],
@@ -158,7 +158,7 @@ impl AeadKey {
 
     /// Verifies `tag` over `aad` and `data` and decrypts `data` in place. On failure the
     /// contents of `data` are unspecified.
-    #[inline]
+    #[inline(always)]
     pub fn open_in_place(
         &self,
         iv: &[u8; 12],

@@ -435,7 +435,6 @@ impl Receiver {
             move_header(buf, start, start + tag_len, et_off);
             start + tag_len..end - ICV_LEN
         }
-        let stripped = |buf: &mut [u8]| strip(buf, start, end, et_off, tag_len);
 
         let sc_idx = match repr.sci {
             Some(sci) => self.sc_index(sci).ok(),
@@ -453,7 +452,10 @@ impl Receiver {
             }
             self.secy.in_pkts_unknown_sci += 1;
             self.secy.in_pkts_no_sa += 1;
-            return (RxVerdict::UnknownSci, Some(stripped(buf)));
+            return (
+                RxVerdict::UnknownSci,
+                Some(strip(buf, start, end, et_off, tag_len)),
+            );
         };
         let sc = &mut self.scs[sc_idx];
         let an = repr.an as usize;
@@ -471,7 +473,10 @@ impl Receiver {
                 sa.counters.in_pkts_unused_sa += 1;
             }
             self.secy.in_pkts_no_sa += 1;
-            return (RxVerdict::UnusedSa, Some(stripped(buf)));
+            return (
+                RxVerdict::UnusedSa,
+                Some(strip(buf, start, end, et_off, tag_len)),
+            );
         }
         let Some(sa) = sc.sas[an].as_mut() else {
             unreachable!("checked above")
@@ -503,7 +508,7 @@ impl Receiver {
                 sc.counters.in_pkts_unchecked += 1;
                 RxVerdict::Unchecked
             };
-            return (v, Some(stripped(buf)));
+            return (v, Some(strip(buf, start, end, et_off, tag_len)));
         }
 
         let clear = if changed {
@@ -534,7 +539,10 @@ impl Receiver {
             }
             sc.counters.in_pkts_invalid += 1;
             sa.counters.in_pkts_invalid += 1;
-            return (RxVerdict::Invalid, Some(stripped(buf)));
+            return (
+                RxVerdict::Invalid,
+                Some(strip(buf, start, end, et_off, tag_len)),
+            );
         }
         let octets = secure_len as u64;
         if changed {
@@ -551,7 +559,7 @@ impl Receiver {
             RxVerdict::Ok
         };
         sa.replay.commit(pn);
-        (v, Some(stripped(buf)))
+        (v, Some(strip(buf, start, end, et_off, tag_len)))
     }
 
     /// [`Receiver::validate`] on a [`super::FrameBuf`]; a delivered frame replaces
