@@ -150,6 +150,29 @@ pub(crate) fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io
     Ok(())
 }
 
+/// Attaches a classic BPF program (`SO_ATTACH_FILTER`) to a socket: frames it returns 0
+/// for are never queued to the socket.
+pub(crate) fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `prog`, `len` instructions that stay borrowed for the
+    // duration of the call; the kernel copies (and verifies) the program before returning.
+    unsafe {
+        cvt(libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast::<c_void>(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        ))?;
+    }
+    Ok(())
+}
+
 /// Polls one descriptor for `events`. `None` waits forever. Returns the `revents`
 /// (0 on timeout). EINTR is reported as a timeout-like 0 so callers re-check their clock.
 pub(crate) fn poll_one(
@@ -234,6 +257,67 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: c_int) -> io::Resu
             flags,
         ))
     }
+}
+
+/// One datagram read by [`recv_with_vlan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecvInfo {
+    /// The datagram's real length (it was cut if this exceeds the buffer).
+    pub len: usize,
+    /// The 802.1Q TCI the kernel took off the frame, if any (`TP_STATUS_VLAN_VALID`).
+    pub vlan_tci: Option<u16>,
+}
+
+/// `recvmsg(fd, buf, flags)` on a packet socket with `PACKET_AUXDATA` enabled: the frame
+/// as [`recv`] gives it (the kernel has already removed an outer VLAN tag) and that tag
+/// from the `tpacket_auxdata` control message. With `MSG_TRUNC` in `flags` the real length
+/// is returned even if it exceeded `buf.len()`.
+pub(crate) fn recv_with_vlan(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: c_int,
+) -> io::Result<RecvInfo> {
+    // Room for one cmsghdr + tpacket_auxdata, as u64 words so that it is aligned for
+    // cmsghdr (CMSG_SPACE(20) is 40 on 64-bit Linux).
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast::<c_void>(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is a plain C struct for which all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast::<c_void>();
+    msg.msg_controllen = size_of::<[u64; 8]>();
+    // SAFETY: `msg` points at one iovec describing `buf` (valid for writes of buf.len()
+    // bytes) and at `control` (valid for writes of msg_controllen bytes); the kernel
+    // writes within those and updates msg_controllen and msg_flags.
+    let len = unsafe { cvt_size(libc::recvmsg(fd.as_raw_fd(), &mut msg, flags))? };
+    let mut vlan_tci = None;
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR walk the control buffer the kernel just filled,
+    // bounded by msg_controllen (which the kernel set to at most the buffer's size);
+    // CMSG_DATA of a PACKET_AUXDATA message points at a tpacket_auxdata, which is
+    // read unaligned because cmsg data carries no alignment promise for it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let h = &*c;
+            if h.cmsg_level == libc::SOL_PACKET
+                && h.cmsg_type == libc::PACKET_AUXDATA
+                && h.cmsg_len as usize
+                    >= libc::CMSG_LEN(size_of::<libc::tpacket_auxdata>() as u32) as usize
+            {
+                let aux =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::tpacket_auxdata>());
+                if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 {
+                    vlan_tci = Some(aux.tp_vlan_tci);
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(RecvInfo { len, vlan_tci })
 }
 
 /// A shared, read-write memory mapping of a descriptor (a packet ring), unmapped on drop.

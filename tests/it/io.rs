@@ -1189,3 +1189,49 @@ fn control_socket_sends_and_receives_eapol_only() {
         .unwrap();
     assert!(got.truncated && got.len == 64 && got.orig_len == 200);
 }
+
+/// `[mka] vlan`: the KaY's socket takes MKPDUs of its VLAN only (or untagged ones only),
+/// reports the tag the kernel removed, and ignores other EtherTypes on that VLAN.
+#[test]
+fn kay_socket_takes_mkpdus_of_its_vlan_only() {
+    needs_root!("kay_socket_takes_mkpdus_of_its_vlan_only");
+    let (ns, a, b) = veth_ns("kayvlan", 1500);
+    let (an, bn) = (a.clone(), b.clone());
+    let (sa, on100, untagged) = ns.run(move || {
+        let ia = Interface::lookup(&an).unwrap();
+        let ib = Interface::lookup(&bn).unwrap();
+        (
+            ControlSocket::open(&ia, 0x0003).unwrap(), // sends any frame as it is
+            ControlSocket::open_for_kay(&ib, ETHERTYPE_EAPOL, Some(100)).unwrap(),
+            ControlSocket::open_for_kay(&ib, ETHERTYPE_EAPOL, None).unwrap(),
+        )
+    });
+    let frame = |tag: Option<u16>, ethertype: u16, mark: u8| {
+        let mut f = MacAddr::PAE_GROUP.0.to_vec();
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
+        if let Some(t) = tag {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&t.to_be_bytes());
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(&[3, 5, 0, 4, mark, 2, 3, 4]);
+        f.resize(f.len().max(60), 0);
+        f
+    };
+    // VLAN 200, another EtherType on VLAN 100, then the two the sockets want.
+    sa.send(&frame(Some(200), ETHERTYPE_EAPOL, 1)).unwrap();
+    sa.send(&frame(Some(100), 0x0800, 2)).unwrap();
+    sa.send(&frame(Some(0x2064), ETHERTYPE_EAPOL, 3)).unwrap(); // PCP 1, VID 100
+    sa.send(&frame(None, ETHERTYPE_EAPOL, 4)).unwrap();
+    let mut buf = [0u8; 1600];
+    let mut got = |s: &ControlSocket| {
+        let mut out = Vec::new();
+        while let Some(f) = s.recv(&mut buf, Duration::from_millis(300)).unwrap() {
+            out.push((buf[18], f.vlan_id(), buf[12..14].to_vec()));
+        }
+        out
+    };
+    // The kernel hands the frame over without its tag; the tag comes in vlan_tci.
+    assert_eq!(got(&on100), vec![(3, Some(100), vec![0x88, 0x8E])]);
+    assert_eq!(got(&untagged), vec![(4, None, vec![0x88, 0x8E])]);
+}
