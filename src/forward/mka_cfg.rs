@@ -13,6 +13,8 @@
 //! life_time = 6.0
 //! destination = "01:80:C2:00:00:03"
 //! ethertype = 0x888E
+//! vlan = 100               # optional: MKPDUs carry this 802.1Q VLAN ID (WAN MACsec over a
+//!                          # provider VLAN); without it they are untagged
 //! ```
 
 use crate::config::{read_key_file, read_secret_file, ConfigError, Fields, KeyFilePolicy};
@@ -48,6 +50,10 @@ pub struct MkaSettings {
     pub ethertype: u16,
     /// Send the ICV Indicator parameter set.
     pub send_icv_indicator: bool,
+    /// 802.1Q VLAN ID of the MKPDUs, sent and accepted; `None`: untagged. A peer whose
+    /// SecY sits on a VLAN device (the kernel's macsec over `eth0.100`, a router's
+    /// sub-interface) runs its KaY on that VLAN too.
+    pub vlan: Option<u16>,
 }
 
 fn field(f: &Fields<'_>, k: &str, p: impl Into<String>) -> ConfigError {
@@ -157,6 +163,17 @@ pub fn parse(
         }
     };
     let send_icv_indicator = f.bool("send_icv_indicator")?.unwrap_or(false);
+    let vlan = match f.uint("vlan", 4094)? {
+        None => None,
+        Some(0) => {
+            return Err(field(
+                &f,
+                "vlan",
+                "0 is no VLAN: leave vlan out for untagged MKPDUs (VLAN IDs are 1..=4094)",
+            ))
+        }
+        Some(v) => Some(v as u16),
+    };
     f.finish()?;
     if life_time <= hello_time {
         return Err(ConfigError::Field {
@@ -176,6 +193,7 @@ pub fn parse(
         destination,
         ethertype,
         send_icv_indicator,
+        vlan,
     })
 }
 

@@ -348,13 +348,13 @@ impl<R: RxPort, T: TxPort> ValidatePump<R, T> {
                 c.truncated += 1;
                 return;
             }
-            // MKPDUs belong to the KaY (802.1X clause 11), which has its own socket.
-            if f.vlan_tci.is_none() {
-                if let Some((_, et)) = skip_vlan_tags(f.data, tags) {
-                    if be16(f.data, et) == Some(eapol) {
-                        c.eapol += 1;
-                        return;
-                    }
+            // MKPDUs belong to the KaY (802.1X clause 11), which has its own socket;
+            // also those on a VLAN (`[mka] vlan`, or another CA's), whose outer tag the
+            // kernel has already taken off into `vlan_tci`. None is ever forwarded.
+            if let Some((_, et)) = skip_vlan_tags(f.data, tags) {
+                if be16(f.data, et) == Some(eapol) {
+                    c.eapol += 1;
+                    return;
                 }
             }
             let mut too_big = false;

@@ -650,9 +650,9 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
                 field: "mka".into(),
                 problem: e.to_string(),
             })?;
-            let sock = ControlSocket::open(&secure, m.ethertype)?;
+            let sock = ControlSocket::open_for_kay(&secure, m.ethertype, m.vlan)?;
             sock.join_multicast(m.destination)?;
-            Some((p, sock))
+            Some((p, sock, m.vlan))
         }
     };
 
@@ -685,6 +685,7 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
             priority = m.priority, distributes = %m.cipher, hello_ms = m.hello_time.as_millis() as u64,
             life_ms = m.life_time.as_millis() as u64, destination = %m.destination,
             ethertype = format_args!("{:#06x}", m.ethertype),
+            vlan = m.vlan.map_or("untagged".to_string(), |v| v.to_string()),
             "MKA participant started; frames are dropped until the CA is secured"
         );
     }
@@ -720,7 +721,7 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         None => channel::never(),
     };
     let started = Instant::now();
-    let mut kay = kay.map(|(p, sock)| Kay::start(p, sock, cipher));
+    let mut kay = kay.map(|(p, sock, vlan)| Kay::start(p, sock, cipher, vlan));
     let extra = |started: Instant, kay: &Option<Kay>| {
         serde_json::json!({
             "plain": ports.plain, "secure": ports.secure, "cipher": kay.as_ref().map_or(cipher, |k| k.cipher).name(),
@@ -846,10 +847,28 @@ struct Kay {
     /// The last MKPDU send error, logged once until sending works again (a link that is
     /// down would otherwise log every hello).
     send_error: Option<std::io::ErrorKind>,
+    /// `[mka] vlan`: the VLAN ID our MKPDUs carry and the only one we accept them on.
+    vlan: Option<u16>,
+}
+
+/// `frame` (DA ‖ SA ‖ EtherType ‖ body) with an 802.1Q tag for `vid` (priority 0)
+/// inserted after the addresses.
+fn with_vlan_tag(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len() + 4);
+    out.extend_from_slice(&frame[..12.min(frame.len())]);
+    out.extend_from_slice(&crate::wire::ethernet::ethertype::VLAN.to_be_bytes());
+    out.extend_from_slice(&(vid & 0x0FFF).to_be_bytes());
+    out.extend_from_slice(frame.get(12..).unwrap_or(&[]));
+    out
 }
 
 impl Kay {
-    fn start(participant: Participant, sock: ControlSocket, cipher: CipherSuite) -> Kay {
+    fn start(
+        participant: Participant,
+        sock: ControlSocket,
+        cipher: CipherSuite,
+        vlan: Option<u16>,
+    ) -> Kay {
         use std::sync::atomic::{AtomicBool, Ordering};
         let sock = std::sync::Arc::new(sock);
         let stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -859,8 +878,20 @@ impl Kay {
             .name("mka-rx".into())
             .spawn(move || {
                 let mut buf = vec![0u8; 2048];
+                let mut other_vlan_seen = false;
                 while !stop2.load(Ordering::Relaxed) {
                     match s2.recv(&mut buf, Duration::from_millis(200)) {
+                        Ok(Some(f)) if f.vlan_id() != vlan => {
+                            // Another VLAN's (or the untagged) CA: not ours.
+                            if !other_vlan_seen {
+                                other_vlan_seen = true;
+                                let on = |v: Option<u16>| v.map_or("untagged".to_string(), |v| format!("VLAN {v}"));
+                                tracing::info!(
+                                    "MKA: ignoring MKPDUs {} on the secure port; this participant runs {} (mka.vlan); logged once",
+                                    on(f.vlan_id()), on(vlan)
+                                );
+                            }
+                        }
                         Ok(Some(f)) if !f.truncated => {
                             // A full queue means a flood: drop, the KaY counts nothing lost.
                             let _ = tx.try_send(buf[..f.len].to_vec());
@@ -882,6 +913,7 @@ impl Kay {
             reader,
             cipher,
             send_error: None,
+            vlan,
         }
     }
 
@@ -907,6 +939,10 @@ impl Kay {
             c.sync();
         }
         while let Some(f) = self.participant.poll_transmit() {
+            let f = match self.vlan {
+                Some(vid) => with_vlan_tag(&f, vid),
+                None => f,
+            };
             match self.sock.send(&f) {
                 Ok(()) => {
                     if self.send_error.take().is_some() {
@@ -1052,4 +1088,20 @@ fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
         })
         .map_err(|e| ForwardError::Runtime(e.to_string()))?;
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_vlan_tag;
+
+    #[test]
+    fn mkpdu_vlan_tag_goes_after_the_addresses() {
+        let f: Vec<u8> = (0u8..12).chain([0x88, 0x8E, 3, 5, 0, 0]).collect();
+        let t = with_vlan_tag(&f, 100);
+        assert_eq!(&t[..12], &f[..12]);
+        assert_eq!(&t[12..16], &[0x81, 0x00, 0x00, 0x64]);
+        assert_eq!(&t[16..], &f[12..]);
+        // Only the 12-bit VID goes into the TCI (priority 0, DEI 0).
+        assert_eq!(&with_vlan_tag(&f, 0xF0FF)[14..16], &[0x00, 0xFF]);
+    }
 }

@@ -81,6 +81,8 @@ fn forward_config_errors_exit_2_naming_the_field() {
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nhello_time = 7.0\n"), "mka.life_time: must be longer"),
         (format!("{ports}[secy]\n[mka]\nckn = \"0011\"\n"), "mka.cak: give exactly one"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nethertype = \"0x88E5\"\n"), "mka.ethertype:"),
+        (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nvlan = 4095\n"), "mka.vlan: 4095 is out of range"),
+        (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nvlan = 0\n"), "mka.vlan: 0 is no VLAN"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\n[forward]\npn_reserve_block = 0\n"), "forward.pn_reserve_block"),
     ];
     for (cfg, want) in cases {
