@@ -543,6 +543,9 @@ class Scenario:
     restart: bool = False        # MKA: the host-side peer is restarted after the pings
     rekey: bool = False          # MKA: the host-side peer (key server) distributes a new SAK
                                  # during a second, faster ping run (needs supports_rekey)
+    vlan: int = 0                # both SecYs on 802.1Q VLAN `vlan` (the guest's macsec0 on
+                                 # eth0.<vlan>; ours with vlan_in_clear = 1 and [mka] vlan):
+                                 # the tag is in clear before the SecTAG, MKPDUs carry it too
     extra: dict = field(default_factory=dict)
 
     @property
@@ -600,6 +603,8 @@ def guest_params(scn: Scenario, me: Endpoint, other: Endpoint, role: str, hold: 
                  mka_priority=scn.mka_guest_prio if role == "guest" else scn.mka_peer_prio)
     if scn.tcp:
         p.update(tcp=scn.tcp, tcp_role="server" if role == "guest" else "client")
+    if scn.vlan:
+        p["vlan"] = scn.vlan
     if neg:
         p["neg"] = neg
     return p
@@ -645,7 +650,7 @@ def secy_config(scn: Scenario, sci: str, tx: Endpoint | None, rx: Endpoint | lis
         "confidentiality_offset = 0", f"send_sci = {b(scn.send_sci)}",
         f"end_station = {b(scn.end_station)}", f"scb = {b(scn.scb)}", f"validate = {q(scn.validate)}",
         f"replay_protect = {b(scn.replay)}",
-        f"replay_window = {scn.window}", "vlan_in_clear = 0", f"sci = {q(sci)}",
+        f"replay_window = {scn.window}", f"vlan_in_clear = {1 if scn.vlan else 0}", f"sci = {q(sci)}",
     ]
     if tx is not None:
         lines += ["", "[secy.tx]", f"encoding_sa = {tx.an}", "", "[[secy.tx.sa]]", f"an = {tx.an}",
@@ -674,6 +679,8 @@ def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, s
         cak, ckn = scn.mka_keys()
         lines += ["", "[mka]", f"ckn = {q(ckn)}", f"cak = {q(cak)}",
                   f"priority = {scn.mka_peer_prio}", f"cipher = {q(scn.cipher)}"]
+        if scn.vlan:
+            lines += [f"vlan = {scn.vlan}"]
     else:
         lines += secy_config(scn, me.sci, me, other)
     if state_file:
@@ -974,6 +981,7 @@ class ForwarderPeer(HostPeer):
         self.sess: Session | None = None
         self.run: Run | None = None
         self.plain: Netns | None = None
+        self.shim: subprocess.Popen | None = None  # vlan_shim.py, for scenarios on a VLAN
         self.proc: subprocess.Popen | None = None
         self.out_lines: list[str] = []   # stdout
         self.err_lines: list[tuple[float, str]] = []  # stderr, with host monotonic times
@@ -1009,11 +1017,29 @@ class ForwarderPeer(HostPeer):
               "veth-plain1", "netns", self.plain.name)
         ns.ip("link", "set", "veth-plain0", "up")
         self.plain.ip("link", "set", "veth-plain1", "address", run.peer.mac, "mtu", str(mtu))
-        self.plain.ip("addr", "add", f"{run.peer.ip}/24", "dev", "veth-plain1")
         self.plain.ip("link", "set", "veth-plain1", "up")
+        host_if = "veth-plain1"
+        self.shim = None
+        if run.scn.vlan:
+            # The host sits on the VLAN: its frames reach the forwarder tagged and keep the
+            # tag in clear. The host kernels here lack VLAN devices, so a userspace access
+            # port (vlan_shim.py) tags and untags between veth-plain1 and the host's vh0.
+            host_if = "vh0"
+            self.plain.ip("link", "add", "vh0", "mtu", str(mtu), "type", "veth", "peer", "name",
+                          "vs0", "mtu", str(mtu))
+            self.plain.ip("link", "set", "vh0", "address", run.peer.mac, "up")
+            self.plain.ip("link", "set", "vs0", "up")
+            t = int(run.deadline - time.monotonic()) + 15
+            self.shim = start_proc([*self.plain.prefix(), sys.executable,
+                                    os.path.join(HERE, "vlan_shim.py"), "vs0", "veth-plain1",
+                                    str(run.scn.vlan), str(t)],
+                                   stdin=subprocess.PIPE,
+                                   stdout=open(os.path.join(run.log_dir, "vlan-shim.log"), "w"),
+                                   stderr=subprocess.STDOUT)
+        self.plain.ip("addr", "add", f"{run.peer.ip}/24", "dev", host_if)
         # as in the guest: no ARP re-probes in the middle of a scenario
-        self.plain.exec_sh("echo 600 > /proc/sys/net/ipv4/neigh/veth-plain1/delay_first_probe_time; "
-                           "echo 600000 > /proc/sys/net/ipv4/neigh/veth-plain1/base_reachable_time_ms")
+        self.plain.exec_sh(f"echo 600 > /proc/sys/net/ipv4/neigh/{host_if}/delay_first_probe_time; "
+                           f"echo 600000 > /proc/sys/net/ipv4/neigh/{host_if}/base_reachable_time_ms")
         self.config_path = os.path.join(run.log_dir, "forwarder.toml")
         state = os.path.join(run.log_dir, "forwarder.pn-state")
         for old in (state, state + ".tmp"):  # a fresh PN store: the configured PNs are used
@@ -1325,6 +1351,11 @@ class ForwarderPeer(HostPeer):
             if self.proc in _live_procs:
                 _live_procs.remove(self.proc)
             self.proc = None
+        if self.shim:
+            kill_tree(self.shim)
+            if self.shim in _live_procs:
+                _live_procs.remove(self.shim)
+            self.shim = None
         if self.plain:
             self.plain.delete()
             self.plain = None

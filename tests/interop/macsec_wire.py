@@ -93,24 +93,40 @@ class SecTag:
         return bool(self.tci & TCI_SC)
 
 
+VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+
+
+def l2_len(frame: bytes) -> int:
+    """Octets before the EtherType that follows the addresses and up to two VLAN tags."""
+    off = 12
+    for _ in range(2):
+        if len(frame) >= off + 6 and struct.unpack_from("!H", frame, off)[0] in VLAN_TPIDS:
+            off += 4
+    return off
+
+
 def ethertype(frame: bytes) -> int:
-    return struct.unpack_from("!H", frame, 12)[0] if len(frame) >= 14 else -1
+    """The EtherType after any (up to two) VLAN tags."""
+    off = l2_len(frame)
+    return struct.unpack_from("!H", frame, off)[0] if len(frame) >= off + 2 else -1
 
 
 def parse(frame: bytes) -> SecTag | None:
-    """The SecTAG of a MACsec frame, or None if the frame is not MACsec."""
-    if len(frame) < 22 or ethertype(frame) != ETH_P_MACSEC:
+    """The SecTAG of a MACsec frame (also behind VLAN tags in clear), or None if the frame is
+    not MACsec."""
+    o = l2_len(frame) - 12
+    if len(frame) < o + 22 or ethertype(frame) != ETH_P_MACSEC:
         return None
-    tci_an = frame[14]
-    sl = frame[15] & 0x3F
-    pn, = struct.unpack_from("!I", frame, 16)
+    tci_an = frame[o + 14]
+    sl = frame[o + 15] & 0x3F
+    pn, = struct.unpack_from("!I", frame, o + 16)
     sci = None
-    hl = 20
+    hl = o + 20
     if tci_an & TCI_SC:
-        if len(frame) < 28:
+        if len(frame) < o + 28:
             return None
-        sci = frame[20:28].hex()
-        hl = 28
+        sci = frame[o + 20:o + 28].hex()
+        hl = o + 28
     return SecTag(mac_str(frame[0:6]), mac_str(frame[6:12]), tci_an & 0xFC, tci_an & 0x03, sl, pn,
                   sci, hl, len(frame))
 
@@ -125,7 +141,7 @@ def secure_data(frame: bytes, icv_len: int = 16) -> bytes:
 def with_pn(frame: bytes, pn: int) -> bytes:
     """A copy of a MACsec frame with its 32-bit PN field replaced (the ICV is left as it was)."""
     b = bytearray(frame)
-    struct.pack_into("!I", b, 16, pn & 0xFFFFFFFF)
+    struct.pack_into("!I", b, l2_len(frame) + 4, pn & 0xFFFFFFFF)
     return bytes(b)
 
 

@@ -71,6 +71,9 @@ def all_scenarios() -> list[Scenario]:
         Scenario("tcp 1MiB gcm-aes-xpn-256 enc=off mtu=9000", cipher="gcm-aes-xpn-256",
                  encrypt=False, mtu=9000, tcp=1 << 20, note="the same over a 9000-octet MTU"),
         Scenario("jumbo mtu=9000 ping=8000", cipher="gcm-aes-256", mtu=9000, size=8000, df=True),
+        Scenario("vlan=100 gcm-aes-xpn-128", cipher="gcm-aes-xpn-128", vlan=100,
+                 note="the guest's macsec0 on the VLAN device eth0.100 (WAN MACsec over a provider "
+                 "VLAN); ours with vlan_in_clear = 1: the 802.1Q tag in clear, outside the ICV"),
         Scenario("neg inject-to-guest", negative="inject-to-guest",
                  note="replayed + bit-flipped peer frame injected towards the guest kernel"),
         Scenario("neg inject-to-peer", negative="inject-to-peer",
@@ -114,6 +117,9 @@ def all_scenarios() -> list[Scenario]:
         Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
                  mka_guest_prio=16, mka_peer_prio=8,
                  note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
+        Scenario("mka vlan=100 key-server=guest", mka=True, vlan=100, mka_guest_prio=16,
+                 mka_peer_prio=32, note="MKA over VLAN 100: wpa_supplicant on eth0.100 sends and "
+                 "expects tagged MKPDUs; ours with [mka] vlan = 100 and vlan_in_clear = 1"),
     ]
     return res
 

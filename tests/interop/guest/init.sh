@@ -134,10 +134,16 @@ done
 : "${P_ctl:=none}"
 : "${P_neg:=}"
 : "${P_debug:=0}"
+: "${P_vlan:=0}"
+# The SecY's lower device: eth0, or with macsec.vlan=N the VLAN device eth0.N (the kernel's
+# macsec on a VLAN sub-interface: the 802.1Q tag stays in clear before the SecTAG, and
+# wpa_supplicant's MKPDUs carry it too).
+LOWER=eth0
+[ "$P_vlan" != 0 ] && LOWER="eth0.$P_vlan"
 
 # MKA: start wpa_supplicant (config in /tmp/wpa.conf) in the background.
 start_wpa() {
-    /sbin/wpa_supplicant -D macsec_linux -i eth0 -c /tmp/wpa.conf -t >> /tmp/wpa.log 2>&1 &
+    /sbin/wpa_supplicant -D macsec_linux -i "$LOWER" -c /tmp/wpa.conf -t >> /tmp/wpa.log 2>&1 &
     echo $! > /run/wpa.pid   # reset_link stops it after the scenario
 }
 # MKA: poll every 0.1 s for at most 60 s until macsec0 has an active TX SA and RX SA.
@@ -189,6 +195,11 @@ case "$P_cipher" in
 esac
 
 run $IP link set eth0 mtu "$P_mtu"
+if [ "$LOWER" != eth0 ]; then
+    run $IP link add link eth0 name "$LOWER" type vlan id "$P_vlan"
+    echo 1 > "/proc/sys/net/ipv6/conf/$LOWER/disable_ipv6" 2>/dev/null
+    run $IP link set "$LOWER" up
+fi
 if [ "$P_mka" = on ]; then
 # ---------------------------------------------------------------- MKA: wpa_supplicant makes the SecY
 # wpa_supplicant 2.10 (-D macsec_linux) creates macsec0 on eth0 and installs the SAs it
@@ -222,14 +233,14 @@ if [ "$P_mka" = on ]; then
     T1=$(now)
     echo "=== MKA UP t=$T1 secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }') ==="
     # wpa_supplicant's own view (KaY status: key server, priorities, participants)
-    /sbin/wpa_cli -p /run/wpa_supplicant -i eth0 status 2>&1 | sed 's/^/wpa: /'
+    /sbin/wpa_cli -p /run/wpa_supplicant -i "$LOWER" status 2>&1 | sed 's/^/wpa: /'
 else
 ES=""
 [ "$P_end_station" = on ] && ES="end_station on"
 [ "$P_scb" = on ] && ES="$ES scb on"
 REPLAY="replay $P_replay"
 [ "$P_replay" = on ] && REPLAY="replay on window $P_window"
-run $IP link add link eth0 macsec0 type macsec port "$P_port" cipher "$P_cipher" icvlen 16 \
+run $IP link add link "$LOWER" macsec0 type macsec port "$P_port" cipher "$P_cipher" icvlen 16 \
     encrypt "$P_encrypt" send_sci "$P_send_sci" $ES protect on $REPLAY validate "$P_validate" \
     encodingsa "$P_an"
 run $IP macsec add macsec0 tx sa "$P_an" $PNKW "$P_txpn" $TXXPN on key "$P_txkeyid" "$P_txkey"
@@ -453,6 +464,7 @@ reset_link() {
         rm -f /run/wpa.pid
     fi
     $IP link del macsec0 2>/dev/null
+    for v in /sys/class/net/eth0.*; do [ -e "$v" ] && $IP link del "${v##*/}" 2>/dev/null; done
     $IP neigh flush dev eth0 2>/dev/null
     $IP link set eth0 mtu 1500 2>/dev/null
 }
