@@ -84,7 +84,8 @@ pub enum PcapError {
     },
     /// The classic pcap's link type is not Ethernet.
     #[error(
-        "{path}: link type {linktype:?} is not Ethernet; MACsec needs Ethernet frames (DLT_EN10MB)"
+        "{path}: link type {linktype:?} is not Ethernet; MACsec needs Ethernet frames (DLT_EN10MB){}",
+        link_hint(*.linktype)
     )]
     LinkType {
         /// File.
@@ -339,6 +340,18 @@ pub fn run(
 /// The field's upper bits may say the frames end with an FCS: bit 26 set, and bits
 /// 28-31 its length in 16-bit units (pcap file format, "LinkType and additional
 /// information"); bits 16-25 are reserved and must be zero.
+/// What to do instead, for link types people capture MACsec with by mistake.
+fn link_hint(linktype: DataLink) -> &'static str {
+    match linktype {
+        DataLink::LINUX_SLL | DataLink::LINUX_SLL2 => {
+            ". This is a Linux cooked capture (`tcpdump -i any`): it keeps no destination \
+             MAC, which the ICV covers (802.1AE 14.1), so its frames can be neither \
+             validated nor protected. Capture on the interface itself (`tcpdump -i IFACE`)"
+        }
+        _ => "",
+    }
+}
+
 fn classic_fcs_len(linktype: DataLink) -> Option<usize> {
     let v = u32::from(linktype);
     if v & 0xFFFF != u32::from(DataLink::ETHERNET) || v & 0x03FF_0000 != 0 {

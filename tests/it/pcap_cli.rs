@@ -465,6 +465,17 @@ fn bad_capture_files_give_clear_errors() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent.pcap"));
+    // A `tcpdump -i any` capture (LINUX_SLL, 113): no destination MAC, and the tool says
+    // where to capture instead.
+    write_pcap(&d.path("any.pcap"), &[frame(100, 1)]);
+    let mut b = std::fs::read(d.path("any.pcap")).unwrap();
+    b[20..24].copy_from_slice(&113u32.to_le_bytes());
+    std::fs::write(d.path("any.pcap"), b).unwrap();
+    let o = pcap_in(&d, "decrypt", &c, "any.pcap", "o.pcap");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("LINUX_SLL is not Ethernet"), "{err}");
+    assert!(err.contains("tcpdump -i IFACE"), "{err}");
 }
 
 #[test]
