@@ -123,6 +123,19 @@ fn iv(suite: CipherSuite) -> [u8; 12] {
     iv
 }
 
+/// The split MACsec makes of a protected `len`-octet frame at the start of `buf`:
+/// (AAD, data to encrypt or decrypt).
+#[inline(always)]
+fn raw_split(buf: &mut [u8], len: usize, integrity: bool) -> (&mut [u8], &mut [u8]) {
+    if integrity {
+        let (aad, rest) = buf.split_at_mut(len + TAG);
+        (aad, &mut rest[..0])
+    } else {
+        let (aad, rest) = buf.split_at_mut(ADDRS + TAG);
+        (aad, &mut rest[..len - ADDRS])
+    }
+}
+
 /// Seal one `len`-octet frame: MACsec `Transmitter::protect`, or the raw AEAD call.
 pub struct SealCase {
     len: usize,
@@ -154,16 +167,7 @@ impl SealCase {
     pub fn raw(&mut self) -> [u8; 16] {
         let len = self.len;
         self.buf[HEADROOM..HEADROOM + len].copy_from_slice(&self.plain);
-        let (aad, rest) = if self.integrity {
-            self.buf.split_at_mut(len + TAG)
-        } else {
-            self.buf.split_at_mut(ADDRS + TAG)
-        };
-        let data = if self.integrity {
-            &mut rest[..0]
-        } else {
-            &mut rest[..len - ADDRS]
-        };
+        let (aad, data) = raw_split(&mut self.buf, len, self.integrity);
         self.aead.seal_in_place(&self.iv, aad, data).unwrap()
     }
 
@@ -225,16 +229,7 @@ impl OpenCase {
         self.buf.copy_from_slice(&self.prot);
         let mut tag = [0u8; ICV];
         tag.copy_from_slice(&self.buf[len + TAG..]);
-        let (aad, rest) = if self.integrity {
-            self.buf.split_at_mut(len + TAG)
-        } else {
-            self.buf.split_at_mut(ADDRS + TAG)
-        };
-        let data = if self.integrity {
-            &mut rest[..0]
-        } else {
-            &mut rest[..len - ADDRS]
-        };
+        let (aad, data) = raw_split(&mut self.buf, len, self.integrity);
         self.aead.open_in_place(&self.iv, aad, data, &tag)
     }
 
