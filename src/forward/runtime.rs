@@ -878,20 +878,9 @@ impl Kay {
             .name("mka-rx".into())
             .spawn(move || {
                 let mut buf = vec![0u8; 2048];
-                let mut other_vlan_seen = false;
+                // The socket's filter lets through only MKPDUs of our VLAN (`[mka] vlan`).
                 while !stop2.load(Ordering::Relaxed) {
                     match s2.recv(&mut buf, Duration::from_millis(200)) {
-                        Ok(Some(f)) if f.vlan_id() != vlan => {
-                            // Another VLAN's (or the untagged) CA: not ours.
-                            if !other_vlan_seen {
-                                other_vlan_seen = true;
-                                let on = |v: Option<u16>| v.map_or("untagged".to_string(), |v| format!("VLAN {v}"));
-                                tracing::info!(
-                                    "MKA: ignoring MKPDUs {} on the secure port; this participant runs {} (mka.vlan); logged once",
-                                    on(f.vlan_id()), on(vlan)
-                                );
-                            }
-                        }
                         Ok(Some(f)) if !f.truncated => {
                             // A full queue means a flood: drop, the KaY counts nothing lost.
                             let _ = tx.try_send(buf[..f.len].to_vec());
