@@ -57,9 +57,10 @@ pub struct ReplayWindow {
     /// Lowest acceptable PN set from outside (configuration, KaY).
     floor: u128,
     window: u32,
-    /// `max(floor, next_pn - window)`, kept up to date so the per-frame check is one
-    /// comparison.
-    lowest: u128,
+    /// `max(floor, next_pn - window) - 1`, the highest late PN, kept up to date so the
+    /// per-frame check is one 64-bit comparison. The lowest acceptable PN is at least 1
+    /// and at most 2^64, so this always fits.
+    max_late: u64,
     /// Ring bitmap of accepted PNs in `[next_pn - bits, next_pn)`, indexed by
     /// `pn % bits`; present only in [`ReplayMode::RejectDuplicates`] with a window > 0.
     bitmap: Option<Box<[u64]>>,
@@ -80,7 +81,7 @@ impl ReplayWindow {
             next_pn: lowest,
             floor: lowest,
             window,
-            lowest,
+            max_late: (lowest - 1) as u64,
             bitmap,
         }
     }
@@ -92,29 +93,31 @@ impl ReplayWindow {
         u64::try_from(self.lowest()).ok()
     }
 
-    #[inline(always)]
     fn lowest(&self) -> u128 {
+        let lowest = self.max_late as u128 + 1;
         debug_assert_eq!(
-            self.lowest,
+            lowest,
             self.next_pn
                 .saturating_sub(self.window as u128)
                 .max(self.floor)
         );
-        self.lowest
+        lowest
     }
 
     #[inline(always)]
     fn update_lowest(&mut self) {
-        self.lowest = self
+        let lowest = self
             .next_pn
             .saturating_sub(self.window as u128)
             .max(self.floor);
+        // floor >= 1 and next_pn <= 2^64, so 1 <= lowest <= 2^64.
+        self.max_late = (lowest - 1) as u64;
     }
 
     /// The lowest acceptable PN clamped to 64 bits, the reference for XPN recovery.
     #[inline(always)]
     pub fn recovery_reference(&self) -> u64 {
-        self.lowest().min(u64::MAX as u128) as u64
+        self.max_late.saturating_add(1)
     }
 
     /// One more than the highest PN accepted so far (`None` after PN 2^64 - 1).
@@ -126,7 +129,8 @@ impl ReplayWindow {
     /// InPktsDelayed without).
     #[inline(always)]
     pub fn is_below_lowest(&self, pn: u64) -> bool {
-        (pn as u128) < self.lowest()
+        debug_assert_eq!(pn <= self.max_late, (pn as u128) < self.lowest());
+        pn <= self.max_late
     }
 
     /// The replay check before decryption: late, or (duplicate mode) already seen.
