@@ -142,6 +142,8 @@ pub struct Transmitter {
     mtu: Option<usize>,
     pn_threshold: f64,
     rx_sc_count: usize,
+    /// The SecTAG settings derived from the fields above, for the per-frame path.
+    shape: TagShape,
     encoding_an: u8,
     /// Whether the encoding SA may be used (802.1X: the KaY enables transmission only
     /// once every peer can receive with the new SA).
@@ -163,7 +165,7 @@ impl core::fmt::Debug for Transmitter {
 
 impl Transmitter {
     pub(crate) fn new(cfg: &SecYConfig) -> Transmitter {
-        Transmitter {
+        let mut tx = Transmitter {
             cipher: cfg.cipher,
             backend: cfg.backend,
             protect_frames: cfg.protect_frames,
@@ -176,12 +178,15 @@ impl Transmitter {
             mtu: cfg.mtu,
             pn_threshold: cfg.pn_threshold,
             rx_sc_count: 0,
+            shape: TagShape::default(),
             encoding_an: 0,
             transmit_enabled: true,
             sas: [None, None, None, None],
             secy: TxSecYCounters::default(),
             sc: TxScCounters::default(),
-        }
+        };
+        tx.shape = tx.tag_shape();
+        tx
     }
 
     /// Installs (or replaces) the transmit SA `an` with its key, the next PN to send
@@ -291,12 +296,14 @@ impl Transmitter {
     /// (and neither ES nor SCB) the SCI is always sent (802.1AE 10.5.3, Linux `send_sci()`).
     pub fn set_rx_sc_count(&mut self, n: usize) {
         self.rx_sc_count = n;
+        self.shape = self.tag_shape();
     }
 
     /// Changes how frames are protected (e.g. the confidentiality offset the KaY
     /// distributes).
     pub fn set_protection(&mut self, p: Protection) {
         self.protection = p;
+        self.shape = self.tag_shape();
     }
 
     /// Sets the MTU used for the OutPktsTooLong check.
@@ -385,9 +392,34 @@ impl Transmitter {
         None
     }
 
-    #[inline]
-    fn include_sci(&self) -> bool {
-        self.send_sci || (!self.end_station && !self.scb && self.rx_sc_count > 1)
+    /// What every SecTAG sent with the current settings has in common (802.1AE 9.4-9.6,
+    /// 10.5.3). Kept in `self.shape`; each setter that changes an input recomputes it.
+    fn tag_shape(&self) -> TagShape {
+        // The SCI is sent when configured, and always with more than one receive SC
+        // unless ES or SCB says how to derive it (802.1AE 10.5.3, Linux `send_sci()`).
+        let with_sci = self.send_sci || (!self.end_station && !self.scb && self.rx_sc_count > 1);
+        let mut tci = 0;
+        if self.end_station {
+            tci |= tci::ES;
+        }
+        if with_sci {
+            tci |= tci::SC;
+        }
+        if self.scb {
+            tci |= tci::SCB;
+        }
+        let offset = match self.protection {
+            Protection::IntegrityOnly => None,
+            Protection::Confidentiality(o) => {
+                tci |= tci::E | tci::C;
+                Some(o.octets())
+            }
+        };
+        TagShape {
+            tci,
+            tag_len: if with_sci { SECTAG_SCI_LEN } else { SECTAG_LEN },
+            offset,
+        }
     }
 
     /// Protects the frame in `buf[frame]` in place (802.1AE 10.5) and returns the
@@ -410,18 +442,49 @@ impl Transmitter {
             self.secy.out_pkts_untagged += 1;
             return Ok(start..end);
         }
-        let len = end - start;
+        if self.vlan_in_clear == 0 && end - start >= HEADER_LEN {
+            self.protect_at(buf, start, end, 0, ADDRS_LEN)
+        } else {
+            self.protect_other(buf, start, end)
+        }
+    }
+
+    /// [`Transmitter::protect`] when clear VLAN tags may be present, or the frame is
+    /// too short to have an EtherType.
+    #[inline(never)]
+    fn protect_other(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+    ) -> Result<Range<usize>, TxDrop> {
         let Some((ntags, et_off)) = frame_header(buf, start, end, self.vlan_in_clear) else {
             self.secy.out_pkts_malformed += 1;
             return Err(TxDrop::Malformed);
         };
+        self.protect_at(buf, start, end, ntags, et_off)
+    }
+
+    /// Protection of a frame whose EtherType (after `ntags` clear tags) is at `et_off`.
+    /// Inlined twice, so the usual case gets the offsets as constants.
+    #[inline(always)]
+    fn protect_at(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        ntags: usize,
+        et_off: usize,
+    ) -> Result<Range<usize>, TxDrop> {
+        debug_assert!(self.shape == self.tag_shape());
+        let len = end - start;
         if self.end_station && buf[start + 6..start + 12] != self.sci.0[..6] {
             self.secy.out_pkts_source_mismatch += 1;
             return Err(TxDrop::SourceMismatch);
         }
         let an = self.encoding_an;
-        let with_sci = self.include_sci();
-        let tag_len = if with_sci { SECTAG_SCI_LEN } else { SECTAG_LEN };
+        let shape = self.shape;
+        let tag_len = shape.tag_len;
         let out_len = len + tag_len + ICV_LEN;
         if let Some(mtu) = self.mtu {
             if out_len - HEADER_LEN - ntags * VLAN_TAG_LEN > mtu {
@@ -457,33 +520,20 @@ impl Transmitter {
             buf.copy_within(start + et_off..end, start + et_off + tag_len);
         }
         let secure_len = len - et_off;
-        let (encrypted, offset) = match self.protection {
-            Protection::IntegrityOnly => (false, secure_len),
-            Protection::Confidentiality(o) => (true, o.octets().min(secure_len)),
+        let (encrypted, offset) = match shape.offset {
+            None => (false, secure_len),
+            Some(o) => (true, o.min(secure_len)),
         };
         // The SecTAG (802.1AE 9.3), built in registers and stored at once.
-        let mut tci = an & tci::AN;
-        if self.end_station {
-            tci |= tci::ES;
-        }
-        if with_sci {
-            tci |= tci::SC;
-        }
-        if self.scb {
-            tci |= tci::SCB;
-        }
-        if encrypted {
-            tci |= tci::E | tci::C;
-        }
         let mut tag = [0u8; SECTAG_SCI_LEN];
         tag[0] = 0x88;
         tag[1] = 0xE5;
-        tag[2] = tci;
+        tag[2] = shape.tci | (an & tci::AN);
         tag[3] = SecTagRepr::short_len_for(secure_len);
         tag[4..8].copy_from_slice(&(pn as u32).to_be_bytes());
         tag[8..].copy_from_slice(&self.sci.0);
         let tag_off = ns + et_off;
-        if with_sci {
+        if tag_len == SECTAG_SCI_LEN {
             buf[tag_off..tag_off + SECTAG_SCI_LEN].copy_from_slice(&tag);
         } else {
             buf[tag_off..tag_off + SECTAG_LEN].copy_from_slice(&tag[..SECTAG_LEN]);
@@ -526,6 +576,17 @@ impl Transmitter {
         f.set_range(out);
         Ok(())
     }
+}
+
+/// The constant part of the SecTAGs a [`Transmitter`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct TagShape {
+    /// TCI bits ES, SC, SCB, E and C (the AN is added per frame).
+    tci: u8,
+    /// SecTAG length with the EtherType: 8, or 16 with the SCI.
+    tag_len: usize,
+    /// Confidentiality offset in octets; `None` for integrity only.
+    offset: Option<usize>,
 }
 
 /// The number of clear VLAN tags (at most `max`) and the offset of the EtherType after

@@ -422,6 +422,29 @@ fn implicit_sci_point_to_point_and_multipoint() {
 }
 
 #[test]
+fn protection_change_takes_effect_on_the_next_frame() {
+    // What the KaY does when the key server distributes another confidentiality offset.
+    let mut s = sender(cfg(A));
+    let mut r = receiver(cfg(B));
+    let p = plain(100);
+    let f = seal(&mut s, &p);
+    assert_eq!(f[14] & 0x0C, 0x0C, "E and C set");
+    assert_ne!(&f[30..100], &p[16..86], "encrypted from octet 0");
+    s.tx.set_protection(Protection::IntegrityOnly);
+    let f = seal(&mut s, &p);
+    assert_eq!(f[14] & 0x0C, 0, "E and C clear");
+    assert_eq!(&f[28..114], &p[12..98], "User Data in clear");
+    assert_eq!(open(&mut r, &f), (RxVerdict::Ok, Some(p.clone())));
+    s.tx.set_protection(Protection::Confidentiality(ConfidentialityOffset::Thirty));
+    r.rx.set_protection(Protection::Confidentiality(ConfidentialityOffset::Thirty));
+    let f = seal(&mut s, &p);
+    assert_eq!(f[14] & 0x0C, 0x0C);
+    assert_eq!(&f[28..58], &p[12..42], "30 octets in clear");
+    assert_ne!(&f[58..100], &p[42..84]);
+    assert_eq!(open(&mut r, &f), (RxVerdict::Ok, Some(p)));
+}
+
+#[test]
 fn end_station_requires_matching_source() {
     let mut s = SecY::new(SecYConfig {
         send_sci: false,
