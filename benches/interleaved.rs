@@ -65,24 +65,25 @@ fn batch<R>(iters: u64, f: &mut impl FnMut() -> R) -> f64 {
     t.elapsed().as_nanos() as f64 / iters as f64
 }
 
-/// (min raw ns, min MACsec ns, median of per-round raw/MACsec ratios).
-fn measure<A, B>(
+/// (min raw ns, min MACsec ns, median of per-round raw/MACsec ratios). `raw(n)` and
+/// `mac(n)` time a batch of `n` calls and return ns per call.
+fn measure(
     rounds: usize,
-    mut raw: impl FnMut() -> A,
-    mut mac: impl FnMut() -> B,
+    mut raw: impl FnMut(u64) -> f64,
+    mut mac: impl FnMut(u64) -> f64,
 ) -> (f64, f64, f64) {
     // Warm up both and size the batch from the slower.
-    let per = batch(1000, &mut raw).max(batch(1000, &mut mac));
+    let per = raw(1000).max(mac(1000));
     let iters = ((BATCH.as_nanos() as f64 / per) as u64).max(10);
     let (mut best_raw, mut best_mac) = (f64::MAX, f64::MAX);
     let mut ratios = Vec::with_capacity(rounds);
     for r in 0..rounds {
         let (a, b) = if r % 2 == 0 {
-            let a = batch(iters, &mut raw);
-            (a, batch(iters, &mut mac))
+            let a = raw(iters);
+            (a, mac(iters))
         } else {
-            let b = batch(iters, &mut mac);
-            (batch(iters, &mut raw), b)
+            let b = mac(iters);
+            (raw(iters), b)
         };
         best_raw = best_raw.min(a);
         best_mac = best_mac.min(b);
@@ -134,16 +135,30 @@ fn main() {
                         std::cell::RefCell::new(SealCase::new(suite, integrity, backend, len));
                     measure(
                         a.rounds,
-                        || case.borrow_mut().raw(),
-                        || case.borrow_mut().macsec(),
+                        |n| {
+                            let mut c = case.borrow_mut();
+                            let mut raw = c.raw();
+                            batch(n, &mut || raw.seal())
+                        },
+                        |n| {
+                            let mut c = case.borrow_mut();
+                            batch(n, &mut || c.macsec())
+                        },
                     )
                 } else {
                     let case =
                         std::cell::RefCell::new(OpenCase::new(suite, integrity, backend, len));
                     measure(
                         a.rounds,
-                        || case.borrow_mut().raw().unwrap(),
-                        || case.borrow_mut().macsec().unwrap(),
+                        |n| {
+                            let mut c = case.borrow_mut();
+                            let mut raw = c.raw();
+                            batch(n, &mut || raw.open().unwrap())
+                        },
+                        |n| {
+                            let mut c = case.borrow_mut();
+                            batch(n, &mut || c.macsec().unwrap())
+                        },
                     )
                 };
                 let ratio = raw / mac;

@@ -308,6 +308,14 @@ impl Receiver {
         Ok(())
     }
 
+    /// The expanded key of SA `an` of SC `sci`, for `benches/` only (see
+    /// [`super::Transmitter::sa_aead_key`]).
+    #[doc(hidden)]
+    pub fn sa_aead_key(&self, sci: Sci, an: u8) -> Option<&AeadKey> {
+        let i = self.sc_index(sci).ok()?;
+        self.scs[i].sas.get(an as usize)?.as_ref().map(|s| &s.key)
+    }
+
     /// The state of SA `an` of SC `sci`.
     pub fn sa_state(&self, sci: Sci, an: u8) -> Option<RxSaState> {
         let i = self.sc_index(sci).ok()?;

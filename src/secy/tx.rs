@@ -341,6 +341,17 @@ impl Transmitter {
         self.sas.get(an as usize)?.as_ref().map(|s| &s.counters)
     }
 
+    /// The expanded key of SA `an`, for `benches/` only: they time the raw AEAD call
+    /// with the very key context that MACsec uses. AWS-LC allocates that context
+    /// itself, and where it lands relative to a 64-octet line moves AES-GCM time by up
+    /// to 10 % at 1514 octets, so a baseline with a key of its own would compare
+    /// allocation luck, not MACsec's cost. Grants nothing new: the caller installed
+    /// the key.
+    #[doc(hidden)]
+    pub fn sa_aead_key(&self, an: u8) -> Option<&AeadKey> {
+        self.sas.get(an as usize)?.as_ref().map(|s| &s.key)
+    }
+
     /// A snapshot of all transmit counters.
     pub fn stats(&self) -> TxStats {
         TxStats {
