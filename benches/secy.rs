@@ -26,7 +26,6 @@ mod common;
 use common::{combinations, group_name, OpenCase, SealCase};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use macsec::crypto::{Backend, CipherSuite};
-use std::hint::black_box;
 
 fn bench_one(
     c: &mut Criterion,
@@ -41,10 +40,10 @@ fn bench_one(
         let mut case = SealCase::new(suite, integrity, backend, len);
         g.bench_function(BenchmarkId::new("raw", len), |b| {
             let mut raw = case.raw();
-            b.iter(|| black_box(raw.seal()))
+            b.iter_custom(|n| raw.seal_batch(n))
         });
         g.bench_function(BenchmarkId::new("macsec", len), |b| {
-            b.iter(|| black_box(case.macsec()))
+            b.iter_custom(|n| case.macsec_batch(n))
         });
     }
     g.finish();
@@ -55,10 +54,10 @@ fn bench_one(
         let mut case = OpenCase::new(suite, integrity, backend, len);
         g.bench_function(BenchmarkId::new("raw", len), |b| {
             let mut raw = case.raw();
-            b.iter(|| black_box(raw.open()).unwrap())
+            b.iter_custom(|n| raw.open_batch(n))
         });
         g.bench_function(BenchmarkId::new("macsec", len), |b| {
-            b.iter(|| black_box(case.macsec()))
+            b.iter_custom(|n| case.macsec_batch(n))
         });
     }
     g.finish();
