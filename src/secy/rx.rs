@@ -801,6 +801,37 @@ mod tests {
         }
     }
 
+    /// Every TCI/AN × SL octet pair, at the lengths around SL = 0's minimum, PN 0 and 1,
+    /// both PN widths: the fast path takes exactly the two TCI shapes it is for (each AN)
+    /// with SL = 0 and a valid PN, and agrees with `parse_header` on each.
+    #[test]
+    fn common_header_exhaustive_over_tci_and_sl() {
+        let mut taken = 0;
+        for len in [COMMON_MIN_LEN - 1, COMMON_MIN_LEN, 200] {
+            for pn in [0u32, 1] {
+                for xpn in [false, true] {
+                    for tci in 0..=255u8 {
+                        for sl in 0..=255u8 {
+                            let mut b = vec![0x5Au8; len];
+                            b[12..16].copy_from_slice(&[0x88, 0xE5, tci, sl]);
+                            b[16..20].copy_from_slice(&pn.to_be_bytes());
+                            let Some(h) = common_header(&b, 0, len, xpn) else {
+                                continue;
+                            };
+                            taken += 1;
+                            assert!(matches!(tci & 0xFC, 0x20 | 0x2C), "{tci:#x}");
+                            assert_eq!(sl, 0);
+                            assert!(len >= COMMON_MIN_LEN && (pn != 0 || xpn));
+                            assert_eq!(parse_header(&b, 0, len, 0, xpn), Ok(h));
+                        }
+                    }
+                }
+            }
+        }
+        // 2 shapes × 4 ANs, at 2 lengths, with PN 1 (both widths) and PN 0 (XPN only).
+        assert_eq!(taken, 8 * 2 * 3);
+    }
+
     /// The shape the fast path is for: what a default SecY sends at any size from
     /// the shortest frame that needs SL = 0, both modes, AN 0-3.
     #[test]
