@@ -655,7 +655,6 @@ enum Unprotected {
 
 /// The header of the frame in `buf[start..end]` (at least [`HEADER_LEN`] octets),
 /// parsed with every 802.1AE 9.12 rule; `vlan_in_clear` clear tags are skipped first.
-#[inline(never)]
 fn parse_header(
     buf: &[u8],
     start: usize,
