@@ -1,0 +1,287 @@
+//! The `macsec` command: `pcap`, `forward`, `keygen`, `demo`.
+
+use clap::builder::TypedValueParser;
+use clap::{Parser, Subcommand};
+use macsec_forward::config::{Config, ConfigError, KeyFilePolicy};
+use macsec_forward::pcap::{self, Direction};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod demo;
+
+/// Exit status for configuration and usage errors.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for runtime errors (files, interfaces).
+const EXIT_RUNTIME: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "macsec",
+    version,
+    about = "IEEE 802.1AE MACsec data plane: protect and validate Ethernet frames"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Protect or validate the frames of a capture file.
+    Pcap {
+        #[command(subcommand)]
+        op: PcapOp,
+    },
+    /// Forward frames between a plain and a secure interface, protecting and validating.
+    Forward {
+        /// TOML configuration ([ports], [secy], optional [forward] and [mka]).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Accept key files that group or others can read (unsafe).
+        #[arg(long)]
+        unsafe_key_permissions: bool,
+        /// Refuse to start instead of fixing interface state, MTU or offloads.
+        #[arg(long)]
+        check_only: bool,
+    },
+    /// Show the whole thing working: builds a namespace topology with two forwarders,
+    /// pings, measures, prints the counters, and removes it all again (needs root).
+    Demo {
+        /// Cipher suite.
+        #[arg(long, default_value = "gcm-aes-128")]
+        cipher: String,
+        /// Integrity only (no encryption).
+        #[arg(long)]
+        integrity_only: bool,
+    },
+    /// Generate a fresh CKN and CAK for MKA, as one activation key for both ends.
+    Keygen {
+        /// CAK length in bits.
+        #[arg(long, default_value_t = 256, value_parser = clap::builder::PossibleValuesParser::new(["128", "256"]).map(|s| s.parse::<u32>().unwrap_or(256)))]
+        bits: u32,
+        /// Also write the activation key to this file (created with mode 0600).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PcapOp {
+    /// Protect every frame with the encoding transmit SA; PNs count up from its `pn`.
+    Encrypt(PcapArgs),
+    /// Validate every frame; write the restored frames that validation delivers.
+    Decrypt(PcapArgs),
+}
+
+#[derive(clap::Args)]
+struct PcapArgs {
+    /// TOML configuration ([secy] section).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Accept key files that group or others can read (unsafe).
+    #[arg(long)]
+    unsafe_key_permissions: bool,
+    /// Input capture (pcap or pcapng, Ethernet).
+    input: PathBuf,
+    /// Output capture (pcap).
+    output: PathBuf,
+}
+
+fn policy(unsafe_perms: bool) -> KeyFilePolicy {
+    if unsafe_perms {
+        KeyFilePolicy::AllowUnsafePermissions
+    } else {
+        KeyFilePolicy::Strict
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("macsec: config error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
+    let cfg = match Config::load(&a.config, policy(a.unsafe_key_permissions)) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    if let Err(e) = cfg.reject_unknown_sections(&["mka", "forward"]) {
+        return config_error(&e);
+    }
+    let s = &cfg.secy;
+    if dir == Direction::Encrypt {
+        if !s.sci_set {
+            return config_error(&ConfigError::Field {
+                field: "secy.sci".into(),
+                problem: "missing: encrypt needs this SecY's transmit SCI (16 hex digits)".into(),
+            });
+        }
+        if s.tx.sas.is_empty() {
+            return config_error(&ConfigError::Field {
+                field: "secy.tx.sa".into(),
+                problem: "missing: encrypt needs at least one [[secy.tx.sa]]".into(),
+            });
+        }
+    } else if s.rx.is_empty() {
+        return config_error(&ConfigError::Field {
+            field: "secy.rx".into(),
+            problem: "missing: decrypt needs at least one [[secy.rx]] receive SC".into(),
+        });
+    }
+    let mut secy = match s.build() {
+        Ok(s) => s,
+        Err(e) => return config_error(&e),
+    };
+    match pcap::run(&mut secy, dir, &a.input, &a.output) {
+        Ok(totals) => {
+            if totals.macsec_behind_vlan_tags > 0 {
+                eprintln!(
+                    "macsec: {} MACsec frame(s) sit behind {} VLAN tag(s) that the configuration \
+                     does not keep in clear, so they were not validated: set \
+                     secy.vlan_in_clear = {}",
+                    totals.macsec_behind_vlan_tags,
+                    totals.vlan_tags_needed,
+                    totals.vlan_tags_needed
+                );
+            }
+            let out = serde_json::json!({
+                "mode": if dir == Direction::Encrypt { "encrypt" } else { "decrypt" },
+                "frames": totals,
+                "counters": secy.stats(),
+            });
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("macsec: {e}");
+            let out = serde_json::json!({ "error": e.to_string(), "counters": secy.stats() });
+            println!("{out}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
+    use macsec::mka::ActivationKey;
+    let key = match ActivationKey::generate(bits as usize / 8) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("macsec: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let text = key.encode();
+    if let Some(path) = out {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{}\n", text.as_str()).as_bytes()));
+        if let Err(e) = written {
+            eprintln!("macsec: cannot create {}: {e}", path.display());
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    }
+    let ckn: String = key
+        .ckn
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("# MKA pre-shared key: CKN {ckn}, {bits}-bit CAK. Keep the activation key secret.");
+    println!("# Paste the same key at both ends of the link.");
+    println!("activation key: {}", text.as_str());
+    println!();
+    println!("# Config snippet for `macsec forward` (both ends):");
+    println!("[mka]");
+    match out {
+        Some(p) => println!("activation_key_file = \"{}\"   # mode 0600", p.display()),
+        None => println!("activation_key = \"{}\"", text.as_str()),
+    }
+    println!("priority = 16            # lower value wins the key server election");
+    println!("cipher = \"gcm-aes-256\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
+    println!();
+    println!("# The same CA for a wpa_supplicant peer (network block, -D macsec_linux):");
+    let cak: String = key
+        .cak
+        .expose_secret()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cak = zeroize::Zeroizing::new(cak);
+    println!(
+        "#   key_mgmt=NONE eapol_flags=0 macsec_policy=1 mka_ckn={ckn} mka_cak={}",
+        cak.as_str()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Logs go to stderr; `MACSEC_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("MACSEC_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.cmd {
+        Cmd::Pcap { op } => match op {
+            PcapOp::Encrypt(a) => run_pcap(Direction::Encrypt, a),
+            PcapOp::Decrypt(a) => run_pcap(Direction::Decrypt, a),
+        },
+        Cmd::Forward {
+            config,
+            unsafe_key_permissions,
+            check_only,
+        } => {
+            init_logging();
+            let opts = macsec_forward::forward::runtime::Options {
+                config: config.clone(),
+                key_policy: policy(*unsafe_key_permissions),
+                check_only: *check_only,
+            };
+            match macsec_forward::forward::runtime::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("macsec forward: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
+        Cmd::Demo {
+            cipher,
+            integrity_only,
+        } => {
+            let Ok(cipher) = cipher.parse() else {
+                eprintln!("macsec demo: --cipher {cipher:?}: use gcm-aes-128, gcm-aes-256, gcm-aes-xpn-128 or gcm-aes-xpn-256");
+                return ExitCode::from(EXIT_CONFIG);
+            };
+            let opts = crate::demo::DemoOptions {
+                cipher,
+                integrity_only: *integrity_only,
+            };
+            let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("macsec"));
+            match crate::demo::run(&opts, &bin) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(EXIT_RUNTIME),
+                Err(e) => {
+                    eprintln!("macsec demo: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Cmd::Keygen { bits, out } => run_keygen(*bits, out.as_deref()),
+    }
+}

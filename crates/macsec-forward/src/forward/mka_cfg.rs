@@ -1,0 +1,233 @@
+//! The forwarder's `[mka]` section: a pre-shared CAK (802.1X-2010 clause 9) and the
+//! participant's policy.
+//!
+//! ```toml
+//! [mka]
+//! activation_key_file = "/etc/macsec/link1.key"  # from `macsec keygen`; or:
+//! # activation_key = "mka1.<ckn>.<cak>.<check>"
+//! # ckn = "<2..64 hex>" and cak = "<32|64 hex>" or cak_file = "path"
+//! priority = 16            # key server priority, lower wins (802.1X 9.5)
+//! cipher = "gcm-aes-128"   # distributed when this end is key server
+//! rekey_interval = 3600    # seconds; optional
+//! hello_time = 2.0         # seconds (802.1X-2010 Table 9-3)
+//! life_time = 6.0
+//! destination = "01:80:C2:00:00:03"
+//! ethertype = 0x888E
+//! vlan = 100               # optional: MKPDUs carry this 802.1Q VLAN ID (WAN MACsec over a
+//!                          # provider VLAN); without it they are untagged
+//! ```
+
+use crate::config::{read_key_file, read_secret_file, ConfigError, Fields, KeyFilePolicy};
+use macsec::crypto::{CipherSuite, SecretKey};
+use macsec::mka::{ActivationKey, Capability, Ckn, ConfidentialityOffset};
+use macsec::secy::{ConfidentialityOffset as Offset, Protection};
+use macsec::wire::{MacAddr, Sci};
+use std::path::Path;
+use std::time::Duration;
+
+/// Parsed `[mka]` section.
+#[derive(Debug)]
+pub struct MkaSettings {
+    /// CA key name.
+    pub ckn: Ckn,
+    /// Pre-shared CAK.
+    pub cak: SecretKey,
+    /// Key server priority.
+    pub priority: u8,
+    /// Whether this end may be key server.
+    pub key_server: bool,
+    /// Suite distributed as key server.
+    pub cipher: CipherSuite,
+    /// Rekey interval.
+    pub rekey_interval: Option<Duration>,
+    /// MKA Hello Time.
+    pub hello_time: Duration,
+    /// MKA Life Time.
+    pub life_time: Duration,
+    /// MKPDU destination address.
+    pub destination: MacAddr,
+    /// MKPDU EtherType.
+    pub ethertype: u16,
+    /// Send the ICV Indicator parameter set.
+    pub send_icv_indicator: bool,
+    /// 802.1Q VLAN ID of the MKPDUs, sent and accepted; `None`: untagged. A peer whose
+    /// SecY sits on a VLAN device (the kernel's macsec over `eth0.100`, a router's
+    /// sub-interface) runs its KaY on that VLAN too.
+    pub vlan: Option<u16>,
+}
+
+fn field(f: &Fields<'_>, k: &str, p: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: f.name(k),
+        problem: p.into(),
+    }
+}
+
+fn seconds(
+    f: &mut Fields<'_>,
+    k: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match f.float(k)? {
+        None => Ok(default),
+        Some(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(field(
+            f,
+            k,
+            format!("{s} seconds is out of range (0, 86400]"),
+        )),
+    }
+}
+
+/// Parses `[mka]`.
+pub fn parse(
+    t: &toml::Table,
+    base_dir: &Path,
+    policy: KeyFilePolicy,
+) -> Result<MkaSettings, ConfigError> {
+    let mut f = Fields::new("mka", t);
+    let ak = f.str("activation_key")?;
+    let ak_file = f.str("activation_key_file")?;
+    let ckn = f.str("ckn")?;
+    let cak = f.str("cak")?;
+    let cak_file = f.str("cak_file")?;
+    let (ckn, cak) = match (ak, ak_file, ckn, cak, cak_file) {
+        (Some(a), None, None, None, None) => {
+            let k = ActivationKey::parse(a).map_err(|e| field(&f, "activation_key", e.to_string()))?;
+            (k.ckn, k.cak)
+        }
+        (None, Some(p), None, None, None) => {
+            let path = base_dir.join(p);
+            let text = read_secret_file(&f.name("activation_key_file"), &path, policy)?;
+            let k = ActivationKey::parse(&text).map_err(|e| field(&f, "activation_key_file", format!("{}: {e}", path.display())))?;
+            (k.ckn, k.cak)
+        }
+        (None, None, Some(n), c, cf) => {
+            let ckn = Ckn::from_hex(n).map_err(|e| field(&f, "ckn", e.to_string()))?;
+            let cak = match (c, cf) {
+                (Some(c), None) => SecretKey::from_hex(c).map_err(|e| field(&f, "cak", format!("{e}; a CAK is 128 or 256 bits")))?,
+                (None, Some(p)) => read_key_file(&f.name("cak_file"), &base_dir.join(p), policy)?,
+                _ => return Err(field(&f, "cak", "give exactly one of cak or cak_file with ckn")),
+            };
+            (ckn, cak)
+        }
+        _ => {
+            return Err(field(
+                &f,
+                "activation_key",
+                "give exactly one of: activation_key, activation_key_file, or ckn with cak/cak_file (see `macsec keygen`)",
+            ))
+        }
+    };
+    let priority = f.uint("priority", 255)?.unwrap_or(16) as u8;
+    let key_server = f.bool("key_server")?.unwrap_or(true);
+    let cipher = match f.str("cipher")? {
+        None => CipherSuite::GcmAes128,
+        Some(c) => c
+            .parse()
+            .map_err(|e: macsec::crypto::suite::UnknownCipherSuite| {
+                field(&f, "cipher", format!("{c:?}: {e}"))
+            })?,
+    };
+    let rekey_interval = match f.uint("rekey_interval", 86_400 * 365)? {
+        None | Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+    };
+    let hello_time = seconds(&mut f, "hello_time", macsec::mka::HELLO_TIME)?;
+    let life_time = seconds(&mut f, "life_time", macsec::mka::LIFE_TIME)?;
+    let destination = match f.str("destination")? {
+        None => MacAddr::PAE_GROUP,
+        Some(d) => {
+            let m: MacAddr = d
+                .parse()
+                .map_err(|e| field(&f, "destination", format!("{d:?}: {e}")))?;
+            if !m.is_multicast() {
+                return Err(field(
+                    &f,
+                    "destination",
+                    "must be a group (multicast) address",
+                ));
+            }
+            m
+        }
+    };
+    let name = f.name("ethertype");
+    let ethertype = match f.u64_or_string("ethertype")? {
+        None => macsec::wire::ethernet::ethertype::EAPOL,
+        Some(e) if (0x0600..=0xFFFF).contains(&e) && e != 0x88E5 => e as u16,
+        Some(e) => {
+            return Err(ConfigError::Field {
+                field: name,
+                problem: format!("{e:#x} is not a usable EtherType (0x0600..=0xFFFF, not 0x88E5)"),
+            })
+        }
+    };
+    let send_icv_indicator = f.bool("send_icv_indicator")?.unwrap_or(false);
+    let vlan = match f.uint("vlan", 4094)? {
+        None => None,
+        Some(0) => {
+            return Err(field(
+                &f,
+                "vlan",
+                "0 is no VLAN: leave vlan out for untagged MKPDUs (VLAN IDs are 1..=4094)",
+            ))
+        }
+        Some(v) => Some(v as u16),
+    };
+    f.finish()?;
+    if life_time <= hello_time {
+        return Err(ConfigError::Field {
+            field: "mka.life_time".into(),
+            problem: "must be longer than hello_time".into(),
+        });
+    }
+    Ok(MkaSettings {
+        ckn,
+        cak,
+        priority,
+        key_server,
+        cipher,
+        rekey_interval,
+        hello_time,
+        life_time,
+        destination,
+        ethertype,
+        send_icv_indicator,
+        vlan,
+    })
+}
+
+impl MkaSettings {
+    /// The participant configuration for a SecY with SCI `sci` and transmit policy
+    /// `protection` (integrity only or an offset, 802.1X 9.7.x Confidentiality Offset).
+    pub fn participant_config(&self, sci: Sci, protection: Protection) -> macsec::mka::Config {
+        let mut c = macsec::mka::Config::new(self.cak.duplicate(), self.ckn, sci);
+        c.key_server_priority = self.priority;
+        c.key_server_capable = self.key_server;
+        c.cipher_suite = self.cipher;
+        c.confidentiality_offset = match protection {
+            Protection::IntegrityOnly => ConfidentialityOffset::IntegrityOnly,
+            Protection::Confidentiality(Offset::Zero) => ConfidentialityOffset::Offset0,
+            Protection::Confidentiality(Offset::Thirty) => ConfidentialityOffset::Offset30,
+            Protection::Confidentiality(Offset::Fifty) => ConfidentialityOffset::Offset50,
+        };
+        c.macsec_capability = Capability::ConfidentialityWithOffsets;
+        c.hello_time = self.hello_time;
+        c.life_time = self.life_time;
+        c.rekey_interval = self.rekey_interval;
+        c.destination = self.destination;
+        c.ethertype = self.ethertype;
+        c.send_icv_indicator = self.send_icv_indicator;
+        c
+    }
+}
+
+/// Maps a distributed confidentiality offset to the SecY's transmit protection.
+pub fn protection_of(o: ConfidentialityOffset) -> Protection {
+    match o {
+        ConfidentialityOffset::IntegrityOnly => Protection::IntegrityOnly,
+        ConfidentialityOffset::Offset0 => Protection::Confidentiality(Offset::Zero),
+        ConfidentialityOffset::Offset30 => Protection::Confidentiality(Offset::Thirty),
+        ConfidentialityOffset::Offset50 => Protection::Confidentiality(Offset::Fifty),
+    }
+}

@@ -1,0 +1,705 @@
+//! A lab: the namespace topology of [`crate::topology`] with a `macsec forward` process
+//! in each middle namespace, fresh random keys, and the measurements the demo, the root
+//! tests and the benchmark need (ping, a TCP transfer with its content checked, iperf3,
+//! counters, kill and restart).
+
+use crate::topology::{ifname, Middle, NetnsError, Topology, TopologySpec};
+use macsec::crypto::{CipherSuite, SecretKey};
+use serde_json::Value;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Errors of the lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// Building the topology failed.
+    #[error("{0}")]
+    Netns(#[from] NetnsError),
+    /// I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A forwarder did not come up or misbehaved.
+    #[error("{0}")]
+    Forwarder(String),
+}
+
+/// One end of the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Host A, forwarder F1.
+    A,
+    /// Host B, forwarder F2.
+    B,
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    /// Short tag for names.
+    pub tag: String,
+    /// Cipher suite.
+    pub cipher: CipherSuite,
+    /// Encrypt (else integrity only).
+    pub encrypt: bool,
+    /// Confidentiality offset (0, 30, 50).
+    pub offset: u32,
+    /// Include the SCI.
+    pub send_sci: bool,
+    /// Replay window.
+    pub replay_window: u32,
+    /// Host link MTU.
+    pub plain_mtu: u32,
+    /// Secure link MTU.
+    pub secure_mtu: u32,
+    /// GRO/GSO/TSO off on the hosts too (benchmarks).
+    pub host_offloads_off: bool,
+    /// Forwarders or kernel bridges in the middle.
+    pub middle: Middle,
+    /// Subnet 10.x.0.0/24.
+    pub subnet: u8,
+    /// Extra lines for the `[forward]` section.
+    pub forward_extra: String,
+    /// Key with MKA (a fresh activation key for both ends) instead of static SAKs.
+    pub mka: bool,
+    /// Extra lines for the `[mka]` section of F1 and of F2 (e.g. priorities).
+    pub mka_extra: [String; 2],
+    /// Give F2 a different CAK (same CKN): it must never join the CA.
+    pub mka_wrong_cak_on_b: bool,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        LabSpec {
+            tag: "lab".into(),
+            cipher: CipherSuite::GcmAes128,
+            encrypt: true,
+            offset: 0,
+            send_sci: true,
+            replay_window: 0,
+            plain_mtu: 1500,
+            secure_mtu: 1532,
+            host_offloads_off: false,
+            middle: Middle::Forwarders,
+            subnet: 66,
+            forward_extra: String::new(),
+            mka: false,
+            mka_extra: [String::new(), String::new()],
+            mka_wrong_cak_on_b: false,
+        }
+    }
+}
+
+/// A running `macsec forward` process.
+#[derive(Debug)]
+pub struct Forwarder {
+    /// The process (`ip netns exec` execs the forwarder, so this is its pid).
+    pub child: Child,
+    /// Its standard output (JSON counters), as a file.
+    pub stdout: PathBuf,
+    /// Its logs.
+    pub stderr: PathBuf,
+}
+
+/// A lab.
+#[derive(Debug)]
+pub struct Lab {
+    /// The namespaces.
+    pub topo: Topology,
+    /// The spec.
+    pub spec: LabSpec,
+    /// Working directory (configs, outputs, PN state); removed on drop.
+    pub dir: PathBuf,
+    bin: PathBuf,
+    f1: Option<Forwarder>,
+    f2: Option<Forwarder>,
+    runs: u32,
+}
+
+/// SCIs of the two forwarders.
+pub const SCI_F1: &str = "02000000f1010001";
+/// SCI of F2.
+pub const SCI_F2: &str = "02000000f2020001";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// Result of a ping run.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PingResult {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Replies received.
+    pub received: u32,
+    /// Average round-trip time in microseconds.
+    pub avg_us: f64,
+    /// Minimum round-trip time in microseconds.
+    pub min_us: f64,
+}
+
+impl Lab {
+    /// Builds the topology and, with [`Middle::Forwarders`], starts a forwarder pair
+    /// with fresh random keys. `bin` is the `macsec` executable.
+    pub fn start(spec: LabSpec, bin: &Path) -> Result<Lab, LabError> {
+        let topo = Topology::create(TopologySpec {
+            tag: spec.tag.clone(),
+            plain_mtu: spec.plain_mtu,
+            secure_mtu: spec.secure_mtu,
+            host_offloads_off: spec.host_offloads_off,
+            middle: spec.middle,
+            subnet: spec.subnet,
+        })?;
+        let dir =
+            std::env::temp_dir().join(format!("macsec-lab-{}-{}", std::process::id(), spec.tag));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let mut lab = Lab {
+            topo,
+            spec,
+            dir,
+            bin: bin.to_path_buf(),
+            f1: None,
+            f2: None,
+            runs: 0,
+        };
+        if lab.spec.middle == Middle::Forwarders {
+            lab.write_configs()?;
+            lab.start_forwarder(Side::A)?;
+            lab.start_forwarder(Side::B)?;
+        }
+        Ok(lab)
+    }
+
+    fn write_configs(&self) -> Result<(), LabError> {
+        let n = self.spec.cipher.key_len();
+        let k1 = SecretKey::random(n).expect("16 or 32");
+        let k2 = SecretKey::random(n).expect("16 or 32");
+        let xpn = self.spec.cipher.is_xpn();
+        let mut salt = [0u8; 12];
+        getrandom::fill(&mut salt).expect("random");
+        let salt = hex(&salt);
+        let ak = macsec::mka::ActivationKey::generate(16).expect("random");
+        let activation = ak.encode();
+        let wrong = macsec::mka::ActivationKey {
+            ckn: ak.ckn,
+            cak: SecretKey::random(16).expect("random"),
+        }
+        .encode();
+        for (side, sci, peer, tx, rx, ssci, peer_ssci, plain, secure) in [
+            (
+                Side::A,
+                SCI_F1,
+                SCI_F2,
+                &k1,
+                &k2,
+                1,
+                2,
+                ifname::P1,
+                ifname::S1,
+            ),
+            (
+                Side::B,
+                SCI_F2,
+                SCI_F1,
+                &k2,
+                &k1,
+                2,
+                1,
+                ifname::P2,
+                ifname::S2,
+            ),
+        ] {
+            let x = |s: u32| {
+                if xpn {
+                    format!("ssci = \"{s:08X}\"\nsalt = \"{salt}\"\n")
+                } else {
+                    String::new()
+                }
+            };
+            let keys = if self.spec.mka {
+                format!(
+                    "[mka]\nactivation_key = \"{}\"\ncipher = \"{}\"\n{}\n",
+                    if side == Side::B && self.spec.mka_wrong_cak_on_b {
+                        wrong.as_str()
+                    } else {
+                        activation.as_str()
+                    },
+                    self.spec.cipher.name(),
+                    self.spec.mka_extra[if side == Side::A { 0 } else { 1 }]
+                )
+            } else {
+                format!(
+                    "[secy.tx]\nencoding_sa = 0\n[[secy.tx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}\n[[secy.rx]]\nsci = \"{peer}\"\n[[secy.rx.sa]]\nan = 0\nkey = \"{}\"\npn = 1\n{}",
+                    hex(tx.expose_secret()),
+                    x(ssci),
+                    hex(rx.expose_secret()),
+                    x(peer_ssci)
+                )
+            };
+            let cfg = format!(
+                "# lab forwarder {side:?}\n[ports]\nplain = \"{plain}\"\nsecure = \"{secure}\"\n\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\nsci = \"{sci}\"\n\n{keys}\n[forward]\nstate_file = \"{}\"\n{}",
+                self.spec.cipher.name(),
+                self.spec.encrypt,
+                if self.spec.encrypt { self.spec.offset } else { 0 },
+                self.spec.send_sci,
+                self.spec.replay_window,
+                self.dir.join(format!("{side:?}.pn")).display(),
+                self.spec.forward_extra,
+            );
+            let p = self.config_path(side);
+            // The file holds keys: owner-only, like any key material.
+            let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true),
+                0o600,
+            )
+            .open(&p)?;
+            f.write_all(cfg.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The forwarder configuration file of `side`.
+    pub fn config_path(&self, side: Side) -> PathBuf {
+        self.dir.join(format!("f-{side:?}.toml"))
+    }
+
+    /// The namespace of `side`'s forwarder.
+    pub fn fwd_ns(&self, side: Side) -> &str {
+        match side {
+            Side::A => &self.topo.ns_f1,
+            Side::B => &self.topo.ns_f2,
+        }
+    }
+
+    /// The namespace of `side`'s host.
+    pub fn host_ns(&self, side: Side) -> &str {
+        match side {
+            Side::A => &self.topo.ns_a,
+            Side::B => &self.topo.ns_b,
+        }
+    }
+
+    /// The IPv4 address of `side`'s host.
+    pub fn host_ip(&self, side: Side) -> &str {
+        match side {
+            Side::A => &self.topo.ip_a,
+            Side::B => &self.topo.ip_b,
+        }
+    }
+
+    fn slot(&mut self, side: Side) -> &mut Option<Forwarder> {
+        match side {
+            Side::A => &mut self.f1,
+            Side::B => &mut self.f2,
+        }
+    }
+
+    /// The forwarder of `side`, if running.
+    pub fn forwarder(&self, side: Side) -> Option<&Forwarder> {
+        match side {
+            Side::A => self.f1.as_ref(),
+            Side::B => self.f2.as_ref(),
+        }
+    }
+
+    /// Starts `side`'s forwarder and waits (up to 15 s) until it forwards.
+    pub fn start_forwarder(&mut self, side: Side) -> Result<(), LabError> {
+        self.runs += 1;
+        let out = self.dir.join(format!("f-{side:?}-{}.out", self.runs));
+        let err = self.dir.join(format!("f-{side:?}-{}.err", self.runs));
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.fwd_ns(side)])
+            .arg(&self.bin)
+            .args(["forward", "--config"])
+            .arg(self.config_path(side))
+            .env("MACSEC_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out)?)
+            .stderr(std::fs::File::create(&err)?)
+            .spawn()?;
+        *self.slot(side) = Some(Forwarder {
+            child,
+            stdout: out,
+            stderr: err.clone(),
+        });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let log = std::fs::read_to_string(&err).unwrap_or_default();
+            if log.contains("macsec forward:") {
+                return Ok(());
+            }
+            if let Some(f) = self.slot(side).as_mut() {
+                if let Ok(Some(st)) = f.child.try_wait() {
+                    return Err(LabError::Forwarder(format!(
+                        "forwarder {side:?} exited ({st}) at start-up:\n{log}"
+                    )));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::Forwarder(format!(
+                    "forwarder {side:?} did not start within 15 s:\n{log}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `side`'s KaY reports the CA secured (MKA labs). Returns the time it
+    /// took from now.
+    pub fn wait_secured(&self, side: Side, timeout: Duration) -> Result<Duration, LabError> {
+        let start = Instant::now();
+        loop {
+            if self.logs(side).contains("MKA: secured") {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                return Err(LabError::Forwarder(format!(
+                    "forwarder {side:?} not secured after {timeout:?}:\n{}",
+                    self.logs(side)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (e.g. "KILL", "TERM") to `side`'s forwarder and, for TERM/INT/KILL,
+    /// waits for it to exit. Returns its exit code if it exited.
+    pub fn signal(&mut self, side: Side, signal: &str) -> Result<Option<i32>, LabError> {
+        let Some(f) = self.slot(side).as_mut() else {
+            return Ok(None);
+        };
+        let pid = f.child.id().to_string();
+        crate::topology::run(&["kill", &format!("-{signal}"), &pid])?;
+        if matches!(signal, "TERM" | "INT" | "KILL") {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(st) = f.child.try_wait()? {
+                    return Ok(st.code());
+                }
+                if Instant::now() > deadline {
+                    let _ = f.child.kill();
+                    return Err(LabError::Forwarder(format!(
+                        "forwarder {side:?} ignored SIG{signal} for 10 s"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(None)
+    }
+
+    fn json_lines(path: &Path) -> Vec<Value> {
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(_) => return vec![],
+        };
+        std::io::BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
+    }
+
+    /// The counters of `side`'s forwarder now (SIGUSR1, then its JSON line).
+    pub fn stats(&mut self, side: Side) -> Result<Value, LabError> {
+        let out = self
+            .forwarder(side)
+            .ok_or_else(|| LabError::Forwarder(format!("forwarder {side:?} not running")))?
+            .stdout
+            .clone();
+        let before = Self::json_lines(&out).len();
+        self.signal(side, "USR1")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = Self::json_lines(&out);
+            if lines.len() > before {
+                return Ok(lines.into_iter().last().unwrap_or(Value::Null));
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::Forwarder(format!(
+                    "forwarder {side:?} printed no counters after SIGUSR1"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops `side`'s forwarder with SIGTERM; returns its exit code and final counters.
+    pub fn stop_forwarder(&mut self, side: Side) -> Result<(Option<i32>, Value), LabError> {
+        let code = self.signal(side, "TERM")?;
+        let out = self.slot(side).take().map(|f| f.stdout);
+        let last = out
+            .map(|p| {
+                Self::json_lines(&p)
+                    .into_iter()
+                    .last()
+                    .unwrap_or(Value::Null)
+            })
+            .unwrap_or(Value::Null);
+        Ok((code, last))
+    }
+
+    /// The logs of `side`'s forwarder so far.
+    pub fn logs(&self, side: Side) -> String {
+        self.forwarder(side)
+            .map(|f| std::fs::read_to_string(&f.stderr).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Pings from `from`'s host to the other host.
+    pub fn ping(
+        &self,
+        from: Side,
+        size: usize,
+        count: u32,
+        interval: &str,
+        dont_fragment: bool,
+    ) -> Result<PingResult, LabError> {
+        let to = self.host_ip(match from {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        });
+        let (c, s) = (count.to_string(), size.to_string());
+        let mut args = vec![
+            "ping", "-n", "-q", "-c", &c, "-i", interval, "-W", "2", "-s", &s,
+        ];
+        if dont_fragment {
+            args.extend_from_slice(&["-M", "do"]);
+        }
+        args.push(to);
+        let out = Command::new("ip")
+            .args(["netns", "exec", self.host_ns(from)])
+            .args(&args)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        parse_ping(&text).ok_or_else(|| {
+            LabError::Forwarder(format!(
+                "cannot parse ping output: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        })
+    }
+
+    /// Sends `bytes` of a deterministic pseudo-random stream over TCP from A's host to B's
+    /// and checks every octet on arrival. Returns (octets received intact, seconds).
+    pub fn tcp_transfer(&self, bytes: u64, port: u16) -> Result<(u64, f64), LabError> {
+        self.tcp_transfer_paced(bytes, port, None)
+    }
+
+    /// [`Lab::tcp_transfer`], sending at most `rate` bits per second if given.
+    pub fn tcp_transfer_paced(
+        &self,
+        bytes: u64,
+        port: u16,
+        rate: Option<f64>,
+    ) -> Result<(u64, f64), LabError> {
+        use macsec_forward::io::netns::run_in;
+        use std::net::{SocketAddr, TcpListener, TcpStream};
+        let addr: SocketAddr = format!("{}:{port}", self.topo.ip_b)
+            .parse()
+            .expect("address");
+        let listener = run_in(&self.topo.ns_b, || TcpListener::bind(addr))??;
+        let recv = std::thread::spawn(move || -> std::io::Result<u64> {
+            let (mut s, _) = listener.accept()?;
+            s.set_read_timeout(Some(Duration::from_secs(20)))?;
+            let mut gen = Stream::new(7);
+            let mut buf = vec![0u8; 1 << 16];
+            let mut want = vec![0u8; 1 << 16];
+            let mut got = 0u64;
+            loop {
+                let n = s.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(got);
+                }
+                gen.fill(&mut want[..n]);
+                if buf[..n] != want[..n] {
+                    return Err(std::io::Error::other(format!(
+                        "content differs at offset {got}"
+                    )));
+                }
+                got += n as u64;
+            }
+        });
+        let start = Instant::now();
+        let mut s = run_in(&self.topo.ns_a, || {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        })??;
+        s.set_write_timeout(Some(Duration::from_secs(20)))?;
+        let mut gen = Stream::new(7);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            gen.fill(&mut buf[..n]);
+            s.write_all(&buf[..n])?;
+            left -= n as u64;
+            if let Some(r) = rate {
+                let due = Duration::from_secs_f64((bytes - left) as f64 * 8.0 / r);
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        s.shutdown(std::net::Shutdown::Write)?;
+        let got = recv
+            .join()
+            .map_err(|_| LabError::Forwarder("receiver thread panicked".into()))??;
+        Ok((got, start.elapsed().as_secs_f64()))
+    }
+
+    /// iperf3 TCP from A's host to B's for `secs` seconds; returns bits per second.
+    pub fn iperf(&self, secs: u32, port: u16) -> Result<f64, LabError> {
+        let p = port.to_string();
+        let mut srv = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                self.host_ns(Side::B),
+                "iperf3",
+                "-s",
+                "-1",
+                "-p",
+                &p,
+                "-B",
+                self.host_ip(Side::B),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(300));
+        let t = secs.to_string();
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                self.host_ns(Side::A),
+                "timeout",
+                &(secs + 15).to_string(),
+                "iperf3",
+                "-c",
+                self.host_ip(Side::B),
+                "-p",
+                &p,
+                "-t",
+                &t,
+                "-J",
+            ])
+            .output()?;
+        let _ = srv.kill();
+        let _ = srv.wait();
+        let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            LabError::Forwarder(format!(
+                "iperf3 output: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        })?;
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .ok_or_else(|| LabError::Forwarder(format!("iperf3 failed: {}", v["error"])))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for f in [self.f1.take(), self.f2.take()].into_iter().flatten() {
+            let mut c = f.child;
+            let _ = crate::topology::run(&["kill", "-TERM", &c.id().to_string()]);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Parses the summary of `ping -q`.
+pub fn parse_ping(text: &str) -> Option<PingResult> {
+    let line = text.lines().find(|l| l.contains("packets transmitted"))?;
+    let mut nums = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    let sent = nums.next()?.parse().ok()?;
+    let received = nums.next()?.parse().ok()?;
+    let (mut avg_us, mut min_us) = (f64::NAN, f64::NAN);
+    if let Some(rtt) = text.lines().find(|l| l.contains("min/avg/max")) {
+        let v: Vec<f64> = rtt
+            .split('=')
+            .nth(1)?
+            .trim()
+            .split(['/', ' '])
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() >= 2 {
+            min_us = v[0] * 1000.0;
+            avg_us = v[1] * 1000.0;
+        }
+    }
+    Some(PingResult {
+        sent,
+        received,
+        avg_us,
+        min_us,
+    })
+}
+
+/// A deterministic pseudo-random byte stream (xorshift64*), for content checks.
+pub struct Stream(u64, [u8; 8], usize);
+
+impl Stream {
+    /// A stream from `seed`.
+    pub fn new(seed: u64) -> Stream {
+        Stream(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, [0; 8], 8)
+    }
+    /// Fills `out` with the next octets.
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            if self.2 == 8 {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                self.1 = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                self.2 = 0;
+            }
+            *b = self.1[self.2];
+            self.2 += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_summary() {
+        let t = "--- 10.66.0.2 ping statistics ---\n3 packets transmitted, 2 received, 33.3333% packet loss, time 402ms\nrtt min/avg/max/mdev = 2.701/4.572/5.684/1.330 ms\n";
+        let p = parse_ping(t).unwrap();
+        assert_eq!((p.sent, p.received), (3, 2));
+        assert!((p.avg_us - 4572.0).abs() < 0.01 && (p.min_us - 2701.0).abs() < 0.01);
+        assert_eq!(
+            parse_ping("1 packets transmitted, 0 received, 100% packet loss")
+                .unwrap()
+                .received,
+            0
+        );
+    }
+
+    #[test]
+    fn stream_is_deterministic_across_chunkings() {
+        let (mut a, mut b) = (Stream::new(7), Stream::new(7));
+        let mut x = vec![0u8; 100];
+        a.fill(&mut x);
+        let mut y = vec![0u8; 100];
+        b.fill(&mut y[..33]);
+        b.fill(&mut y[33..]);
+        assert_eq!(x, y);
+    }
+}

@@ -1,0 +1,14 @@
+//! Test support for the macsec workspace (not published): network-namespace labs with a
+//! forwarder pair, in-memory ports with fault injection, and the bodies of the fuzz
+//! targets (also replayed on stable by this crate's tests).
+#![warn(missing_docs)]
+
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(feature = "lab")]
+pub mod lab;
+#[cfg(feature = "lab")]
+pub mod mem;
+#[cfg(feature = "lab")]
+pub mod topology;
+pub mod vectors;
