@@ -1,9 +1,9 @@
 //! Arbitrary bytes as a received Ethernet frame through the MKPDU decoder (EAPOL-MKA,
-//! every parameter set); see `macsec::mka::fuzz_mkpdu_decode` for the checks.
+//! every parameter set); see `macsec_testkit::fuzzing::mkpdu_decode` for the checks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    macsec::mka::fuzz_mkpdu_decode(data);
+    macsec_testkit::fuzzing::mkpdu_decode(data);
 });

@@ -569,12 +569,12 @@ fn committed_seeds_match_the_generator() {
 
 #[test]
 fn mkpdu_decode_corpus() {
-    replay("mkpdu_decode", macsec::mka::fuzz_mkpdu_decode);
+    replay("mkpdu_decode", macsec_testkit::fuzzing::mkpdu_decode);
 }
 
 #[test]
 fn mka_participant_corpus() {
-    replay("mka_participant", macsec::mka::fuzz_participant);
+    replay("mka_participant", macsec_testkit::fuzzing::mka_participant);
 }
 
 /// MKPDUs of a real exchange: two participants of one CA (every suite, with and without

@@ -29,10 +29,6 @@ pub use config::{
     Config, ConfigError, HELLO_TIME, LIFE_TIME, MAX_PEERS, MAX_TIMER, SAK_RETIRE_TIME,
 };
 pub use crypto::{SakGeneration, SsciFn};
-#[doc(hidden)]
-pub use participant::fuzz_participant;
 pub use participant::Participant;
-#[doc(hidden)]
-pub use pdu::fuzz_mkpdu_decode;
 pub use stats::{CaState, Counters, KeyStatus, PeerStatus, RxDropCounters, RxError, Status};
 pub use types::{Capability, Ckn, CknError, ConfidentialityOffset, Ki, Mi};
