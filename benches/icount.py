@@ -34,7 +34,7 @@ DEFAULT_SIZES = ["64", "1514", "9014"]
 
 def bench_binary():
     out = subprocess.run(
-        ["cargo", "bench", "--bench", "secy", "--no-run", "--message-format=json"],
+        ["cargo", "bench", "-p", "macsec", "--features", "bench-internals", "--bench", "secy", "--no-run", "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     for line in out.splitlines():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """MACsec overhead over the raw AES-GCM call, from criterion's JSON estimates.
 
-    nice cargo bench --bench secy -- --warm-up-time 1 --measurement-time 3
+    nice cargo bench -p macsec --features bench-internals --bench secy -- --warm-up-time 1 --measurement-time 3
     python3 benches/ratio.py [--estimate min|median|mean|slope] [--criterion-dir DIR] [--strict]
 
 Reads target/criterion/<group>/{raw,macsec}/<size>/new/{benchmark,estimates}.json as

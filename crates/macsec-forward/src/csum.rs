@@ -51,11 +51,8 @@ pub enum CsumError {
     BadLength,
 }
 
-const ETH_HLEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86DD;
-const TPID_CTAG: u16 = 0x8100;
-const TPID_STAG: u16 = 0x88A8;
+use macsec::wire::ethernet::{ethertype, HEADER_LEN as ETH_HLEN};
+
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 /// Most IPv6 extension headers walked before giving up.
@@ -130,7 +127,7 @@ fn l3(frame: &[u8]) -> Result<(u16, usize), CsumError> {
     let mut off = ETH_HLEN;
     let mut ethertype = be16(frame, 12)?;
     let mut tags = 0;
-    while ethertype == TPID_CTAG || ethertype == TPID_STAG {
+    while ethertype == ethertype::VLAN || ethertype == ethertype::QINQ {
         tags += 1;
         if tags > 2 {
             return Err(CsumError::TooManyTags);
@@ -300,8 +297,8 @@ fn locate_v6(frame: &[u8], ip: usize) -> Result<Segment, CsumError> {
 fn locate(frame: &[u8]) -> Result<Segment, CsumError> {
     let (ethertype, ip) = l3(frame)?;
     match ethertype {
-        ETHERTYPE_IPV4 => locate_v4(frame, ip),
-        ETHERTYPE_IPV6 => locate_v6(frame, ip),
+        ethertype::IPV4 => locate_v4(frame, ip),
+        ethertype::IPV6 => locate_v6(frame, ip),
         other => Err(CsumError::NotIp(other)),
     }
 }

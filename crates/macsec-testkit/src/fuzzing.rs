@@ -355,6 +355,7 @@ fn verdict_counter(v: RxVerdict) -> usize {
         RxVerdict::NotValid => 11,
         RxVerdict::NotUsingSa => 12,
         RxVerdict::UnusedSa => 13,
+        other => panic!("verdict {other:?} is new: give it a counter in this model"),
     }
 }
 
@@ -480,17 +481,18 @@ const OPEN_CFGS: &[OpenCfg] = &[
 pub const OPEN_CONFIGS: usize = OPEN_CFGS.len();
 
 fn open_secy(c: &OpenCfg, backend: Backend) -> OpenSecY {
-    let cfg = SecYConfig {
-        cipher: c.suite,
-        protection: Protection::Confidentiality(c.offset),
-        validate: c.validate,
-        replay_protect: c.replay_protect,
-        replay_window: c.window,
-        replay_mode: c.mode,
-        vlan_in_clear: c.vlan,
-        sci: "0200000000990001".parse().expect("sci"),
-        backend,
-        ..SecYConfig::default()
+    let cfg = {
+        let mut conf = SecYConfig::default();
+        conf.cipher = c.suite;
+        conf.protection = Protection::Confidentiality(c.offset);
+        conf.validate = c.validate;
+        conf.replay_protect = c.replay_protect;
+        conf.replay_window = c.window;
+        conf.replay_mode = c.mode;
+        conf.vlan_in_clear = c.vlan;
+        conf.sci = "0200000000990001".parse().expect("sci");
+        conf.backend = backend;
+        conf
     };
     let mut secy = SecY::new(cfg).expect("valid fuzz config");
     let lowest = c.lowest.clamp(1, c.suite.max_pn());
@@ -1040,21 +1042,22 @@ pub fn seal_open(data: &[u8]) -> bool {
         Backend::default()
     };
     let rx_backend = other_backend(tx_backend);
-    let cfg = |backend: Backend, validate: ValidateFrames| SecYConfig {
-        cipher: suite,
-        protection,
-        validate,
-        replay_protect: !p.no_replay_protect,
-        replay_window: window,
-        replay_mode: mode,
-        send_sci,
-        end_station: es,
-        scb,
-        vlan_in_clear: p.vlan_in_clear,
-        sci,
-        mtu,
-        backend,
-        ..SecYConfig::default()
+    let cfg = |backend: Backend, validate: ValidateFrames| {
+        let mut conf = SecYConfig::default();
+        conf.cipher = suite;
+        conf.protection = protection;
+        conf.validate = validate;
+        conf.replay_protect = !p.no_replay_protect;
+        conf.replay_window = window;
+        conf.replay_mode = mode;
+        conf.send_sci = send_sci;
+        conf.end_station = es;
+        conf.scb = scb;
+        conf.vlan_in_clear = p.vlan_in_clear;
+        conf.sci = sci;
+        conf.mtu = mtu;
+        conf.backend = backend;
+        conf
     };
     if mode == Dup && window > macsec::secy::replay::MAX_DUPLICATE_WINDOW {
         return false;
@@ -1301,7 +1304,7 @@ pub fn mkpdu_decode(data: &[u8]) {
 pub fn mka_participant(data: &[u8]) {
     use macsec::crypto::SecretKey;
     use macsec::mka::crypto::{wrap_sak, CaKeys};
-    use macsec::mka::pdu::{decode_frame, ALGORITHM_AGILITY, ETHERTYPE_EAPOL};
+    use macsec::mka::pdu::{decode_frame, ALGORITHM_AGILITY};
     use macsec::mka::{Ckn, Config, Mi, Participant};
     use macsec::wire::{MacAddr, Sci};
     use std::time::{Duration, Instant};
@@ -1333,7 +1336,7 @@ pub fn mka_participant(data: &[u8]) {
             Ok(d) => {
                 let mut m = d.pdu;
                 m.dst = MacAddr::PAE_GROUP;
-                m.ethertype = ETHERTYPE_EAPOL;
+                m.ethertype = macsec::wire::ethernet::ethertype::EAPOL;
                 m.basic.ckn = ckn;
                 m.basic.algorithm_agility = ALGORITHM_AGILITY;
                 // The MI 0xEE…EE stands for ours (with our current MN), so a fuzzer can

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 
-use macsec_forward::io::{RxFrame, RxPort, TxPort, TX_SLOT_LEN, VLAN_TPID_8021Q};
+use macsec_forward::io::{RxFrame, RxPort, TxPort, TX_SLOT_LEN};
 
 /// Receive-side metadata carried with a frame over a wire (what an `AF_PACKET` ring would
 /// report).
@@ -45,7 +45,7 @@ impl Default for FrameMeta {
             csum_not_ready: false,
             truncated: false,
             vlan_tci: None,
-            vlan_tpid: VLAN_TPID_8021Q,
+            vlan_tpid: macsec::wire::ethernet::ethertype::VLAN,
             gso: None,
         }
     }

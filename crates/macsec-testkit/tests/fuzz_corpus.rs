@@ -137,13 +137,14 @@ fn protect_with(
     plain: &[u8],
 ) -> Vec<u8> {
     let sci: Sci = sci.parse().unwrap();
-    let mut secy = SecY::new(SecYConfig {
-        cipher: suite,
-        sci,
-        send_sci,
-        end_station,
-        vlan_in_clear,
-        ..SecYConfig::default()
+    let mut secy = SecY::new({
+        let mut conf = SecYConfig::default();
+        conf.cipher = suite;
+        conf.sci = sci;
+        conf.send_sci = send_sci;
+        conf.end_station = end_station;
+        conf.vlan_in_clear = vlan_in_clear;
+        conf
     })
     .unwrap();
     let xpn = suite.is_xpn().then_some(VECTOR_XPN);

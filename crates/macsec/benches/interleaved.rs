@@ -7,9 +7,9 @@
 //! each other) is printed as a cross-check.
 //!
 //! ```text
-//! cargo bench --bench interleaved                    # every case, as in secy.rs
-//! cargo bench --bench interleaved -- 1514 --strict   # cases matching "1514"; exit 1 on a miss
-//! cargo bench --bench interleaved -- --rounds 101
+//! cargo bench -p macsec --features bench-internals --bench interleaved                    # every case, as in secy.rs
+//! cargo bench -p macsec --features bench-internals --bench interleaved -- 1514 --strict   # cases matching "1514"; exit 1 on a miss
+//! cargo bench -p macsec --features bench-internals --bench interleaved -- --rounds 101
 //! ```
 //!
 //! Targets (issue #2): ratio (raw time / MACsec time) >= 0.95 at 1514 and 9014 octets;

@@ -3,7 +3,7 @@
 //! the SecY's overhead reads as a ratio (see benches/ratio.py).
 //!
 //! ```text
-//! nice cargo bench --bench secy -- --warm-up-time 1 --measurement-time 3
+//! nice cargo bench -p macsec --features bench-internals --bench secy -- --warm-up-time 1 --measurement-time 3
 //! python3 benches/ratio.py
 //! ```
 //!

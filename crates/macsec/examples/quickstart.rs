@@ -9,11 +9,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = SecretKey::random(32)?;
     let a: Sci = "0200000000010001".parse()?;
     let b: Sci = "0200000000020001".parse()?;
-    let cfg = |sci| SecYConfig {
-        sci,
-        cipher: CipherSuite::GcmAes256,
-        protection: Protection::default(),
-        ..SecYConfig::default()
+    let cfg = |sci| {
+        let mut conf = SecYConfig::default();
+        conf.sci = sci;
+        conf.cipher = CipherSuite::GcmAes256;
+        conf.protection = Protection::default();
+        conf
     };
 
     // Side A transmits with SA 0 from PN 1; side B has a receive SC for A's SCI.

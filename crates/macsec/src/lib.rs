@@ -21,7 +21,11 @@
 //! let sak = SecretKey::from_hex("E3C08A8F06C6E3AD95A70557B23F75483CE33021A9C72B7025666204C69C0B72")?;
 //! let alice: Sci = "5254001234010001".parse()?;
 //! let bob: Sci = "5254001234020001".parse()?;
-//! let cfg = |sci| SecYConfig { sci, cipher: CipherSuite::GcmAes256, ..SecYConfig::default() };
+//! let cfg = |sci| {
+//!     let mut c = SecYConfig::new(sci);
+//!     c.cipher = CipherSuite::GcmAes256;
+//!     c
+//! };
 //!
 //! let mut a = SecY::new(cfg(alice))?;
 //! a.tx.install_sa(0, &sak, 1, None)?; // AN 0, first PN 1

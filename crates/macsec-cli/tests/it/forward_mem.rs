@@ -25,9 +25,7 @@ use macsec::secy::{
 use macsec::wire::Sci;
 use macsec_forward::csum;
 use macsec_forward::forward::pump::{ProtectPump, PumpCounters, ValidatePump, BATCH};
-use macsec_forward::io::{
-    Gso, RxFrame, RxPort, TxPort, TX_SLOT_LEN, VLAN_TPID_8021AD, VLAN_TPID_8021Q,
-};
+use macsec_forward::io::{Gso, RxFrame, RxPort, TxPort, TX_SLOT_LEN};
 use macsec_testkit::mem::{
     wire, FaultConfig, FrameMeta, MemRx, MemTx, OwnedFrame, WireConfig, WireCounters,
 };
@@ -169,14 +167,15 @@ fn xpn(cipher: CipherSuite, owner: Sci) -> Option<XpnParams> {
 impl Setup {
     /// The SecY of forwarder `me`: transmit SA 0, and a receive SC with SA 0 for `peer`.
     fn forwarder(&self, me: Sci, peer: Sci) -> SecY {
-        let mut y = SecY::new(SecYConfig {
-            cipher: self.cipher,
-            protection: self.protection,
-            replay_window: self.replay_window,
-            replay_mode: self.replay_mode,
-            vlan_in_clear: self.vlan_in_clear,
-            sci: me,
-            ..SecYConfig::default()
+        let mut y = SecY::new({
+            let mut conf = SecYConfig::default();
+            conf.cipher = self.cipher;
+            conf.protection = self.protection;
+            conf.replay_window = self.replay_window;
+            conf.replay_mode = self.replay_mode;
+            conf.vlan_in_clear = self.vlan_in_clear;
+            conf.sci = me;
+            conf
         })
         .unwrap();
         y.tx.install_sa(
@@ -547,14 +546,14 @@ fn varied_frames(src: [u8; 6], dst: [u8; 6], seed: u64) -> Vec<Frame> {
         .iter()
         .enumerate()
         .map(|(i, &(len, tagged))| {
-            let tag = tagged.then_some((VLAN_TPID_8021Q, 100 + i as u16));
+            let tag = tagged.then_some((macsec::wire::ethernet::ethertype::VLAN, 100 + i as u16));
             (test_frame(src, dst, i as u32, len, tag, &mut rng), meta())
         })
         .collect();
     for i in FIXED.len()..30 {
         let tagged = i % 3 == 0;
         let len = 60 + rng.below(9014 - 60 + 1) + if tagged { 4 } else { 0 };
-        let tag = tagged.then_some((VLAN_TPID_8021Q, 7));
+        let tag = tagged.then_some((macsec::wire::ethernet::ethertype::VLAN, 7));
         out.push((test_frame(src, dst, i as u32, len, tag, &mut rng), meta()));
     }
     out
@@ -1470,11 +1469,11 @@ fn gso_over_a_mem_wire_with_a_stripped_vlan_tag() {
     let m = FrameMeta {
         csum_not_ready: true,
         vlan_tci: Some(0x0123),
-        vlan_tpid: VLAN_TPID_8021Q,
+        vlan_tpid: macsec::wire::ethernet::ethertype::VLAN,
         ..meta()
     };
     ab.send_all(&[(f.clone(), m)], None);
-    let tagged = with_tag(&f, VLAN_TPID_8021Q, 0x0123);
+    let tagged = with_tag(&f, macsec::wire::ethernet::ethertype::VLAN, 0x0123);
     check_segments(&tagged, &ab.delivered_data(), s.plain_mtu);
     check_gso_counters(&ab, 6);
 }
@@ -1544,7 +1543,10 @@ fn checksums_left_for_offload_are_completed() {
         vlan_tci: Some(0x0042),
         ..not_ready
     };
-    expect.push((with_tag(&f, VLAN_TPID_8021Q, 0x0042), Some(at + 4)));
+    expect.push((
+        with_tag(&f, macsec::wire::ethernet::ethertype::VLAN, 0x0042),
+        Some(at + 4),
+    ));
     frames.push((f, m));
     // Not IP: nothing to complete; sent as it was and counted as a failure.
     let other = test_frame(MAC_A, MAC_B, 9, 60, None, &mut Prng(5));
@@ -1583,7 +1585,10 @@ fn stripped_vlan_tags_are_reinserted() {
     let s = Setup::default();
     let (mut ab, _) = topology(&s);
     let mut rng = Prng(6);
-    let tags = [(VLAN_TPID_8021Q, 0x2064), (VLAN_TPID_8021AD, 0xE00A)];
+    let tags = [
+        (macsec::wire::ethernet::ethertype::VLAN, 0x2064),
+        (macsec::wire::ethernet::ethertype::QINQ, 0xE00A),
+    ];
     let mut frames = Vec::new();
     let mut expect = Vec::new();
     for (k, (tpid, tci)) in tags.into_iter().enumerate() {
@@ -1619,23 +1624,31 @@ fn vlan_in_clear_keeps_one_tag_in_clear_on_the_link() {
         let f = |seq, tag, rng: &mut Prng| test_frame(src, dst, seq, 300, tag, rng);
         let cases: Vec<VlanCase> = vec![
             {
-                let d = f(0, Some((VLAN_TPID_8021Q, 0x0005)), &mut rng);
+                let d = f(
+                    0,
+                    Some((macsec::wire::ethernet::ethertype::VLAN, 0x0005)),
+                    &mut rng,
+                );
                 (d.clone(), meta(), d, Some([0x81, 0x00, 0x00, 0x05]))
             },
             {
                 let d = f(1, None, &mut rng);
                 let m = FrameMeta {
                     vlan_tci: Some(0x0007),
-                    vlan_tpid: VLAN_TPID_8021AD,
+                    vlan_tpid: macsec::wire::ethernet::ethertype::QINQ,
                     ..meta()
                 };
-                let e = with_tag(&d, VLAN_TPID_8021AD, 0x0007);
+                let e = with_tag(&d, macsec::wire::ethernet::ethertype::QINQ, 0x0007);
                 (d, m, e, Some([0x88, 0xA8, 0x00, 0x07]))
             },
             {
                 // QinQ: the outer tag in clear, the inner one encrypted.
-                let inner = f(2, Some((VLAN_TPID_8021Q, 0x0020)), &mut rng);
-                let d = with_tag(&inner, VLAN_TPID_8021AD, 0x0010);
+                let inner = f(
+                    2,
+                    Some((macsec::wire::ethernet::ethertype::VLAN, 0x0020)),
+                    &mut rng,
+                );
+                let d = with_tag(&inner, macsec::wire::ethernet::ethertype::QINQ, 0x0010);
                 (d.clone(), meta(), d, Some([0x88, 0xA8, 0x00, 0x10]))
             },
             {
@@ -1696,7 +1709,7 @@ fn eapol_on_the_secure_port_is_left_to_the_kay() {
         assert_eq!(protected.len(), 5);
         let e = if vlan_in_clear == 1 {
             // With a tag kept in clear, MKPDUs carry it too.
-            eapol(Some((VLAN_TPID_8021Q, 0x0005)))
+            eapol(Some((macsec::wire::ethernet::ethertype::VLAN, 0x0005)))
         } else {
             eapol(None)
         };

@@ -16,7 +16,7 @@ use macsec_forward::csum;
 use macsec_forward::io::afpacket::{
     AfPacketRx, AfPacketTx, Fanout, RxConfig, RxRing, RxRingStats, TxConfig,
 };
-use macsec_forward::io::control::{ControlSocket, ETHERTYPE_EAPOL};
+use macsec_forward::io::control::ControlSocket;
 use macsec_forward::io::iface::{Interface, Offload, Offloads};
 use macsec_forward::io::{netns, RxPort, SetupError, TxPort, TX_HEADROOM};
 
@@ -1160,12 +1160,12 @@ fn control_socket_sends_and_receives_eapol_only() {
             AfPacketTx::open(&ia, &TxConfig::default()).unwrap(),
         )
     });
-    assert_eq!(sb.ethertype(), ETHERTYPE_EAPOL);
+    assert_eq!(sb.ethertype(), macsec::wire::ethernet::ethertype::EAPOL);
     // Something else first: the control socket must not see it.
     send_all(&mut tx, &[test_frame(1, 1, 64)], 1);
     let mut mkpdu = MacAddr::PAE_GROUP.0.to_vec();
     mkpdu.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
-    mkpdu.extend_from_slice(&ETHERTYPE_EAPOL.to_be_bytes());
+    mkpdu.extend_from_slice(&macsec::wire::ethernet::ethertype::EAPOL.to_be_bytes());
     mkpdu.extend_from_slice(&[3, 5, 0, 4, 1, 2, 3, 4]); // version 3, type MKA, body
     sa.send(&mkpdu).unwrap();
     let mut buf = [0u8; 1600];
@@ -1203,8 +1203,10 @@ fn kay_socket_takes_mkpdus_of_its_vlan_only() {
         let ib = Interface::lookup(&bn).unwrap();
         (
             ControlSocket::open(&ia, 0x0003).unwrap(), // sends any frame as it is
-            ControlSocket::open_for_kay(&ib, ETHERTYPE_EAPOL, Some(100)).unwrap(),
-            ControlSocket::open_for_kay(&ib, ETHERTYPE_EAPOL, None).unwrap(),
+            ControlSocket::open_for_kay(&ib, macsec::wire::ethernet::ethertype::EAPOL, Some(100))
+                .unwrap(),
+            ControlSocket::open_for_kay(&ib, macsec::wire::ethernet::ethertype::EAPOL, None)
+                .unwrap(),
         )
     });
     let frame = |tag: Option<u16>, ethertype: u16, mark: u8| {
@@ -1220,10 +1222,21 @@ fn kay_socket_takes_mkpdus_of_its_vlan_only() {
         f
     };
     // VLAN 200, another EtherType on VLAN 100, then the two the sockets want.
-    sa.send(&frame(Some(200), ETHERTYPE_EAPOL, 1)).unwrap();
+    sa.send(&frame(
+        Some(200),
+        macsec::wire::ethernet::ethertype::EAPOL,
+        1,
+    ))
+    .unwrap();
     sa.send(&frame(Some(100), 0x0800, 2)).unwrap();
-    sa.send(&frame(Some(0x2064), ETHERTYPE_EAPOL, 3)).unwrap(); // PCP 1, VID 100
-    sa.send(&frame(None, ETHERTYPE_EAPOL, 4)).unwrap();
+    sa.send(&frame(
+        Some(0x2064),
+        macsec::wire::ethernet::ethertype::EAPOL,
+        3,
+    ))
+    .unwrap(); // PCP 1, VID 100
+    sa.send(&frame(None, macsec::wire::ethernet::ethertype::EAPOL, 4))
+        .unwrap();
     let mut buf = [0u8; 1600];
     let mut got = |s: &ControlSocket| {
         let mut out = Vec::new();

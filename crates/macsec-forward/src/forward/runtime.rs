@@ -806,6 +806,7 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
                 Ok(Up::Event(TxEvent::PnCeiling { an, next_pn })) => {
                     tracing::warn!("transmit SA {an} waits for its PN reservation (next PN {next_pn:#x}); frames are being dropped");
                 }
+                Ok(Up::Event(other)) => tracing::debug!("transmit event {other:?}"),
                 Ok(Up::Failed(which, e)) => { failure = Some(format!("{which} thread: {e}")); break; }
                 Err(_) => { failure = Some("a pump thread exited".into()); break; }
             },

@@ -20,9 +20,6 @@ use super::iface::Interface;
 use super::sys;
 use super::SetupError;
 
-/// EtherType of EAPOL (IEEE 802.1X port access entity), which carries MKPDUs.
-pub const ETHERTYPE_EAPOL: u16 = 0x888E;
-
 /// A received control frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControlFrame {
@@ -60,7 +57,7 @@ impl ControlSocket {
     /// Opens a socket for EAPOL (0x888E) on `iface` and joins the PAE group address
     /// 01:80:C2:00:00:03, so MKPDUs reach it without promiscuous mode.
     pub fn open_eapol(iface: &Interface) -> Result<Self, SetupError> {
-        let s = ControlSocket::open(iface, ETHERTYPE_EAPOL)?;
+        let s = ControlSocket::open(iface, macsec::wire::ethernet::ethertype::EAPOL)?;
         s.join_multicast(MacAddr::PAE_GROUP)?;
         Ok(s)
     }

@@ -145,16 +145,11 @@ impl<'a> RxFrame<'a> {
             csum_not_ready: false,
             truncated: false,
             vlan_tci: None,
-            vlan_tpid: VLAN_TPID_8021Q,
+            vlan_tpid: macsec::wire::ethernet::ethertype::VLAN,
             gso: None,
         }
     }
 }
-
-/// TPID of an IEEE 802.1Q C-VLAN tag.
-pub const VLAN_TPID_8021Q: u16 = 0x8100;
-/// TPID of an IEEE 802.1ad S-VLAN tag.
-pub const VLAN_TPID_8021AD: u16 = 0x88A8;
 
 /// The receive half of a port.
 pub trait RxPort: Send {

@@ -102,15 +102,16 @@ fn plain_frame(len: usize) -> Vec<u8> {
 }
 
 fn secy(suite: CipherSuite, backend: Backend, integrity: bool) -> (Transmitter, Receiver) {
-    let mut s = SecY::new(SecYConfig {
-        cipher: suite,
-        protection: protection(integrity),
-        backend,
-        sci: sci(),
-        send_sci: true,
-        replay_protect: true,
-        replay_window: 64,
-        ..SecYConfig::default()
+    let mut s = SecY::new({
+        let mut conf = SecYConfig::default();
+        conf.cipher = suite;
+        conf.protection = protection(integrity);
+        conf.backend = backend;
+        conf.sci = sci();
+        conf.send_sci = true;
+        conf.replay_protect = true;
+        conf.replay_window = 64;
+        conf
     })
     .unwrap();
     let xpn = suite.is_xpn().then_some(XPN);

@@ -11,6 +11,7 @@ use core::fmt;
 
 /// Which AES-GCM implementation an [`AeadKey`] uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Backend {
     /// AWS-LC through `aws-lc-rs` (assembly, VAES/AVX-512 where the CPU has it).
     #[cfg(feature = "aws-lc")]
@@ -52,11 +53,13 @@ impl Default for Backend {
 }
 
 /// The ICV did not verify (or the input was too long for GCM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the ICV does not verify")]
 pub struct AuthError;
 
 /// The input was too long for GCM (more than 2^36 - 32 octets); never happens for frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("input too long for AES-GCM")]
 pub struct SealError;
 
 enum Inner {

@@ -115,6 +115,7 @@ impl Eq for SecretKey {}
 
 /// Error from parsing a hex key. Deliberately carries no part of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyHexError {
     /// Not 32 or 64 hex digits.
     #[error("key must be 32 or 64 hex digits (16 or 32 octets), got {digits} characters")]

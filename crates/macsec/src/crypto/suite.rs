@@ -6,6 +6,7 @@ use core::str::FromStr;
 /// A MACsec cipher suite. All four use AES-GCM with a 96-bit IV and a 16-octet ICV
 /// (802.1AE 14.5, 14.6, 14.7, 14.8).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[non_exhaustive]
 pub enum CipherSuite {
     /// GCM-AES-128 (802.1AE 14.5): 128-bit SAK, 32-bit PN, IV = SCI ‖ PN.
     #[default]

@@ -17,6 +17,7 @@ const CHECK_LABEL: &[u8] = b"macsec activation key";
 
 /// Why an activation key was refused. Never contains key material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActivationKeyError {
     /// Not four dot-separated fields starting with `mka1`.
     #[error("an activation key looks like mka1.<CKN hex>.<CAK hex>.<8 hex digits>")]

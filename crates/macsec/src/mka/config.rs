@@ -1,7 +1,7 @@
 //! Configuration of one MKA participant (one CA with a pre-shared CAK).
 
 use super::crypto::{ssci_by_descending_sci, SakGeneration, SsciFn};
-use super::pdu::{ETHERTYPE_EAPOL, MKA_VERSION};
+use super::pdu::MKA_VERSION;
 use super::types::{Capability, Ckn, ConfidentialityOffset};
 use crate::crypto::keys::SecretKey;
 use crate::crypto::suite::CipherSuite;
@@ -27,6 +27,7 @@ pub const MAX_TIMER: Duration = Duration::from_secs(86_400);
 ///
 /// Build it with [`Config::new`] and change the public fields. The CAK lives in a
 /// [`SecretKey`], so `Config` is neither `Clone` nor printable with the key.
+#[non_exhaustive]
 pub struct Config {
     /// The pre-shared Connectivity Association Key, 16 or 32 octets.
     pub cak: SecretKey,
@@ -151,7 +152,7 @@ impl Config {
             sak_generation: SakGeneration::Kdf,
             ssci_fn: ssci_by_descending_sci,
             destination: MacAddr::PAE_GROUP,
-            ethertype: ETHERTYPE_EAPOL,
+            ethertype: crate::wire::ethernet::ethertype::EAPOL,
             mka_version: MKA_VERSION,
             send_icv_indicator: false,
             send_xpn_parameter_set: false,

@@ -36,6 +36,7 @@ pub const LABEL_EAP_CKN: &[u8] = b"IEEE8021 EAP CKN";
 
 /// Error from the key hierarchy and key wrap helpers. Carries no key material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MkaCryptoError {
     /// A key (KEK, KDK) had a length AES does not take, or the MSK was too short.
     #[error("key length {0} is not supported here")]
@@ -61,7 +62,8 @@ pub fn aes_cmac(key: &SecretKey, parts: &[&[u8]]) -> [u8; CMAC_LEN] {
     }
 }
 
-fn cmac_with<C>(key: &[u8], parts: &[&[u8]]) -> [u8; CMAC_LEN]
+/// A CMAC instance keyed with `key` (whose length matches `C`) over `parts`.
+fn cmac_over<C>(key: &[u8], parts: &[&[u8]]) -> Cmac<C>
 where
     Cmac<C>: KeyInit + Mac,
     C: cmac::block_api::CmacCipher,
@@ -71,7 +73,15 @@ where
     for p in parts {
         Mac::update(&mut mac, p);
     }
-    let tag = mac.finalize().into_bytes();
+    mac
+}
+
+fn cmac_with<C>(key: &[u8], parts: &[&[u8]]) -> [u8; CMAC_LEN]
+where
+    Cmac<C>: KeyInit + Mac,
+    C: cmac::block_api::CmacCipher,
+{
+    let tag = cmac_over::<C>(key, parts).finalize().into_bytes();
     let mut out = [0u8; CMAC_LEN];
     out.copy_from_slice(&tag);
     out
@@ -196,21 +206,19 @@ pub fn mkpdu_icv(ick: &SecretKey, covered: &[u8]) -> [u8; CMAC_LEN] {
     aes_cmac(ick, &[covered])
 }
 
-/// Checks an MKPDU ICV in constant time.
+/// Checks an MKPDU ICV with the MAC crate's constant-time comparison.
 pub fn verify_mkpdu_icv(ick: &SecretKey, covered: &[u8], icv: &[u8]) -> bool {
-    let want = mkpdu_icv(ick, covered);
-    if icv.len() != want.len() {
-        return false;
+    let parts: &[&[u8]] = &[covered];
+    match ick.len() {
+        16 => cmac_over::<Aes128>(ick.expose_secret(), parts).verify_slice(icv),
+        _ => cmac_over::<Aes256>(ick.expose_secret(), parts).verify_slice(icv),
     }
-    let mut d = 0u8;
-    for (a, b) in want.iter().zip(icv) {
-        d |= a ^ b;
-    }
-    d == 0
+    .is_ok()
 }
 
 /// How a key server makes a new SAK.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[non_exhaustive]
 pub enum SakGeneration {
     /// `KDF(CAK, "IEEE8021 SAK", KS-nonce ‖ MI of each live peer ‖ own MI ‖ KN, len)`
     /// with a fresh random KS-nonce as long as the SAK (802.1X-2010 9.8.1; hostap

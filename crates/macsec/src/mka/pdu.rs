@@ -35,8 +35,6 @@ use crate::crypto::suite::CipherSuite;
 use crate::wire::sci::{MacAddr, Sci};
 use bytes::{Buf, BufMut};
 
-/// The EAPOL EtherType (802.1X-2010 11.1.4).
-pub const ETHERTYPE_EAPOL: u16 = 0x888E;
 /// The EAPOL Protocol Version MKA needs and sends (802.1X-2010 11.3.1). hostap ignores
 /// MKPDUs with a lower version; higher versions are accepted.
 pub const EAPOL_VERSION: u8 = 3;
@@ -327,6 +325,7 @@ pub struct Decoded<'a> {
 
 /// Error from encoding an MKPDU whose contents do not fit the wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A parameter set body longer than 4095 octets, or an EAPOL body longer than
     /// 65535 octets.
@@ -338,22 +337,36 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn set_len(hdr: &[u8]) -> usize {
+/// The 12-bit Parameter Set Body Length of a set header (802.1X-2010 Figure 11-8).
+fn set_len(hdr: &[u8; 4]) -> usize {
     (((hdr[2] & 0x0F) as usize) << 8) | hdr[3] as usize
 }
 
-fn get_mi(b: &mut &[u8]) -> Mi {
-    let mut mi = [0u8; 12];
-    b.copy_to_slice(&mut mi);
-    Mi(mi)
+/// Non-panicking reads from the front of a slice: a read past the end is `e`, the error
+/// of the parameter set being read (so the reads need no length reasoning to be safe).
+fn u8_(b: &mut &[u8], e: DecodeError) -> Result<u8, DecodeError> {
+    b.try_get_u8().map_err(|_| e)
 }
 
-fn get_ki(b: &mut &[u8]) -> Ki {
-    let mi = get_mi(b);
-    Ki {
-        mi,
-        kn: b.get_u32(),
-    }
+fn u16_(b: &mut &[u8], e: DecodeError) -> Result<u16, DecodeError> {
+    b.try_get_u16().map_err(|_| e)
+}
+
+fn u32_(b: &mut &[u8], e: DecodeError) -> Result<u32, DecodeError> {
+    b.try_get_u32().map_err(|_| e)
+}
+
+fn array<const N: usize>(b: &mut &[u8], e: DecodeError) -> Result<[u8; N], DecodeError> {
+    let mut out = [0u8; N];
+    b.try_copy_to_slice(&mut out).map_err(|_| e)?;
+    Ok(out)
+}
+
+fn get_ki(b: &mut &[u8], e: DecodeError) -> Result<Ki, DecodeError> {
+    Ok(Ki {
+        mi: Mi(array(b, e)?),
+        kn: u32_(b, e)?,
+    })
 }
 
 /// Decodes an MKPDU from a whole Ethernet frame (DA, SA, EtherType, EAPOL header,
@@ -363,15 +376,14 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     if frame.len() < HEADER_LEN {
         return Err(DecodeError::FrameTooShort);
     }
-    let mut h = &frame[..HEADER_LEN];
-    let mut dst = [0u8; 6];
-    let mut src = [0u8; 6];
-    h.copy_to_slice(&mut dst);
-    h.copy_to_slice(&mut src);
-    let ethertype = h.get_u16();
-    let eapol_version = h.get_u8();
-    let eapol_type = h.get_u8();
-    let body_len = h.get_u16() as usize;
+    let h = &mut &frame[..HEADER_LEN];
+    let short = DecodeError::FrameTooShort;
+    let dst: [u8; 6] = array(h, short)?;
+    let src: [u8; 6] = array(h, short)?;
+    let ethertype = u16_(h, short)?;
+    let eapol_version = u8_(h, short)?;
+    let eapol_type = u8_(h, short)?;
+    let body_len = u16_(h, short)? as usize;
     if eapol_version < EAPOL_VERSION {
         return Err(DecodeError::EapolVersion);
     }
@@ -384,13 +396,16 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     if body_len < MIN_BODY_LEN || !body_len.is_multiple_of(4) {
         return Err(DecodeError::BodyLength);
     }
-    let body = &frame[HEADER_LEN..HEADER_LEN + body_len];
-    let (sets, icv_bytes) = body.split_at(body_len - ICV_LEN);
-    let mut icv = [0u8; ICV_LEN];
-    icv.copy_from_slice(icv_bytes);
+    let body = frame
+        .get(HEADER_LEN..HEADER_LEN + body_len)
+        .ok_or(DecodeError::Truncated)?;
+    let (sets, icv_bytes) = body
+        .split_at_checked(body_len - ICV_LEN)
+        .ok_or(DecodeError::BodyLength)?;
+    let icv: [u8; ICV_LEN] = array(&mut &icv_bytes[..], DecodeError::BodyLength)?;
 
     // Basic Parameter Set: always first, no type octet (802.1X-2010 11.11.1).
-    let basic_len = set_len(sets);
+    let basic_len = set_len(sets.first_chunk().ok_or(DecodeError::BasicLength)?);
     if basic_len < BASIC_FIXED
         || basic_len - BASIC_FIXED > Ckn::MAX_LEN
         || basic_len == BASIC_FIXED
@@ -398,18 +413,17 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     {
         return Err(DecodeError::BasicLength);
     }
-    let mut b = &sets[..4 + basic_len];
-    let mka_version = b.get_u8();
-    let key_server_priority = b.get_u8();
-    let flags = b.get_u8();
-    b.advance(1);
-    let mut sci = [0u8; 8];
-    b.copy_to_slice(&mut sci);
-    let mi = get_mi(&mut b);
-    let mn = b.get_u32();
-    let mut algorithm_agility = [0u8; 4];
-    b.copy_to_slice(&mut algorithm_agility);
-    let ckn = Ckn::new(b).map_err(|_| DecodeError::BasicLength)?;
+    let b = &mut sets.get(..4 + basic_len).ok_or(DecodeError::BasicLength)?;
+    let bad = DecodeError::BasicLength;
+    let mka_version = u8_(b, bad)?;
+    let key_server_priority = u8_(b, bad)?;
+    let flags = u8_(b, bad)?;
+    let _length_octet = u8_(b, bad)?;
+    let sci: [u8; 8] = array(b, bad)?;
+    let mi = Mi(array(b, bad)?);
+    let mn = u32_(b, bad)?;
+    let algorithm_agility: [u8; 4] = array(b, bad)?;
+    let ckn = Ckn::new(b).map_err(|_| bad)?;
     let basic = BasicParams {
         mka_version,
         key_server_priority,
@@ -442,30 +456,27 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         icv,
     };
 
-    let mut rest = &sets[4 + align4(basic_len)..];
+    let mut rest = sets
+        .get(4 + align4(basic_len)..)
+        .ok_or(DecodeError::BasicLength)?;
     let mut seen = [false; 256];
     while !rest.is_empty() {
-        // `rest` is a multiple of 4 long: the body and every aligned set are.
-        if rest.len() < 4 {
-            return Err(DecodeError::SetOverrun);
-        }
-        let ty = rest[0];
-        let len = set_len(rest);
+        let (&hdr, after) = rest
+            .split_first_chunk::<4>()
+            .ok_or(DecodeError::SetOverrun)?;
+        let ty = hdr[0];
+        let len = set_len(&hdr);
         if ty == set_type::ICV_INDICATOR {
             // The ICV follows the indicator and ends the body (802.1X-2010 11.11.1);
             // hostap stops parsing here.
-            if len != ICV_LEN || rest.len() != 4 {
+            if len != ICV_LEN || !after.is_empty() {
                 return Err(DecodeError::IcvIndicator);
             }
             pdu.icv_indicator = true;
             break;
         }
-        if 4 + align4(len) > rest.len() {
-            return Err(DecodeError::SetOverrun);
-        }
-        let hdr = [rest[0], rest[1], rest[2], rest[3]];
-        let set_body = &rest[4..4 + len];
-        rest = &rest[4 + align4(len)..];
+        let set_body = after.get(..len).ok_or(DecodeError::SetOverrun)?;
+        rest = after.get(align4(len)..).ok_or(DecodeError::SetOverrun)?;
         if seen[ty as usize] {
             pdu.skipped_sets = pdu.skipped_sets.saturating_add(1);
             continue;
@@ -487,7 +498,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
                 pdu.distributed_cak = Some(DistributedCak {
                     wrapped: WrappedKey::from_slice(&set_body[..24])
                         .ok_or(DecodeError::DistributedCakLength)?,
-                    ckn: Ckn::new(&set_body[24..])
+                    ckn: Ckn::new(set_body.get(24..).unwrap_or_default())
                         .map_err(|_| DecodeError::DistributedCakLength)?,
                 });
             }
@@ -497,11 +508,11 @@ pub fn decode_frame(frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
                 if set_body.len() < 8 {
                     return Err(DecodeError::XpnLength);
                 }
-                let mut x = set_body;
+                let x = &mut &set_body[..];
                 pdu.xpn = Some(XpnParams {
                     suspension_time: hdr[1],
-                    latest_lpn_high: x.get_u32(),
-                    old_lpn_high: x.get_u32(),
+                    latest_lpn_high: u32_(x, DecodeError::XpnLength)?,
+                    old_lpn_high: u32_(x, DecodeError::XpnLength)?,
                 });
             }
             _ => pdu.skipped_sets = pdu.skipped_sets.saturating_add(1),
@@ -520,10 +531,10 @@ fn decode_peers(hdr: [u8; 4], mut body: &[u8]) -> Result<PeerList, DecodeError> 
     }
     let mut peers = Vec::with_capacity(body.len() / 16);
     while body.has_remaining() {
-        let mi = get_mi(&mut body);
+        let bad = DecodeError::PeerListLength;
         peers.push(PeerEntry {
-            mi,
-            mn: body.get_u32(),
+            mi: Mi(array(&mut body, bad)?),
+            mn: u32_(&mut body, bad)?,
         });
     }
     Ok(PeerList {
@@ -541,10 +552,11 @@ fn decode_sak_use(hdr: [u8; 4], mut body: &[u8]) -> Result<SakUse, DecodeError> 
     let keys = if body.is_empty() {
         None
     } else {
-        let latest_ki = get_ki(&mut body);
-        let latest_lpn = body.get_u32();
-        let old_ki = get_ki(&mut body);
-        let old_lpn = body.get_u32();
+        let bad = DecodeError::SakUseLength;
+        let latest_ki = get_ki(&mut body, bad)?;
+        let latest_lpn = u32_(&mut body, bad)?;
+        let old_ki = get_ki(&mut body, bad)?;
+        let old_lpn = u32_(&mut body, bad)?;
         Some(SakUseKeys {
             latest_ki,
             latest_lpn,
@@ -572,7 +584,7 @@ fn decode_dist_sak(hdr: [u8; 4], mut body: &[u8]) -> Result<DistributedSak, Deco
     let key = match body.len() {
         0 => None,
         28 => {
-            let kn = body.get_u32();
+            let kn = u32_(&mut body, DecodeError::DistributedSakLength)?;
             Some(DistributedKey {
                 kn,
                 cipher_suite_id: None,
@@ -580,9 +592,8 @@ fn decode_dist_sak(hdr: [u8; 4], mut body: &[u8]) -> Result<DistributedSak, Deco
             })
         }
         36 | 52 => {
-            let kn = body.get_u32();
-            let mut id = [0u8; 8];
-            body.copy_to_slice(&mut id);
+            let kn = u32_(&mut body, DecodeError::DistributedSakLength)?;
+            let id: [u8; 8] = array(&mut body, DecodeError::DistributedSakLength)?;
             Some(DistributedKey {
                 kn,
                 cipher_suite_id: Some(id),
@@ -774,18 +785,14 @@ impl<'a> AnnouncementTlvs<'a> {
 impl<'a> Iterator for AnnouncementTlvs<'a> {
     type Item = (u8, &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.len() < 2 {
-            return None;
-        }
-        let ty = self.rest[0] >> 1;
-        let len = (((self.rest[0] & 1) as usize) << 8) | self.rest[1] as usize;
-        if self.rest.len() < 2 + len {
+        let (&[t, l], after) = self.rest.split_first_chunk::<2>()?;
+        let len = (((t & 1) as usize) << 8) | l as usize;
+        let Some((v, rest)) = after.split_at_checked(len) else {
             self.rest = &[];
             return None;
-        }
-        let v = &self.rest[2..2 + len];
-        self.rest = &self.rest[2 + len..];
-        Some((ty, v))
+        };
+        self.rest = rest;
+        Some((t >> 1, v))
     }
 }
 
@@ -803,7 +810,7 @@ mod tests {
         Mkpdu {
             dst: MacAddr::PAE_GROUP,
             src: MacAddr([2, 0, 0, 0, 0, 1]),
-            ethertype: ETHERTYPE_EAPOL,
+            ethertype: crate::wire::ethernet::ethertype::EAPOL,
             eapol_version: EAPOL_VERSION,
             basic: BasicParams {
                 mka_version: 1,

@@ -48,6 +48,7 @@ pub enum RxError {
 /// Dropped received MKPDUs, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct RxDropCounters {
     /// [`RxError::NotMka`].
     pub not_mka: u64,
@@ -107,6 +108,7 @@ impl RxDropCounters {
 /// Participant counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Counters {
     /// MKPDUs accepted (ICV and MN checks passed).
     pub rx_ok: u64,
@@ -139,6 +141,7 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum CaState {
     /// No live peer, or no SAK in use yet.
     Pending,
@@ -151,6 +154,7 @@ pub enum CaState {
 /// One peer in a [`Status`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct PeerStatus {
     /// SCI, hex.
     pub sci: String,
@@ -167,6 +171,7 @@ pub struct PeerStatus {
 /// One SAK in a [`Status`]. Never contains key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct KeyStatus {
     /// Key server MI, hex.
     pub key_server_mi: String,
@@ -187,6 +192,7 @@ pub struct KeyStatus {
 /// A snapshot of a participant for a stats export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Status {
     /// CA state.
     pub state: CaState,

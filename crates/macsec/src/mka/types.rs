@@ -77,6 +77,7 @@ impl fmt::Debug for Ki {
 
 /// Error for a CAK Name of the wrong size or with bad hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CknError {
     /// Not 1 to 32 octets (802.1X-2010 9.3.1).
     #[error("CKN must be 1 to 32 octets, got {0}")]

@@ -16,9 +16,9 @@
 //!
 //! let key = "AD7A2BD03EAC835A6F620FDCB506B345";
 //! let (a_sci, b_sci): (Sci, Sci) = ("0200000000010001".parse().unwrap(), "0200000000020001".parse().unwrap());
-//! let mut a = SecY::new(SecYConfig { sci: a_sci, ..SecYConfig::default() }).unwrap();
+//! let mut a = SecY::new(SecYConfig::new(a_sci)).unwrap();
 //! a.tx.install_sa(0, &SecretKey::from_hex(key).unwrap(), 1, None).unwrap();
-//! let mut b = SecY::new(SecYConfig { sci: b_sci, ..SecYConfig::default() }).unwrap();
+//! let mut b = SecY::new(SecYConfig::new(b_sci)).unwrap();
 //! b.rx.add_sc(a_sci).unwrap();
 //! b.rx.install_sa(a_sci, 0, &SecretKey::from_hex(key).unwrap(), 1, None).unwrap();
 //!
@@ -115,6 +115,7 @@ pub const DEFAULT_PN_THRESHOLD: f64 = 0.75;
 
 /// Configuration of one SecY. Validated by [`SecY::new`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SecYConfig {
     /// Cipher suite of every SA of this SecY.
     pub cipher: CipherSuite,
@@ -151,6 +152,17 @@ pub struct SecYConfig {
     pub backend: Backend,
 }
 
+impl SecYConfig {
+    /// The defaults (see [`Default`]) with this transmit SCI; change the public fields
+    /// from there.
+    pub fn new(sci: Sci) -> SecYConfig {
+        SecYConfig {
+            sci,
+            ..SecYConfig::default()
+        }
+    }
+}
+
 impl Default for SecYConfig {
     /// The Linux defaults (validate Strict, send_sci on, GCM-AES-128), except that
     /// frames are encrypted and replay protection is on: this is a data plane that
@@ -178,6 +190,7 @@ impl Default for SecYConfig {
 
 /// Errors in SecY configuration and SA management. Each names the setting.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SecYError {
     /// send_sci together with end_station or scb (Linux refuses this too).
     #[error("send_sci cannot be combined with end_station or scb (the SCI is implicit there)")]
@@ -363,6 +376,7 @@ pub(crate) fn iv_for(base: &[u8; 12], pn: u64) -> [u8; 12] {
 /// Per-SecY counters of both directions, as one object.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct SecYCounters {
     /// Receive counters.
     #[cfg_attr(feature = "serde", serde(flatten))]
@@ -376,6 +390,7 @@ pub struct SecYCounters {
 /// its SAs. Serializes with the 802.1AE names as keys.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct SecYStats {
     /// Per-SecY counters (both directions).
     pub secy: SecYCounters,

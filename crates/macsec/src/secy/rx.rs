@@ -29,6 +29,7 @@ use core::ops::Range;
 
 /// The outcome of receiving one frame: one variant per counter that it increments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RxVerdict {
     /// Valid (InPktsOK). Delivered.
     Ok,
@@ -101,6 +102,7 @@ impl RxSc {
 /// State of one receive SA, for the KaY and for export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct RxSaState {
     /// Association Number.
     pub an: u8,
@@ -118,6 +120,7 @@ pub struct RxSaState {
 /// Receive SC snapshot.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct RxScStats {
     /// The SC's SCI.
     pub sci: String,
@@ -131,6 +134,7 @@ pub struct RxScStats {
 /// A snapshot of all receive counters.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct RxStats {
     /// Per-SecY receive counters.
     pub secy: RxSecYCounters,
@@ -311,8 +315,9 @@ impl Receiver {
         Ok(())
     }
 
-    /// The expanded key of SA `an` of SC `sci`, for `benches/` only (see
-    /// [`super::Transmitter::sa_aead_key`]).
+    /// The expanded key of SA `an` of SC `sci`, for the benches only (feature
+    /// `bench-internals`; see `Transmitter::sa_aead_key`).
+    #[cfg(feature = "bench-internals")]
     #[doc(hidden)]
     pub fn sa_aead_key(&self, sci: Sci, an: u8) -> Option<&AeadKey> {
         let i = self.sc_index(sci).ok()?;

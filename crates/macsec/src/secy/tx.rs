@@ -10,23 +10,30 @@ use crate::wire::Sci;
 use core::ops::Range;
 
 /// Why a frame was not transmitted. Each maps to one counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum TxDrop {
     /// No encoding SA installed and active (extension counter OutPktsNoSA).
+    #[error("no encoding SA installed and active (OutPktsNoSA)")]
     NoActiveSa,
     /// The encoding SA has no PN left, or reached its PN ceiling (OutPktsPnExhausted).
+    #[error("the encoding SA has no packet number left (OutPktsPnExhausted)")]
     PnExhausted,
     /// The protected frame would exceed the MTU (OutPktsTooLong).
+    #[error("the protected frame would exceed the MTU (OutPktsTooLong)")]
     TooLong,
     /// Not an Ethernet frame, or no room in the buffer (OutPktsMalformed).
+    #[error("not an Ethernet frame, or no room for SecTAG and ICV (OutPktsMalformed)")]
     Malformed,
     /// end_station is set and the frame's source address is not the SCI's MAC
     /// (OutPktsSourceMismatch).
+    #[error("source address is not the SCI's MAC address (OutPktsSourceMismatch)")]
     SourceMismatch,
 }
 
 /// Something the owner of a [`Transmitter`] must act on, from [`Transmitter::poll_event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TxEvent {
     /// The SA's next PN passed the rekey threshold (default 75% of the PN space): time
     /// to install a new SAK (802.1X 12.x: the KaY rekeys before exhaustion).
@@ -96,6 +103,7 @@ impl TxSa {
 /// A snapshot of the transmit counters, for export.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TxStats {
     /// Per-SecY transmit counters.
     pub secy: TxSecYCounters,
@@ -106,6 +114,7 @@ pub struct TxStats {
 /// Transmit SC snapshot.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TxScStats {
     /// The transmit SC's SCI.
     pub sci: String,
@@ -121,6 +130,7 @@ pub struct TxScStats {
 /// Transmit SA snapshot.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct TxSaStats {
     /// Association Number.
     pub an: u8,
@@ -344,12 +354,10 @@ impl Transmitter {
         self.sas.get(an as usize)?.as_ref().map(|s| &s.counters)
     }
 
-    /// The expanded key of SA `an`, for `benches/` only: they time the raw AEAD call
-    /// with the very key context that MACsec uses. AWS-LC allocates that context
-    /// itself, and where it lands moved AES-GCM time at 1514 octets by 12-15 % (226 to
-    /// 254-261 ns) in the benches, so a baseline with a key of its own would compare
-    /// allocation luck, not MACsec's cost. Grants nothing new: the caller installed
-    /// the key.
+    /// The expanded key of SA `an`, for the benches only (feature `bench-internals`):
+    /// their raw AEAD baseline must use the very key context MACsec uses, or it
+    /// compares where the allocator put two contexts (see `benches/README.md`).
+    #[cfg(feature = "bench-internals")]
     #[doc(hidden)]
     pub fn sa_aead_key(&self, an: u8) -> Option<&AeadKey> {
         self.sas.get(an as usize)?.as_ref().map(|s| &s.key)

@@ -36,6 +36,7 @@ impl fmt::Debug for MacAddr {
 
 /// Error from parsing a MAC address or SCI from text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseIdError {
     /// Wrong number of hex digits or octets.
     #[error("expected {expected} hex digits (separators ':' or '-' allowed)")]

@@ -58,27 +58,38 @@ pub mod tci {
 /// Why a SecTAG (or the MPDU around it) is not acceptable. Each maps to one 802.1AE
 /// 9.12 rule; all but [`TagError::NotMacsec`] and [`TagError::ReservedEncoding`]
 /// are counted as InPktsBadTag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum TagError {
     /// Fewer octets than the SecTAG needs (8, or 16 with SC=1).
+    #[error("SecTAG truncated")]
     Truncated,
     /// The EtherType is not 0x88E5 (an untagged frame).
+    #[error("not a MACsec frame (EtherType is not 0x88E5)")]
     NotMacsec,
     /// V = 1 (9.12 c).
+    #[error("SecTAG version bit V is set (802.1AE 9.12 c)")]
     Version,
     /// ES = 1 together with SC = 1 (9.12 d).
+    #[error("ES and SC both set (802.1AE 9.12 d)")]
     EndStationWithSci,
     /// SCB = 1 together with SC = 1 (9.12 d).
+    #[error("SCB and SC both set (802.1AE 9.12 d)")]
     ScbWithSci,
     /// Bits 8 and 7 of the SL octet are not 0 (9.12 e).
+    #[error("reserved bits of the SL octet are set (802.1AE 9.12 e)")]
     ReservedShortLenBits,
     /// SL >= 48 (9.7: SL is only used for Secure Data shorter than 48 octets).
+    #[error("SL is 48 or more (802.1AE 9.7)")]
     ShortLenTooLarge,
     /// SL is not 0 and does not match the Secure Data length (9.12 f-i).
+    #[error("SL does not match the Secure Data length (802.1AE 9.12)")]
     ShortLenMismatch,
     /// SL is 0 but the Secure Data is shorter than 48 octets (9.12 f-i).
+    #[error("SL is 0 but the Secure Data is shorter than 48 octets (802.1AE 9.12)")]
     TooShortForZeroShortLen,
     /// PN = 0 with a 32-bit PN suite (802.1AEbw Figure 10-5: PN 0 is never sent).
+    #[error("PN 0 with a 32-bit PN suite")]
     ZeroPn,
     /// E = 0 with C = 1 ("changed text" without encryption).
     ///
@@ -86,10 +97,12 @@ pub enum TagError {
     /// 16-octet ICV no conformant transmitter sets C without E, so such a frame is
     /// rejected and counted InPktsBadTag, as Marvell CN10K hardware does (DPDK vectors
     /// `bad_tag-1`, `intr_test-1`). Linux accepts it only because it supports shorter ICVs.
+    #[error("C set without E")]
     ChangedWithoutEncryption,
     /// E = 1 with C = 0: a reserved encoding that is not for the Controlled Port
     /// (802.1AE 10.6; Linux passes it to the Uncontrolled Port without counting). Not a
     /// bad tag: the SecY hands it back as "uncontrolled".
+    #[error("E set without C: for the Uncontrolled Port (802.1AE 10.6)")]
     ReservedEncoding,
 }
 

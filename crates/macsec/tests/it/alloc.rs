@@ -113,37 +113,40 @@ struct Case {
 
 fn check_case(c: &Case) {
     let sci: Sci = "0200000000010001".parse().unwrap();
-    let cfg = SecYConfig {
-        cipher: c.suite,
-        protection: c.protection,
-        backend: c.backend,
-        sci,
-        send_sci: c.sci_mode == 0,
-        end_station: c.sci_mode == 1,
-        vlan_in_clear: c.vlan,
-        replay_window: 32,
-        replay_mode: c.mode,
-        // 9014-octet frames with a 16-octet SecTAG and ICV fit exactly.
-        mtu: Some(9032),
-        ..SecYConfig::default()
+    let cfg = {
+        let mut conf = SecYConfig::default();
+        conf.cipher = c.suite;
+        conf.protection = c.protection;
+        conf.backend = c.backend;
+        conf.sci = sci;
+        conf.send_sci = c.sci_mode == 0;
+        conf.end_station = c.sci_mode == 1;
+        conf.vlan_in_clear = c.vlan;
+        conf.replay_window = 32;
+        conf.replay_mode = c.mode;
+        conf.// 9014-octet frames with a 16-octet SecTAG and ICV fit exactly.
+        mtu = Some(9032);
+        conf
     };
     let key = SecretKey::from_slice(&vec![0x42; c.suite.key_len()]).unwrap();
     let xpn = c.suite.is_xpn().then_some(XPN);
     let mut a = SecY::new(cfg.clone()).unwrap();
     a.tx.install_sa(1, &key, 1, xpn).unwrap();
     a.tx.set_encoding_sa(1).unwrap();
-    let mut b = SecY::new(SecYConfig {
-        sci: "0200000000020001".parse().unwrap(),
-        ..cfg.clone()
+    let mut b = SecY::new({
+        let mut conf = cfg.clone();
+        conf.sci = "0200000000020001".parse().unwrap();
+        conf
     })
     .unwrap();
     b.rx.add_sc(sci).unwrap();
     b.rx.install_sa(sci, 1, &key, 1, xpn).unwrap();
-    let mut check = SecY::new(SecYConfig {
-        validate: ValidateFrames::Check,
-        replay_protect: false,
-        sci: "0200000000020001".parse().unwrap(),
-        ..cfg
+    let mut check = SecY::new({
+        let mut conf = cfg;
+        conf.validate = ValidateFrames::Check;
+        conf.replay_protect = false;
+        conf.sci = "0200000000020001".parse().unwrap();
+        conf
     })
     .unwrap();
     check.rx.add_sc(sci).unwrap();

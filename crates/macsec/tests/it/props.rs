@@ -75,16 +75,17 @@ fn xpn_for(c: CipherSuite, ssci: u32) -> Option<XpnParams> {
 fn pair(p: &Params, validate: ValidateFrames) -> (SecY, SecY) {
     let a: Sci = A.parse().unwrap();
     let b: Sci = B.parse().unwrap();
-    let cfg = |sci| SecYConfig {
-        cipher: p.cipher,
-        protection: p.protection,
-        send_sci: p.send_sci,
-        end_station: p.end_station,
-        vlan_in_clear: p.vlan_in_clear,
-        validate,
-        sci,
-        backend: p.backend,
-        ..SecYConfig::default()
+    let cfg = |sci| {
+        let mut conf = SecYConfig::default();
+        conf.cipher = p.cipher;
+        conf.protection = p.protection;
+        conf.send_sci = p.send_sci;
+        conf.end_station = p.end_station;
+        conf.vlan_in_clear = p.vlan_in_clear;
+        conf.validate = validate;
+        conf.sci = sci;
+        conf.backend = p.backend;
+        conf
     };
     let key = key_for(p.cipher);
     let mut tx = SecY::new(cfg(a)).unwrap();
@@ -220,7 +221,7 @@ proptest! {
         let a: Sci = A.parse().unwrap();
         let key = key_for(cipher);
         let mode = if reject_dups { ReplayMode::RejectDuplicates } else { ReplayMode::LowerBound };
-        let cfg = SecYConfig { cipher, replay_window: window, replay_mode: mode, sci: a, ..SecYConfig::default() };
+        let cfg = { let mut conf = SecYConfig::default(); conf.cipher = cipher; conf.replay_window = window; conf.replay_mode = mode; conf.sci = a; conf };
         let mut rx = SecY::new(cfg.clone()).unwrap();
         rx.rx.add_sc(a).unwrap();
         rx.rx.install_sa(a, 0, &key, base, xpn_for(cipher, 9)).unwrap();

@@ -17,9 +17,10 @@ fn key() -> SecretKey {
 }
 
 fn cfg(s: &str) -> SecYConfig {
-    SecYConfig {
-        sci: sci(s),
-        ..SecYConfig::default()
+    {
+        let mut conf = SecYConfig::default();
+        conf.sci = sci(s);
+        conf
     }
 }
 
@@ -38,7 +39,12 @@ fn sender(c: SecYConfig) -> SecY {
 }
 
 fn receiver(c: SecYConfig) -> SecY {
-    let mut r = SecY::new(SecYConfig { sci: sci(B), ..c }).unwrap();
+    let mut r = SecY::new({
+        let mut conf = c;
+        conf.sci = sci(B);
+        conf
+    })
+    .unwrap();
     r.rx.add_sc(sci(A)).unwrap();
     r.rx.install_sa(sci(A), 0, &key(), 1, None).unwrap();
     r
@@ -75,14 +81,16 @@ fn validate_modes_on_a_corrupted_frame() {
         } else {
             Protection::IntegrityOnly
         };
-        let mut s = sender(SecYConfig {
-            protection: p,
-            ..cfg(A)
+        let mut s = sender({
+            let mut conf = cfg(A);
+            conf.protection = p;
+            conf
         });
-        let mut r = receiver(SecYConfig {
-            protection: p,
-            validate: mode,
-            ..cfg(B)
+        let mut r = receiver({
+            let mut conf = cfg(B);
+            conf.protection = p;
+            conf.validate = mode;
+            conf
         });
         let mut f = seal(&mut s, &plain(100));
         f[40] ^= 0x80;
@@ -109,14 +117,16 @@ fn validate_modes_on_a_corrupted_frame() {
 #[test]
 fn disabled_mode_does_not_move_next_pn() {
     let p = Protection::IntegrityOnly;
-    let mut s = sender(SecYConfig {
-        protection: p,
-        ..cfg(A)
+    let mut s = sender({
+        let mut conf = cfg(A);
+        conf.protection = p;
+        conf
     });
-    let mut r = receiver(SecYConfig {
-        protection: p,
-        validate: ValidateFrames::Disabled,
-        ..cfg(B)
+    let mut r = receiver({
+        let mut conf = cfg(B);
+        conf.protection = p;
+        conf.validate = ValidateFrames::Disabled;
+        conf
     });
     let f = seal(&mut s, &plain(80));
     assert_eq!(open(&mut r, &f).0, RxVerdict::Unchecked);
@@ -136,16 +146,18 @@ fn unknown_sci_and_unused_sa_per_mode() {
         } else {
             Protection::IntegrityOnly
         };
-        let mut s = sender(SecYConfig {
-            protection: p,
-            ..cfg(A)
+        let mut s = sender({
+            let mut conf = cfg(A);
+            conf.protection = p;
+            conf
         });
         let f = seal(&mut s, &plain(100));
         // No SC for A.
-        let mut r = SecY::new(SecYConfig {
-            protection: p,
-            validate: mode,
-            ..cfg(B)
+        let mut r = SecY::new({
+            let mut conf = cfg(B);
+            conf.protection = p;
+            conf.validate = mode;
+            conf
         })
         .unwrap();
         r.rx.add_sc(sci("5254001234990001")).unwrap();
@@ -164,10 +176,11 @@ fn unknown_sci_and_unused_sa_per_mode() {
             assert_eq!((sy.in_pkts_unknown_sci, sy.in_pkts_no_sa), (1, 1));
         }
         // SC for A, but its AN-0 SA is not in use; an active AN-1 SA exists.
-        let mut r = receiver(SecYConfig {
-            protection: p,
-            validate: mode,
-            ..cfg(B)
+        let mut r = receiver({
+            let mut conf = cfg(B);
+            conf.protection = p;
+            conf.validate = mode;
+            conf
         });
         r.rx.install_sa(sci(A), 1, &key(), 1, None).unwrap();
         r.rx.set_sa_active(sci(A), 0, false).unwrap();
@@ -199,9 +212,10 @@ fn unknown_sci_and_unused_sa_per_mode() {
 #[test]
 fn replay_protect_off_counts_delayed() {
     let mut s = sender(cfg(A));
-    let mut r = receiver(SecYConfig {
-        replay_protect: false,
-        ..cfg(B)
+    let mut r = receiver({
+        let mut conf = cfg(B);
+        conf.replay_protect = false;
+        conf
     });
     let f1 = seal(&mut s, &plain(100));
     let f2 = seal(&mut s, &plain(100));
@@ -219,10 +233,11 @@ fn replay_window_lower_bound_and_duplicates() {
         (ReplayMode::RejectDuplicates, false),
     ] {
         let mut s = sender(cfg(A));
-        let mut r = receiver(SecYConfig {
-            replay_window: 4,
-            replay_mode: mode,
-            ..cfg(B)
+        let mut r = receiver({
+            let mut conf = cfg(B);
+            conf.replay_window = 4;
+            conf.replay_mode = mode;
+            conf
         });
         let fs: Vec<_> = (0..8).map(|_| seal(&mut s, &plain(64))).collect();
         assert_eq!(open(&mut r, &fs[7]).0, RxVerdict::Ok); // next_pn 9, lowest 5
@@ -235,9 +250,10 @@ fn replay_window_lower_bound_and_duplicates() {
 
 #[test]
 fn too_long_frames_are_counted() {
-    let mut s = sender(SecYConfig {
-        mtu: Some(1500),
-        ..cfg(A)
+    let mut s = sender({
+        let mut conf = cfg(A);
+        conf.mtu = Some(1500);
+        conf
     });
     let (mut b, r) = framed(&plain(1514 - 32));
     assert!(s.tx.protect(&mut b, r).is_ok(), "1500 + 14 fits exactly");
@@ -248,9 +264,10 @@ fn too_long_frames_are_counted() {
 
 #[test]
 fn pn_threshold_exhaustion_and_ceiling_events() {
-    let mut s = SecY::new(SecYConfig {
-        pn_threshold: 0.5,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.pn_threshold = 0.5;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), 0x7FFF_FFFE, None).unwrap();
@@ -307,15 +324,17 @@ fn xpn_exhaustion_at_u64_max_never_wraps() {
         ssci: macsec::crypto::Ssci(1),
         salt: macsec::crypto::Salt([3; 12]),
     });
-    let mut s = SecY::new(SecYConfig {
-        cipher: c,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.cipher = c;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), u64::MAX - 1, x).unwrap();
-    let mut r = SecY::new(SecYConfig {
-        cipher: c,
-        ..cfg(B)
+    let mut r = SecY::new({
+        let mut conf = cfg(B);
+        conf.cipher = c;
+        conf
     })
     .unwrap();
     r.rx.add_sc(sci(A)).unwrap();
@@ -335,9 +354,10 @@ fn xpn_exhaustion_at_u64_max_never_wraps() {
 
 #[test]
 fn short_frames_padding_and_sl() {
-    let mut s = SecY::new(SecYConfig {
-        send_sci: false,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.send_sci = false;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), 1, None).unwrap();
@@ -391,9 +411,10 @@ fn protect_without_headroom_uses_tailroom() {
 #[test]
 fn implicit_sci_point_to_point_and_multipoint() {
     // send_sci off: the receiver finds the SC from the source MAC ‖ port 1 ...
-    let mut s = SecY::new(SecYConfig {
-        send_sci: false,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.send_sci = false;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), 1, None).unwrap();
@@ -403,10 +424,11 @@ fn implicit_sci_point_to_point_and_multipoint() {
     assert_eq!(open(&mut r, &f).0, RxVerdict::Ok);
     // ... or as the single SC of a point-to-point CA when the SCI is not MAC ‖ 1.
     let other = sci("0A0B0C0D0E0F0007");
-    let mut s = SecY::new(SecYConfig {
-        send_sci: false,
-        sci: other,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.send_sci = false;
+        conf.sci = other;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), 1, None).unwrap();
@@ -446,10 +468,11 @@ fn protection_change_takes_effect_on_the_next_frame() {
 
 #[test]
 fn end_station_requires_matching_source() {
-    let mut s = SecY::new(SecYConfig {
-        send_sci: false,
-        end_station: true,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.send_sci = false;
+        conf.end_station = true;
+        conf
     })
     .unwrap();
     s.tx.install_sa(0, &key(), 1, None).unwrap();
@@ -465,9 +488,10 @@ fn end_station_requires_matching_source() {
 
 #[test]
 fn protect_frames_off_and_no_sa() {
-    let mut s = SecY::new(SecYConfig {
-        protect_frames: false,
-        ..cfg(A)
+    let mut s = SecY::new({
+        let mut conf = cfg(A);
+        conf.protect_frames = false;
+        conf
     })
     .unwrap();
     let (mut b, r) = framed(&plain(100));
@@ -485,9 +509,10 @@ fn protect_frames_off_and_no_sa() {
 fn untagged_and_reserved_encoding() {
     let mut r = receiver(cfg(B));
     assert_eq!(open(&mut r, &plain(100)), (RxVerdict::NoTag, None));
-    let mut r = receiver(SecYConfig {
-        validate: ValidateFrames::Check,
-        ..cfg(B)
+    let mut r = receiver({
+        let mut conf = cfg(B);
+        conf.validate = ValidateFrames::Check;
+        conf
     });
     assert_eq!(
         open(&mut r, &plain(100)),
@@ -505,9 +530,10 @@ fn untagged_and_reserved_encoding() {
 #[test]
 fn lowest_pn_set_by_kay() {
     let mut s = sender(cfg(A));
-    let mut r = receiver(SecYConfig {
-        replay_window: 100,
-        ..cfg(B)
+    let mut r = receiver({
+        let mut conf = cfg(B);
+        conf.replay_window = 100;
+        conf
     });
     let f1 = seal(&mut s, &plain(64));
     let f2 = seal(&mut s, &plain(64));

@@ -52,23 +52,24 @@ fn secy_for(v: &Value, s: &Setup) -> SecY {
     let sci: Sci = v["sci"].as_str().unwrap().parse().unwrap();
     // Bad-tag vectors carry flag combinations no SecY may be configured with.
     let flags_ok = !(bit("SC") && (bit("ES") || bit("SCB")));
-    let cfg = SecYConfig {
-        cipher: cipher(v),
-        protection: if v["protection"] == "integrity_only" {
+    let cfg = {
+        let mut conf = SecYConfig::default();
+        conf.cipher = cipher(v);
+        conf.protection = if v["protection"] == "integrity_only" {
             Protection::IntegrityOnly
         } else {
             Protection::Confidentiality(ConfidentialityOffset::Zero)
-        },
-        validate: s.validate,
-        replay_protect: true,
-        replay_window: s.window,
-        send_sci: bit("SC") || !flags_ok,
-        end_station: bit("ES") && flags_ok,
-        scb: bit("SCB") && flags_ok,
-        vlan_in_clear: s.vlan_in_clear,
-        sci,
-        backend: s.backend,
-        ..SecYConfig::default()
+        };
+        conf.validate = s.validate;
+        conf.replay_protect = true;
+        conf.replay_window = s.window;
+        conf.send_sci = bit("SC") || !flags_ok;
+        conf.end_station = bit("ES") && flags_ok;
+        conf.scb = bit("SCB") && flags_ok;
+        conf.vlan_in_clear = s.vlan_in_clear;
+        conf.sci = sci;
+        conf.backend = s.backend;
+        conf
     };
     let mut secy = SecY::new(cfg).unwrap();
     let key = SecretKey::from_slice(&hexf(v, "key_sak")).unwrap();

@@ -71,7 +71,7 @@ use libc::c_int;
 
 use super::iface::Interface;
 use super::sys::{self, Mmap};
-use super::{Gso, RxFrame, RxPort, SetupError, TxPort, TX_SLOT_LEN, VLAN_TPID_8021Q, VNET_HDR_LEN};
+use super::{Gso, RxFrame, RxPort, SetupError, TxPort, TX_SLOT_LEN, VNET_HDR_LEN};
 
 mod geometry;
 mod rx;

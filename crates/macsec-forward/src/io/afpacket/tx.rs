@@ -167,7 +167,7 @@ impl AfPacketTx {
     /// Longest frame the kernel accepts for this first EtherType.
     fn max_len(&self, ethertype: u16) -> usize {
         let base = self.mtu as usize + ETH_HLEN;
-        if ethertype == VLAN_TPID_8021Q {
+        if ethertype == macsec::wire::ethernet::ethertype::VLAN {
             base + 4
         } else {
             base

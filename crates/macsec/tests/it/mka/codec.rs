@@ -6,7 +6,7 @@ use macsec::crypto::{CipherSuite, SecretKey};
 use macsec::mka::crypto::{derive_ick, verify_mkpdu_icv, WrappedKey};
 use macsec::mka::pdu::{
     decode_frame, BasicParams, DecodeError, DistributedCak, DistributedKey, DistributedSak, Mkpdu,
-    PeerEntry, PeerList, SakUse, SakUseKeys, XpnParams, ALGORITHM_AGILITY, ETHERTYPE_EAPOL,
+    PeerEntry, PeerList, SakUse, SakUseKeys, XpnParams, ALGORITHM_AGILITY,
 };
 use macsec::mka::{Capability, Ckn, ConfidentialityOffset, Ki, Mi, Participant, RxError};
 use macsec::wire::{MacAddr, Sci};
@@ -25,7 +25,7 @@ fn peer_pdu(sci: Sci, mi: Mi, mn: u32) -> Mkpdu {
     Mkpdu {
         dst: MacAddr::PAE_GROUP,
         src: sci.mac(),
-        ethertype: ETHERTYPE_EAPOL,
+        ethertype: macsec::wire::ethernet::ethertype::EAPOL,
         eapol_version: 3,
         basic: BasicParams {
             mka_version: 1,
@@ -399,7 +399,7 @@ proptest! {
         // Validly signed MKPDUs of this CA with arbitrary contents.
         for mut m in signed {
             m.dst = MacAddr::PAE_GROUP;
-            m.ethertype = ETHERTYPE_EAPOL;
+            m.ethertype = macsec::wire::ethernet::ethertype::EAPOL;
             m.basic.ckn = Ckn::from_hex(CKN).unwrap();
             m.basic.algorithm_agility = ALGORITHM_AGILITY;
             let f = m.encode(&ick).unwrap();
@@ -478,7 +478,7 @@ proptest! {
             mns[i] += 1;
             let mut m = s.pdu;
             m.dst = MacAddr::PAE_GROUP;
-            m.ethertype = ETHERTYPE_EAPOL;
+            m.ethertype = macsec::wire::ethernet::ethertype::EAPOL;
             m.basic.ckn = ckn;
             m.basic.algorithm_agility = ALGORITHM_AGILITY;
             m.basic.sci = sci(2 + s.peer);

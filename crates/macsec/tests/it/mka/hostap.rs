@@ -8,7 +8,7 @@ use macsec::crypto::SecretKey;
 use macsec::mka::crypto::{derive_ick, derive_kek, unwrap_sak, wrap_sak};
 use macsec::mka::pdu::{
     decode_frame, BasicParams, DistributedKey, DistributedSak, Mkpdu, PeerEntry, PeerList, SakUse,
-    SakUseKeys, ALGORITHM_AGILITY, ETHERTYPE_EAPOL,
+    SakUseKeys, ALGORITHM_AGILITY,
 };
 use macsec::mka::{Action, CaState, Capability, Ckn, ConfidentialityOffset, Ki, Mi, Participant};
 use macsec::wire::{MacAddr, Sci};
@@ -44,7 +44,7 @@ impl Fake {
         let mut m = Mkpdu {
             dst: MacAddr::PAE_GROUP,
             src: self.sci.mac(),
-            ethertype: ETHERTYPE_EAPOL,
+            ethertype: macsec::wire::ethernet::ethertype::EAPOL,
             eapol_version: 3,
             basic: BasicParams {
                 mka_version: 1,

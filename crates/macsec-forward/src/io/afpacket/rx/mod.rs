@@ -122,7 +122,7 @@ fn rx_frame(
         vlan_tpid: if vlan_valid && status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
             tpid
         } else {
-            VLAN_TPID_8021Q
+            macsec::wire::ethernet::ethertype::VLAN
         },
         gso,
     }
