@@ -185,12 +185,7 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     }
-    let ckn: String = key
-        .ckn
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let ckn = hex::encode(key.ckn.as_bytes());
     println!("# MKA pre-shared key: CKN {ckn}, {bits}-bit CAK. Keep the activation key secret.");
     println!("# Paste the same key at both ends of the link.");
     println!("activation key: {}", text.as_str());
@@ -205,13 +200,7 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
     println!("cipher = \"gcm-aes-256\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
     println!();
     println!("# The same CA for a wpa_supplicant peer (network block, -D macsec_linux):");
-    let cak: String = key
-        .cak
-        .expose_secret()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let cak = zeroize::Zeroizing::new(cak);
+    let cak = zeroize::Zeroizing::new(hex::encode(key.cak.expose_secret()));
     println!(
         "#   key_mgmt=NONE eapol_flags=0 macsec_policy=1 mka_ckn={ckn} mka_cak={}",
         cak.as_str()

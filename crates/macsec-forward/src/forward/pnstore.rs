@@ -106,10 +106,6 @@ pub struct PnStore {
     _lock: std::fs::File,
 }
 
-fn hex8(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl PnStore {
     /// Opens (or, if it does not exist, starts) the store at `path`.
     pub fn open(path: &Path) -> Result<PnStore, PnStoreError> {
@@ -237,7 +233,7 @@ impl PnStore {
                     "v1 {} {} {} {}\n",
                     e.id.sci,
                     e.id.an,
-                    hex8(&e.id.check),
+                    hex::encode(e.id.check),
                     e.ceiling
                 ));
             }

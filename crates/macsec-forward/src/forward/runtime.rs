@@ -681,7 +681,7 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     );
     if let Some(m) = &mka {
         tracing::info!(
-            ckn = %m.ckn.as_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            ckn = %hex::encode(m.ckn.as_bytes()),
             priority = m.priority, distributes = %m.cipher, hello_ms = m.hello_time.as_millis() as u64,
             life_ms = m.life_time.as_millis() as u64, destination = %m.destination,
             ethertype = format_args!("{:#06x}", m.ethertype),

@@ -126,28 +126,7 @@ impl<W: Write> Sink<W> {
 /// The Ethernet FCS (IEEE 802.3 CRC-32, reflected, as it appears on the wire) of
 /// `data`, as the little-endian number the last four octets of the frame hold.
 fn fcs(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    !data.iter().fold(!0u32, |c, &b| {
-        TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 fn process(
