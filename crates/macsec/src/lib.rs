@@ -56,3 +56,8 @@ pub mod crypto;
 pub mod mka;
 pub mod secy;
 pub mod wire;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
