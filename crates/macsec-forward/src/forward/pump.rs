@@ -10,15 +10,8 @@ use macsec::wire::ethernet::{be16, skip_vlan_tags, ADDRS_LEN, HEADER_LEN, VLAN_T
 use std::time::Duration;
 
 /// Frames taken from the receive ring per wake-up, and so per transmit flush (one
-/// `sendto()`).
-///
-/// Measured in the forwarder benchmark (iperf3, MTU 1500 and 9000): 16, 64, 256 and
-/// 1024 made no difference to throughput or CPU per byte beyond the run-to-run noise.
-/// The flush is already amortised over the batch, and most of its cost is the kernel's
-/// per-frame work downstream (delivery into the next ring or host stack), which a
-/// bigger batch does not reduce. 64 keeps a batch of jumbo frames (576 KiB) within the
-/// L2 cache between our copy and the kernel's, and bounds how long one direction holds
-/// the thread.
+/// `sendto()`): 64 keeps a batch of jumbo frames within the L2 cache; larger batches
+/// gained nothing (docs/design-notes.md).
 pub const BATCH: usize = 64;
 
 /// Counters of one pump that are not 802.1AE counters (those live in the SecY).

@@ -26,12 +26,8 @@ use std::time::{Duration, Instant};
 /// How long a pump waits for frames before it looks at its control channel.
 const IDLE: Duration = Duration::from_millis(20);
 /// Memory of each receive ring (kernel memory, all of it in the RSS once mapped): 8 MiB
-/// hold some 5,000 frames at MTU 1500 and 900 at MTU 9000, more than a TCP window that a
-/// host with the default buffer limits has in flight, so a burst that arrives while the
-/// pump is busy is queued, not dropped. (The old default V2 ring held 135 frames of any
-/// size in 9 MiB and dropped 1-10 % of the frames of a bulk TCP transfer; 4 MiB already
-/// dropped none in the benchmark, 8 MiB leave room for bigger windows. With two rings and
-/// two 4 MiB transmit rings a forwarder's RSS stays near 30 MiB, as before.)
+/// hold more than a default TCP window of frames at MTU 1500 or 9000, so a burst that
+/// arrives while the pump is busy is queued, not dropped (docs/design-notes.md).
 const RX_RING_BYTES: usize = 8 << 20;
 
 /// The receive ring of a port with this MTU: `TPACKET_V2` (a frame is handed over as soon
@@ -656,10 +652,8 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
         }
     };
 
-    // Transmit rings: the default 408 slots (4 MiB). A flush hands a whole batch over
-    // and the slots come back as soon as the kernel has copied or sent the frames, so
-    // one block (102 slots) measured the same; the rest is headroom for NICs whose
-    // transmit completions take longer.
+    // Transmit rings: the default 408 slots (4 MiB), headroom for NICs with slow
+    // transmit completions (docs/design-notes.md).
     let plain_rx = AfPacketRx::open(&plain, &rx_config(plain.mtu, true))?;
     let tx_cfg = TxConfig {
         qdisc_bypass: fwd.qdisc_bypass,

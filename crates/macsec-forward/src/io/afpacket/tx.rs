@@ -21,15 +21,8 @@ pub struct TxRingStats {
     pub kick_errors: u64,
 }
 
-/// The transmit half of an interface: a `TPACKET_V2` ring.
-///
-/// When the frames are delivered locally (a veth peer, as in the namespace benchmark),
-/// the kernel cannot keep pointing into the ring and copies each one into fresh pages
-/// (`skb_copy_ubufs`), so the ring saves no copy there. Sending the same slots from
-/// ordinary memory with one `sendmmsg()` per batch instead (one copy into a packet of
-/// its own, no page allocation below a page) was measured in the forwarder benchmark
-/// and was no cheaper in CPU per byte at MTU 1500 or 9000; the ring stays, for its
-/// zero-copy transmit to real NICs.
+/// The transmit half of an interface: a `TPACKET_V2` ring, for its zero-copy transmit
+/// to real NICs (`sendmmsg()` measured no cheaper on veth; see `docs/design-notes.md`).
 pub struct AfPacketTx {
     fd: OwnedFd,
     ring: Mmap,

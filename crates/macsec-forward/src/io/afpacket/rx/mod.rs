@@ -353,15 +353,8 @@ impl RxPort for AfPacketRx {
                 // A wake-up is not a promise that the slot we wait for is ready: with
                 // V2 the kernel fills slots on several CPUs at once and poll() reports
                 // the ring readable when any slot is. Looking again is then a short spin.
-                //
-                // No busy-polling before poll(): measured in the forwarder benchmark, a
-                // bounded spin of 10-30 us on the next slot (with or without
-                // sched_yield) found a frame in only 5-30 % of the spins and made no
-                // difference to throughput or CPU per byte beyond the noise. Under load
-                // the data direction drains some 300 frames per wake-up anyway, and
-                // on two cores the spinning thread mostly delays the very thread (or
-                // softirq) that would produce its next frame. At idle a spin cannot
-                // bridge the gap between frames.
+                // No busy-polling before poll(): it gained nothing and delays the
+                // producer on few cores (docs/design-notes.md).
                 Step::Empty => {
                     if n > 0 || !self.wait(&mut started, timeout)? {
                         break;
