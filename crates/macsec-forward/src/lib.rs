@@ -6,6 +6,8 @@
 //!   store, the MKA runtime.
 //! - [`config`]: the TOML configuration, validated at load; errors name the field.
 //! - [`pcap`]: protect or validate capture files.
+//! - [`monitor`]: per-link probes, loss/RTT statistics, link states and link selection
+//!   (sans-IO, time passed in).
 //! - [`csum`], [`gso`]: checksum completion and segmentation of offloaded super-frames.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,4 +17,5 @@ pub mod csum;
 pub mod forward;
 pub mod gso;
 pub mod io;
+pub mod monitor;
 pub mod pcap;
