@@ -124,3 +124,20 @@ fn forward_refuses_readable_key_files() {
     let (_, err) = forward(&c, &[]);
     assert!(err.contains("nosuchplain0"), "{err}");
 }
+
+#[test]
+fn forward_names_unknown_keys_in_ports() {
+    let d = TempDir::new("fwdports");
+    let c = d.path("f.toml");
+    std::fs::write(
+        &c,
+        "[ports]\nplain = \"nosuchplain0\"\nscure = \"nosuchsec0\"\n[secy]\n",
+    )
+    .unwrap();
+    let (code, err) = forward(&c, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("ports.scure: unknown key; known keys here: plain, secure"),
+        "{err}"
+    );
+}

@@ -424,6 +424,55 @@ fn bad_configs_exit_2_naming_the_field() {
 }
 
 #[test]
+fn bad_configs_name_unknown_keys_and_wrong_types() {
+    let d = TempDir::new("badcfg2");
+    let good = config("gcm-aes-128", true, 0, "");
+    let ports = "[ports]\nplian = \"eth1\"\nsecure = \"eth2\"\n";
+    expect_config_error(
+        &d,
+        &format!("{ports}{good}"),
+        "ports.plian: unknown key; known keys here: plain, secure",
+    );
+    expect_config_error(
+        &d,
+        &good.replace("encoding_sa = 0", "encoding_sa = 0\nsa_count = 1"),
+        "secy.tx.sa_count: unknown key; known keys here: encoding_sa, sa",
+    );
+    expect_config_error(
+        &d,
+        &good.replace("replay_window = 0", "replay_window = \"0\""),
+        "secy.replay_window: expected an integer, got a string",
+    );
+    // A key of the wrong type: the kind is named, the value (here as an integer) is not.
+    expect_config_error(
+        &d,
+        &good.replacen(
+            "key = \"AD7A2BD03EAC835A6F620FDCB506B345\"",
+            "key = 0x7A2BD03EAC835A6F",
+            1,
+        ),
+        "secy.tx.sa[0].key: expected a string, got an integer",
+    );
+    let err = String::from_utf8_lossy(
+        &run(&[
+            "pcap",
+            "encrypt",
+            "--config",
+            d.path("c.toml").to_str().unwrap(),
+            d.path("in.pcap").to_str().unwrap(),
+            d.path("o.pcap").to_str().unwrap(),
+        ])
+        .stderr,
+    )
+    .into_owned();
+    let decimal = 0x7A2B_D03E_AC83_5A6Fu64.to_string();
+    assert!(
+        !err.contains(&decimal) && !err.to_lowercase().contains("7a2bd03e"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_capture_files_give_clear_errors() {
     let d = TempDir::new("badpcap");
     std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();

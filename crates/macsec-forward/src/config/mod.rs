@@ -102,6 +102,12 @@ pub enum KeyFilePolicy {
     AllowUnsafePermissions,
 }
 
+/// A setting as the file spells it, for messages and logs: `Setting(ValidateFrames::Strict)`
+/// shows `validate = "strict"`, `Setting(protection)` shows `encrypt = true,
+/// confidentiality_offset = 30`, never a Rust `Debug` form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting<T>(pub T);
+
 /// The raw file: one field per section.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

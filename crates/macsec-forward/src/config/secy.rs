@@ -2,7 +2,7 @@
 //! `[[secy.rx]]` with `[[secy.rx.sa]]` (static keys).
 
 use super::value::{field_err, u64_value, uint, IntOrText, SecretText};
-use super::{read_key_file, ConfigError, Ctx};
+use super::{read_key_file, ConfigError, Ctx, Setting};
 use macsec::crypto::{Backend, CipherSuite, Salt, SecretKey, Ssci};
 use macsec::secy::{
     ConfidentialityOffset, Protection, ReplayMode, SecY, SecYConfig, SecYError, ValidateFrames,
@@ -10,6 +10,7 @@ use macsec::secy::{
 };
 use macsec::wire::Sci;
 use serde::Deserialize;
+use std::fmt;
 
 /// `[secy]` as written.
 #[derive(Deserialize)]
@@ -122,6 +123,49 @@ const REPLAY_MODE: [(&str, ReplayMode); 2] = [
     ("lower-bound", ReplayMode::LowerBound),
     ("reject-duplicates", ReplayMode::RejectDuplicates),
 ];
+
+fn spelling<T: PartialEq + Copy>(table: &[(&'static str, T)], v: T) -> &'static str {
+    table.iter().find(|(_, x)| *x == v).map_or("?", |(n, _)| n)
+}
+
+impl fmt::Display for Setting<CipherSuite> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cipher = \"{}\"", self.0.name())
+    }
+}
+
+impl fmt::Display for Setting<ValidateFrames> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "validate = \"{}\"", spelling(&VALIDATE, self.0))
+    }
+}
+
+impl fmt::Display for Setting<ReplayMode> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "replay_mode = \"{}\"", spelling(&REPLAY_MODE, self.0))
+    }
+}
+
+impl fmt::Display for Setting<ConfidentialityOffset> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "confidentiality_offset = {}", self.0.octets())
+    }
+}
+
+impl fmt::Display for Setting<Protection> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Protection::IntegrityOnly => f.write_str("encrypt = false"),
+            Protection::Confidentiality(o) => write!(f, "encrypt = true, {}", Setting(o)),
+        }
+    }
+}
+
+impl fmt::Display for Setting<Backend> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "backend = \"{}\"", self.0.name())
+    }
+}
 
 /// The SA's key: inline or from its key file, and of the cipher suite's length.
 fn sa_key(
@@ -246,7 +290,10 @@ fn sa(
         (false, _, _) => {
             return Err(field_err(
                 &format!("{path}.{}", if ssci.is_some() { "ssci" } else { "salt" }),
-                format!("only the XPN cipher suites use ssci and salt, this SecY is {cipher}"),
+                format!(
+                    "only the XPN cipher suites use ssci and salt, this SecY has {}",
+                    Setting(cipher)
+                ),
             ))
         }
     };

@@ -194,6 +194,20 @@ fn unknown_keys_are_named_in_every_section() {
 }
 
 #[test]
+fn a_misspelt_port_key_is_named_before_the_missing_one() {
+    // The walker used to report `ports.plain: missing` here and never name the typo.
+    let e = err("[ports]\nplian = \"eth1\"\nsecure = \"eth2\"\n[secy]\n");
+    assert_eq!(
+        e,
+        "ports.plian: unknown key; known keys here: plain, secure (line 2)"
+    );
+    let e = err("[ports]\nsecure = \"eth2\"\n[secy]\n");
+    assert!(e.starts_with("ports.plain: missing"), "{e}");
+    let e = err("[ports]\nplain = \"eth1\"\nsecure = \"eth1\"\n[secy]\n");
+    assert!(e.starts_with("ports.secure: must differ"), "{e}");
+}
+
+#[test]
 fn wrong_types_name_the_path_and_both_types() {
     for (text, want) in [
         (
@@ -374,4 +388,57 @@ fn commands_refuse_sections_they_do_not_read() {
         e,
         "forward: unknown section for this command; known sections: secy, ports, mka"
     );
+}
+
+#[test]
+fn settings_print_as_the_file_spells_them() {
+    use macsec::secy::{ReplayMode, ValidateFrames};
+    assert_eq!(
+        Setting(ValidateFrames::Strict).to_string(),
+        "validate = \"strict\""
+    );
+    assert_eq!(
+        Setting(ReplayMode::RejectDuplicates).to_string(),
+        "replay_mode = \"reject-duplicates\""
+    );
+    assert_eq!(
+        Setting(CipherSuite::GcmAesXpn256).to_string(),
+        "cipher = \"gcm-aes-xpn-256\""
+    );
+    assert_eq!(
+        Setting(ConfidentialityOffset::Thirty).to_string(),
+        "confidentiality_offset = 30"
+    );
+    assert_eq!(
+        Setting(Protection::IntegrityOnly).to_string(),
+        "encrypt = false"
+    );
+    assert_eq!(
+        Setting(Protection::Confidentiality(ConfidentialityOffset::Fifty)).to_string(),
+        "encrypt = true, confidentiality_offset = 50"
+    );
+    let e = err(&GOOD
+        .replace("gcm-aes-xpn-128", "gcm-aes-128")
+        .replace("pn = \"0xFFFFFFFFFFFFFFF0\"\n", ""));
+    assert!(
+        e.ends_with("use ssci and salt, this SecY has cipher = \"gcm-aes-128\""),
+        "{e}"
+    );
+    // What is printed reads back as the same setting.
+    for v in ["disabled", "check", "strict"] {
+        let c = parse(&format!("[secy]\nvalidate = \"{v}\"\n")).unwrap();
+        assert_eq!(
+            Setting(c.secy.cfg.validate).to_string(),
+            format!("validate = \"{v}\"")
+        );
+    }
+    for (encrypt, offset) in [(true, 0), (true, 30), (true, 50), (false, 0)] {
+        let c = parse(&format!(
+            "[secy]\nencrypt = {encrypt}\nconfidentiality_offset = {offset}\n"
+        ))
+        .unwrap();
+        let shown = Setting(c.secy.cfg.protection).to_string();
+        let again = parse(&format!("[secy]\n{}\n", shown.replace(", ", "\n"))).unwrap();
+        assert_eq!(again.secy.cfg.protection, c.secy.cfg.protection, "{shown}");
+    }
 }

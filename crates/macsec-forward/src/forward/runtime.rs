@@ -9,7 +9,7 @@
 use super::pnstore::{PnStore, SaId};
 use super::pump::{ProtectPump, PumpCounters, ValidatePump};
 use crate::config::mka::protection_of;
-use crate::config::{Config, ConfigError, KeyFilePolicy, MkaSettings};
+use crate::config::{Config, ConfigError, KeyFilePolicy, MkaSettings, Setting};
 use crate::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, RxRing, TxConfig};
 use crate::io::control::ControlSocket;
 use crate::io::iface::{Interface, Offloads};
@@ -609,11 +609,11 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     tracing::info!(
         plain = %plain.name, plain_mtu = plain.mtu, secure = %secure.name, secure_mtu = secure.mtu,
         cipher = %cipher, sci = %sci, encoding_sa = settings.tx.encoding_sa,
-        protection = ?settings.cfg.protection, validate = ?settings.cfg.validate,
         replay_window = settings.cfg.replay_window, rx_scs = settings.rx.len(),
         state_file = %fwd.state_file.display(), offloads = "off",
-        "macsec forward: {key_source} keys; protecting {} -> {}, validating {} -> {}",
-        plain.name, secure.name, secure.name, plain.name
+        "macsec forward: {key_source} keys; protecting {} -> {} ({}), validating {} -> {} ({})",
+        plain.name, secure.name, Setting(settings.cfg.protection), secure.name, plain.name,
+        Setting(settings.cfg.validate)
     );
     if let Some(m) = &mka {
         tracing::info!(
@@ -942,8 +942,9 @@ impl Kay {
                 self.ensure_cipher(suite, c);
                 let p = protection_of(confidentiality);
                 tracing::info!(
-                    "MKA: transmit SA AN {an} installed (KN {}, {suite}, {p:?})",
-                    ki.kn
+                    "MKA: transmit SA AN {an} installed (KN {}, {suite}, {})",
+                    ki.kn,
+                    Setting(p)
                 );
                 let _ = c.tx_ctl.send(TxCtl::SetProtection(p));
                 let _ = c.rx_ctl.send(RxCtl::SetProtection(p));
