@@ -47,6 +47,19 @@ pub(crate) struct RawMka {
     vlan: Option<i128>,
 }
 
+impl RawMka {
+    /// The path of the first key written inline.
+    pub(crate) fn inline_secret(&self) -> Option<String> {
+        if self.activation_key.is_some() {
+            Some("mka.activation_key".into())
+        } else if self.cak.is_some() {
+            Some("mka.cak".into())
+        } else {
+            None
+        }
+    }
+}
+
 /// Validated `[mka]` section.
 #[derive(Debug)]
 pub struct MkaSettings {

@@ -11,7 +11,9 @@
 //!   forwarder uses ([`SecYSettings`], [`MkaSettings`], ...), checking ranges and rules.
 //!
 //! A new section (`[[links]]`, `[monitor]`, ...) is a new module with its raw struct, its
-//! settings and its `validate`, plus one field in `RawConfig` and one in [`Config`].
+//! settings and its `validate`, plus one field in `RawConfig` (and its name in
+//! `RawConfig::sections`) and one in [`Config`]. Key material written inline (as
+//! `[[mka.keys]]` will be) is a `SecretText`, reported by `RawConfig::inline_secret`.
 //! Which sections a command reads is checked by the command with
 //! [`Config::reject_unknown_sections`] (`macsec pcap` in the CLI, `forward::runtime::run`).
 //!
@@ -131,6 +133,14 @@ impl RawConfig {
         .filter_map(|(name, present)| present.then_some(name))
         .collect()
     }
+
+    /// The path of the first key written inline, if any.
+    fn inline_secret(&self) -> Option<String> {
+        self.secy
+            .as_ref()
+            .and_then(secy::RawSecY::inline_secret)
+            .or_else(|| self.mka.as_ref().and_then(mka::RawMka::inline_secret))
+    }
 }
 
 /// What validation needs besides the raw values.
@@ -212,14 +222,25 @@ impl Config {
         validate(raw, &Ctx::new(origin, base_dir, policy))
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads and parses a configuration file. A file holding key material inline is
+    /// refused, as key files are, if group or others can read it and `policy` is strict.
     pub fn load(path: &Path, policy: KeyFilePolicy) -> Result<Config, ConfigError> {
-        let (text, _) = read_with_mode(path).map_err(|source| ConfigError::Read {
+        let (text, mode) = read_with_mode(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let origin = path.display().to_string();
         let raw = parse_raw(&text, &origin)?;
+        if let Some(field) = raw.inline_secret() {
+            let holds = "holds key material inline and ";
+            check_mode("config file", holds, path, mode, policy).map_err(|p| {
+                let instead = "key_file, cak_file or activation_key_file";
+                field_err(
+                    &field,
+                    format!("{p}; or move the key to its own file ({instead})"),
+                )
+            })?;
+        }
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         validate(raw, &Ctx::new(&origin, &base, policy))
     }

@@ -67,6 +67,20 @@ struct RawSa {
     salt: Option<String>,
 }
 
+impl RawSecY {
+    /// The path of the first SAK written inline.
+    pub(crate) fn inline_secret(&self) -> Option<String> {
+        let tx = self.tx.as_ref();
+        if let Some(i) = tx.and_then(|t| t.sa.iter().position(|sa| sa.key.is_some())) {
+            return Some(format!("secy.tx.sa[{i}].key"));
+        }
+        self.rx.iter().enumerate().find_map(|(i, sc)| {
+            let j = sc.sa.iter().position(|sa| sa.key.is_some())?;
+            Some(format!("secy.rx[{i}].sa[{j}].key"))
+        })
+    }
+}
+
 /// One SA from the configuration.
 #[derive(Debug)]
 pub struct SaSettings {

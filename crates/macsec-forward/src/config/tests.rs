@@ -442,3 +442,67 @@ fn settings_print_as_the_file_spells_them() {
         assert_eq!(again.secy.cfg.protection, c.secy.cfg.protection, "{shown}");
     }
 }
+
+/// Writes `text` to a fresh file with `mode` in its own directory.
+fn file_with_mode(tag: &str, text: &str, mode: u32) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("macsec-cfg-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("c.toml");
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    (dir, p)
+}
+
+#[test]
+fn config_files_with_inline_keys_follow_the_key_file_rule() {
+    let ak = macsec::mka::ActivationKey::generate(16).unwrap().encode();
+    let cak = ak.split('.').nth(2).unwrap().to_string();
+    let tx_only = "[secy]\nsci = \"5254001234020001\"\n[[secy.tx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n";
+    let rx_only = "[secy]\n[[secy.rx]]\nsci = \"5254001234010001\"\n[[secy.rx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n";
+    let mka = format!("[secy]\n[mka]\nactivation_key = \"{}\"\n", ak.as_str());
+    let cak_inline = format!("[secy]\n[mka]\nckn = \"00112233\"\ncak = \"{cak}\"\n");
+    for (tag, text, field) in [
+        ("tx", tx_only.to_string(), "secy.tx.sa[0].key"),
+        ("rx", rx_only.to_string(), "secy.rx[0].sa[0].key"),
+        ("ak", mka, "mka.activation_key"),
+        ("cak", cak_inline, "mka.cak"),
+    ] {
+        for mode in [0o644, 0o640, 0o604] {
+            let (dir, p) = file_with_mode(tag, &text, mode);
+            let e = Config::load(&p, KeyFilePolicy::Strict)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("{field}: config file {} holds key material inline and is accessible by group or others (mode {mode:03o}); run `chmod 600 {}` (or pass --unsafe-key-permissions to accept it)", p.display(), p.display())),
+                "{e}"
+            );
+            assert!(!e.contains("AD7A") && !e.contains(&cak), "{e}");
+            Config::load(&p, KeyFilePolicy::AllowUnsafePermissions).unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let (dir, p) = file_with_mode(tag, &text, 0o600);
+        Config::load(&p, KeyFilePolicy::Strict).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // No key inline: the config may be world-readable (its key file may not).
+    let (dir, p) = file_with_mode(
+        "nokey",
+        "[secy]\n[[secy.tx.sa]]\nan = 0\nkey_file = \"sak.hex\"\n",
+        0o644,
+    );
+    let key = dir.join("sak.hex");
+    std::fs::write(&key, "AD7A2BD03EAC835A6F620FDCB506B345\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Config::load(&p, KeyFilePolicy::Strict).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Config::load(&p, KeyFilePolicy::Strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("secy.tx.sa[0].key_file: key file") && e.contains("chmod 600"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

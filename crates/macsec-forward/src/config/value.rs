@@ -7,7 +7,8 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// Key material written inline (a hex SAK or CAK, an activation key). Its `Debug` and its
-/// type errors never show the value.
+/// type errors never show the value. A section holding one reports its path from its
+/// `inline_secret`, so that the config file's permissions are checked (issue 12.9).
 pub(crate) struct SecretText(pub(crate) Zeroizing<String>);
 
 impl fmt::Debug for SecretText {
