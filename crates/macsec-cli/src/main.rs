@@ -37,7 +37,7 @@ enum Cmd {
         /// TOML configuration ([ports], [secy], optional [forward] and [mka]).
         #[arg(long, short)]
         config: PathBuf,
-        /// Accept key files that group or others can read (unsafe).
+        /// Accept key files, and configs with keys inline, that group or others can read (unsafe).
         #[arg(long)]
         unsafe_key_permissions: bool,
         /// Refuse to start instead of fixing interface state, MTU or offloads.
@@ -78,7 +78,7 @@ struct PcapArgs {
     /// TOML configuration ([secy] section).
     #[arg(long, short)]
     config: PathBuf,
-    /// Accept key files that group or others can read (unsafe).
+    /// Accept key files, and configs with keys inline, that group or others can read (unsafe).
     #[arg(long)]
     unsafe_key_permissions: bool,
     /// Input capture (pcap or pcapng, Ethernet).

@@ -86,7 +86,7 @@ fn forward_config_errors_exit_2_naming_the_field() {
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\n[forward]\npn_reserve_block = 0\n"), "forward.pn_reserve_block"),
     ];
     for (cfg, want) in cases {
-        std::fs::write(&c, &cfg).unwrap();
+        crate::pcap_cli::write_config(&c, &cfg);
         let (code, err) = forward(&c, &[]);
         assert_eq!(code, Some(2), "{want}: {err}");
         assert!(err.contains(want), "expected {want:?} in {err:?}");
@@ -123,4 +123,62 @@ fn forward_refuses_readable_key_files() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (_, err) = forward(&c, &[]);
     assert!(err.contains("nosuchplain0"), "{err}");
+}
+
+#[test]
+fn forward_refuses_readable_configs_with_inline_keys() {
+    let d = TempDir::new("fwdcfgmode");
+    let c = d.path("f.toml");
+    let ak = activation_key();
+    let ports = "[ports]\nplain = \"nosuchplain0\"\nsecure = \"nosuchsec0\"\n";
+    crate::pcap_cli::write_config(
+        &c,
+        format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\n"),
+    );
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, err) = forward(&c, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("mka.activation_key: config file")
+            && err.contains("(mode 640)")
+            && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(ak.split('.').nth(2).unwrap()),
+        "the CAK leaked: {err}"
+    );
+    // The same override as for key files; start-up then stops at the ports.
+    let (code, err) = forward(&c, &["--unsafe-key-permissions"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("nosuchplain0"), "{err}");
+    // Without a key inline the config may be world-readable (the key file may not).
+    let key = d.path("link.key");
+    crate::pcap_cli::write_config(&key, format!("{ak}\n"));
+    std::fs::write(
+        &c,
+        format!("{ports}[secy]\n[mka]\nactivation_key_file = \"link.key\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = forward(&c, &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("nosuchplain0"), "{err}");
+}
+
+#[test]
+fn forward_names_unknown_keys_in_ports() {
+    let d = TempDir::new("fwdports");
+    let c = d.path("f.toml");
+    std::fs::write(
+        &c,
+        "[ports]\nplain = \"nosuchplain0\"\nscure = \"nosuchsec0\"\n[secy]\n",
+    )
+    .unwrap();
+    let (code, err) = forward(&c, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("ports.scure: unknown key; known keys here: plain, secure"),
+        "{err}"
+    );
 }

@@ -390,11 +390,10 @@ fn forward_startup_refusals() {
     let cfg = lab.dir.join("ref.toml");
     let key = "AD7A2BD03EAC835A6F620FDCB506B345";
     let write = |plain: &str, extra: &str| {
-        std::fs::write(
+        crate::pcap_cli::write_config(
             &cfg,
             format!("[ports]\nplain = \"{plain}\"\nsecure = \"s1\"\n[secy]\nsci = \"{SCI_F1}\"\n[[secy.tx.sa]]\nan = 0\nkey = \"{key}\"\n[[secy.rx]]\nsci = \"0200000000000001\"\n[[secy.rx.sa]]\nan = 0\nkey = \"{key}\"\n[forward]\nstate_file = \"{}\"\n{extra}", lab.dir.join("ref.pn").display()),
-        )
-        .unwrap();
+        );
     };
     let run = |args: &[&str]| {
         let mut cmd = std::process::Command::new("ip");

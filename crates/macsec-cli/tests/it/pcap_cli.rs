@@ -69,6 +69,13 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// Writes a configuration owner-only, as one holding keys inline must be.
+pub fn write_config(path: &Path, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run macsec")
 }
@@ -152,7 +159,7 @@ fn round_trip_every_suite_and_mode_with_jumbo_frames() {
         "gcm-aes-xpn-256",
     ] {
         for (encrypt, offset) in [(true, 0), (true, 30), (true, 50), (false, 0)] {
-            std::fs::write(d.path("c.toml"), config(cipher, encrypt, offset, "")).unwrap();
+            write_config(&d.path("c.toml"), config(cipher, encrypt, offset, ""));
             let c = d.path("c.toml");
             let o = run(&[
                 "pcap",
@@ -243,7 +250,7 @@ fn encrypt_reproduces_annex_c_frames_and_decrypt_counts_failures() {
             v["key_sak"].as_str().unwrap(),
             v["an"],
         );
-        std::fs::write(d.path("c.toml"), cfg).unwrap();
+        write_config(&d.path("c.toml"), cfg);
         let c = d.path("c.toml");
         write_pcap(&d.path("p.pcap"), &[hexf(&v, "plaintext_frame")]);
         let o = run(&[
@@ -303,7 +310,7 @@ fn encrypt_reproduces_annex_c_frames_and_decrypt_counts_failures() {
 #[test]
 fn counters_json_has_every_802_1ae_name() {
     let d = TempDir::new("names");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
     let o = run(&[
         "pcap",
@@ -344,7 +351,7 @@ fn counters_json_has_every_802_1ae_name() {
 }
 
 fn expect_config_error(d: &TempDir, cfg: &str, field: &str) {
-    std::fs::write(d.path("c.toml"), cfg).unwrap();
+    write_config(&d.path("c.toml"), cfg);
     write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
     let o = run(&[
         "pcap",
@@ -424,9 +431,90 @@ fn bad_configs_exit_2_naming_the_field() {
 }
 
 #[test]
+fn bad_configs_name_unknown_keys_and_wrong_types() {
+    let d = TempDir::new("badcfg2");
+    let good = config("gcm-aes-128", true, 0, "");
+    let ports = "[ports]\nplian = \"eth1\"\nsecure = \"eth2\"\n";
+    expect_config_error(
+        &d,
+        &format!("{ports}{good}"),
+        "ports.plian: unknown key; known keys here: plain, secure",
+    );
+    expect_config_error(
+        &d,
+        &good.replace("encoding_sa = 0", "encoding_sa = 0\nsa_count = 1"),
+        "secy.tx.sa_count: unknown key; known keys here: encoding_sa, sa",
+    );
+    expect_config_error(
+        &d,
+        &good.replace("replay_window = 0", "replay_window = \"0\""),
+        "secy.replay_window: expected an integer, got a string",
+    );
+    // A key of the wrong type: the kind is named, the value (here as an integer) is not.
+    expect_config_error(
+        &d,
+        &good.replacen(
+            "key = \"AD7A2BD03EAC835A6F620FDCB506B345\"",
+            "key = 0x7A2BD03EAC835A6F",
+            1,
+        ),
+        "secy.tx.sa[0].key: expected a string, got an integer",
+    );
+    let err = String::from_utf8_lossy(
+        &run(&[
+            "pcap",
+            "encrypt",
+            "--config",
+            d.path("c.toml").to_str().unwrap(),
+            d.path("in.pcap").to_str().unwrap(),
+            d.path("o.pcap").to_str().unwrap(),
+        ])
+        .stderr,
+    )
+    .into_owned();
+    let decimal = 0x7A2B_D03E_AC83_5A6Fu64.to_string();
+    assert!(
+        !err.contains(&decimal) && !err.to_lowercase().contains("7a2bd03e"),
+        "{err}"
+    );
+}
+
+#[test]
+fn readable_configs_with_inline_keys_are_refused_like_key_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("cfgmode");
+    let c = d.path("c.toml");
+    write_config(&c, config("gcm-aes-128", true, 0, ""));
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
+    let encrypt = |extra: &[&str]| {
+        let mut args = vec!["pcap", "encrypt", "--config", c.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (i, o) = (d.path("in.pcap"), d.path("o.pcap"));
+        args.extend_from_slice(&[i.to_str().unwrap(), o.to_str().unwrap()]);
+        run(&args)
+    };
+    let o = encrypt(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("secy.tx.sa[0].key: config file")
+            && err.contains("(mode 644)")
+            && err.contains(&format!("chmod 600 {}", c.display()))
+            && err.contains("--unsafe-key-permissions"),
+        "{err}"
+    );
+    assert!(!err.contains("AD7A2BD0"), "key leaked: {err}");
+    let o = encrypt(&["--unsafe-key-permissions"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(encrypt(&[]).status.success());
+}
+
+#[test]
 fn bad_capture_files_give_clear_errors() {
     let d = TempDir::new("badpcap");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     let c = d.path("c.toml");
     std::fs::write(d.path("junk.pcap"), b"this is not a capture file").unwrap();
     let o = run(&[
@@ -483,7 +571,7 @@ fn pn_exhaustion_stops_transmission() {
     let d = TempDir::new("exhaust");
     let cfg = config("gcm-aes-128", true, 0, "")
         .replace("pn = 1\n\n[[secy.rx]]", "pn = 4294967294\n\n[[secy.rx]]");
-    std::fs::write(d.path("c.toml"), cfg).unwrap();
+    write_config(&d.path("c.toml"), cfg);
     write_pcap(
         &d.path("in.pcap"),
         &(0..5).map(|i| frame(80, i)).collect::<Vec<_>>(),
@@ -512,24 +600,28 @@ fn sample_capture_in_the_readme_works() {
     let d = TempDir::new("sample");
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let cfg = format!("{root}/examples/sample.toml");
+    // The sample holds published example keys inline and is checked out world-readable,
+    // so it needs the override (as the README's commands must show).
     let o = run(&[
         "pcap",
         "encrypt",
         "--config",
         &cfg,
+        "--unsafe-key-permissions",
         &format!("{root}/examples/sample.pcap"),
         d.path("e.pcap").to_str().unwrap(),
     ]);
-    assert!(o.status.success());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = run(&[
         "pcap",
         "decrypt",
         "--config",
         &cfg,
+        "--unsafe-key-permissions",
         d.path("e.pcap").to_str().unwrap(),
         d.path("d.pcap").to_str().unwrap(),
     ]);
-    assert!(o.status.success());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         read_pcap(&d.path("d.pcap")),
         read_pcap(Path::new(&format!("{root}/examples/sample.pcap")))
@@ -604,7 +696,7 @@ fn write_pcapng(path: &Path, fcs_len: Option<u8>, frames: &[Vec<u8>]) {
 fn captures_that_keep_the_fcs_are_checked_and_stripped() {
     let d = TempDir::new("fcs");
     let c = d.path("c.toml");
-    std::fs::write(&c, config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&c, config("gcm-aes-128", true, 0, ""));
     let pcap = |op: &str, input: &str, output: &str| {
         let o = pcap_in(&d, op, &c, input, output);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -664,7 +756,7 @@ fn macsec_behind_vlan_tags_gets_a_hint() {
         let p = d.path(&format!("c{tags}.toml"));
         let c = config("gcm-aes-128", true, 0, "")
             .replace("[secy]\n", &format!("[secy]\nvlan_in_clear = {tags}\n"));
-        std::fs::write(&p, c).unwrap();
+        write_config(&p, c);
         p
     };
     let pcap = |op: &str, c: &Path, input: &str, output: &str| pcap_in(&d, op, c, input, output);

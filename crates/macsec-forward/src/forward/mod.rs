@@ -1,6 +1,5 @@
 //! The forwarder: pumps between a plain and a secure port, PN persistence, control.
 
-pub mod mka_cfg;
 pub mod pnstore;
 pub mod pump;
 pub mod runtime;

@@ -6,10 +6,10 @@
 //! the PN store (and, with MKA, the KaY). They talk over crossbeam channels that the
 //! pumps check once per batch.
 
-use super::mka_cfg::{self, MkaSettings};
 use super::pnstore::{PnStore, SaId};
 use super::pump::{ProtectPump, PumpCounters, ValidatePump};
-use crate::config::{Config, ConfigError, Fields, KeyFilePolicy};
+use crate::config::mka::protection_of;
+use crate::config::{Config, ConfigError, KeyFilePolicy, MkaSettings, Setting};
 use crate::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, RxRing, TxConfig};
 use crate::io::control::ControlSocket;
 use crate::io::iface::{Interface, Offloads};
@@ -20,7 +20,7 @@ use macsec::mka::{Action, Participant};
 use macsec::secy::{Protection, RxStats, SecYStats, TxEvent, TxStats, XpnParams};
 use macsec::wire::sectag::SECTAG_SCI_LEN;
 use macsec::wire::Sci;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long a pump waits for frames before it looks at its control channel.
@@ -53,9 +53,6 @@ fn rx_config(mtu: u32, vnet_hdr: bool) -> RxConfig {
         ..RxConfig::default()
     }
 }
-
-/// Default PN block reserved on disk at a time.
-pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
 
 /// What `forward` can fail with, and the exit status for each.
 #[derive(Debug, thiserror::Error)]
@@ -93,61 +90,6 @@ pub struct Options {
     pub key_policy: KeyFilePolicy,
     /// Only check the interfaces; refuse instead of fixing MTU, state or offloads.
     pub check_only: bool,
-}
-
-/// The `[forward]` section.
-#[derive(Debug, Clone)]
-pub struct ForwardSettings {
-    /// PN high-water mark file.
-    pub state_file: PathBuf,
-    /// PNs reserved on disk at a time.
-    pub pn_block: u64,
-    /// Print the counters every so often (0: only on SIGUSR1 and at exit).
-    pub stats_interval: Option<Duration>,
-    /// Hand transmitted frames straight to the driver (`PACKET_QDISC_BYPASS`). Faster;
-    /// off makes them visible to tcpdump on the port and subject to traffic control.
-    pub qdisc_bypass: bool,
-}
-
-fn forward_settings(cfg: &Config, config_path: &Path) -> Result<ForwardSettings, ConfigError> {
-    let default_state = {
-        let mut p = config_path.to_path_buf();
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "macsec".into());
-        p.set_file_name(format!("{name}.pn-state"));
-        p
-    };
-    let mut s = ForwardSettings {
-        state_file: default_state,
-        pn_block: DEFAULT_PN_BLOCK,
-        stats_interval: None,
-        qdisc_bypass: true,
-    };
-    if let Some(toml::Value::Table(t)) = cfg.extra.get("forward") {
-        let mut f = Fields::new("forward", t);
-        if let Some(p) = f.str("state_file")? {
-            s.state_file = cfg.base_dir.join(p);
-        }
-        if let Some(b) = f.uint("pn_reserve_block", 1 << 40)? {
-            if b == 0 {
-                return Err(ConfigError::Field {
-                    field: "forward.pn_reserve_block".into(),
-                    problem: "must be at least 1".into(),
-                });
-            }
-            s.pn_block = b;
-        }
-        if let Some(i) = f.uint("stats_interval", 86_400)? {
-            s.stats_interval = (i > 0).then(|| Duration::from_secs(i));
-        }
-        if let Some(b) = f.bool("qdisc_bypass")? {
-            s.qdisc_bypass = b;
-        }
-        f.finish()?;
-    }
-    Ok(s)
 }
 
 /// Messages to the transmit (plain -> secure) thread.
@@ -495,9 +437,9 @@ pub fn stats_json(event: &str, t: &TxReport, r: &RxReport, extra: serde_json::Va
 
 /// Runs the forwarder until SIGINT/SIGTERM. Returns the exit status.
 pub fn run(opts: &Options) -> Result<(), ForwardError> {
-    let cfg = Config::load(&opts.config, opts.key_policy)?;
+    let mut cfg = Config::load(&opts.config, opts.key_policy)?;
     cfg.reject_unknown_sections(&["forward", "mka"])?;
-    let fwd = forward_settings(&cfg, &opts.config)?;
+    let fwd = cfg.forward.clone();
     let ports = cfg.ports.clone().ok_or_else(|| ConfigError::Field {
         field: "ports".into(),
         problem: "missing: forward needs [ports] plain = \"IFNAME\" and secure = \"IFNAME\"".into(),
@@ -505,20 +447,14 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     // Key source: MKA with a pre-shared CAK ([mka]), or static SAKs, but only when the
     // configuration lists them itself; never both, never neither.
     let has_static = !cfg.secy.tx.sas.is_empty() || cfg.secy.rx.iter().any(|r| !r.sas.is_empty());
-    let mka: Option<MkaSettings> = match (cfg.extra.get("mka"), has_static) {
+    let mka: Option<MkaSettings> = match (cfg.mka.take(), has_static) {
         (Some(_), true) => {
             return Err(ForwardError::Config(ConfigError::Field {
                 field: "mka".into(),
                 problem: "both [mka] and static SAs ([[secy.tx.sa]]/[[secy.rx.sa]]) are configured: keep one key source".into(),
             }))
         }
-        (Some(toml::Value::Table(t)), false) => Some(mka_cfg::parse(t, &cfg.base_dir, opts.key_policy)?),
-        (Some(_), false) => {
-            return Err(ForwardError::Config(ConfigError::Field {
-                field: "mka".into(),
-                problem: "must be a table ([mka])".into(),
-            }))
-        }
+        (Some(m), false) => Some(m),
         (None, false) => {
             return Err(ForwardError::Config(ConfigError::Field {
                 field: "mka".into(),
@@ -667,11 +603,11 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     tracing::info!(
         plain = %plain.name, plain_mtu = plain.mtu, secure = %secure.name, secure_mtu = secure.mtu,
         cipher = %cipher, sci = %sci, encoding_sa = settings.tx.encoding_sa,
-        protection = ?settings.cfg.protection, validate = ?settings.cfg.validate,
         replay_window = settings.cfg.replay_window, rx_scs = settings.rx.len(),
         state_file = %fwd.state_file.display(), offloads = "off",
-        "macsec forward: {key_source} keys; protecting {} -> {}, validating {} -> {}",
-        plain.name, secure.name, secure.name, plain.name
+        "macsec forward: {key_source} keys; protecting {} -> {} ({}), validating {} -> {} ({})",
+        plain.name, secure.name, Setting(settings.cfg.protection), secure.name, plain.name,
+        Setting(settings.cfg.validate)
     );
     if let Some(m) = &mka {
         tracing::info!(
@@ -999,10 +935,11 @@ impl Kay {
                 confidentiality,
             } => {
                 self.ensure_cipher(suite, c);
-                let p = mka_cfg::protection_of(confidentiality);
+                let p = protection_of(confidentiality);
                 tracing::info!(
-                    "MKA: transmit SA AN {an} installed (KN {}, {suite}, {p:?})",
-                    ki.kn
+                    "MKA: transmit SA AN {an} installed (KN {}, {suite}, {})",
+                    ki.kn,
+                    Setting(p)
                 );
                 let _ = c.tx_ctl.send(TxCtl::SetProtection(p));
                 let _ = c.rx_ctl.send(RxCtl::SetProtection(p));

@@ -17,15 +17,50 @@
 //!                          # provider VLAN); without it they are untagged
 //! ```
 
-use crate::config::{read_key_file, read_secret_file, ConfigError, Fields, KeyFilePolicy};
+use super::value::{field_err, u64_value, uint, IntOrText, SecretText};
+use super::{read_key_file, read_secret_file, ConfigError, Ctx};
 use macsec::crypto::{CipherSuite, SecretKey};
 use macsec::mka::{ActivationKey, Capability, Ckn, ConfidentialityOffset};
 use macsec::secy::{ConfidentialityOffset as Offset, Protection};
 use macsec::wire::{MacAddr, Sci};
-use std::path::Path;
+use serde::Deserialize;
 use std::time::Duration;
 
-/// Parsed `[mka]` section.
+/// `[mka]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMka {
+    activation_key: Option<SecretText>,
+    activation_key_file: Option<String>,
+    ckn: Option<String>,
+    cak: Option<SecretText>,
+    cak_file: Option<String>,
+    priority: Option<i128>,
+    key_server: Option<bool>,
+    cipher: Option<String>,
+    rekey_interval: Option<i128>,
+    hello_time: Option<f64>,
+    life_time: Option<f64>,
+    destination: Option<String>,
+    ethertype: Option<IntOrText>,
+    send_icv_indicator: Option<bool>,
+    vlan: Option<i128>,
+}
+
+impl RawMka {
+    /// The path of the first key written inline.
+    pub(crate) fn inline_secret(&self) -> Option<String> {
+        if self.activation_key.is_some() {
+            Some("mka.activation_key".into())
+        } else if self.cak.is_some() {
+            Some("mka.cak".into())
+        } else {
+            None
+        }
+    }
+}
+
+/// Validated `[mka]` section.
 #[derive(Debug)]
 pub struct MkaSettings {
     /// CA key name.
@@ -56,130 +91,136 @@ pub struct MkaSettings {
     pub vlan: Option<u16>,
 }
 
-fn field(f: &Fields<'_>, k: &str, p: impl Into<String>) -> ConfigError {
-    ConfigError::Field {
-        field: f.name(k),
-        problem: p.into(),
-    }
-}
-
-fn seconds(
-    f: &mut Fields<'_>,
-    k: &'static str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match f.float(k)? {
+fn seconds(field: &str, v: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
         None => Ok(default),
         Some(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(field(
-            f,
-            k,
+        Some(s) => Err(field_err(
+            field,
             format!("{s} seconds is out of range (0, 86400]"),
         )),
     }
 }
 
-/// Parses `[mka]`.
-pub fn parse(
-    t: &toml::Table,
-    base_dir: &Path,
-    policy: KeyFilePolicy,
-) -> Result<MkaSettings, ConfigError> {
-    let mut f = Fields::new("mka", t);
-    let ak = f.str("activation_key")?;
-    let ak_file = f.str("activation_key_file")?;
-    let ckn = f.str("ckn")?;
-    let cak = f.str("cak")?;
-    let cak_file = f.str("cak_file")?;
-    let (ckn, cak) = match (ak, ak_file, ckn, cak, cak_file) {
+/// The CKN and CAK from exactly one of the three ways to give them.
+fn ckn_and_cak(raw: &mut RawMka, ctx: &Ctx<'_>) -> Result<(Ckn, SecretKey), ConfigError> {
+    let ak_file = raw.activation_key_file.as_deref();
+    let cak_file = raw.cak_file.as_deref();
+    match (
+        raw.activation_key.take(),
+        ak_file,
+        raw.ckn.as_deref(),
+        raw.cak.take(),
+        cak_file,
+    ) {
         (Some(a), None, None, None, None) => {
-            let k = ActivationKey::parse(a).map_err(|e| field(&f, "activation_key", e.to_string()))?;
-            (k.ckn, k.cak)
+            let k = ActivationKey::parse(&a.0)
+                .map_err(|e| field_err("mka.activation_key", e.to_string()))?;
+            Ok((k.ckn, k.cak))
         }
         (None, Some(p), None, None, None) => {
-            let path = base_dir.join(p);
-            let text = read_secret_file(&f.name("activation_key_file"), &path, policy)?;
-            let k = ActivationKey::parse(&text).map_err(|e| field(&f, "activation_key_file", format!("{}: {e}", path.display())))?;
-            (k.ckn, k.cak)
+            let path = ctx.base_dir.join(p);
+            let text = read_secret_file("mka.activation_key_file", &path, ctx.policy)?;
+            let k = ActivationKey::parse(&text).map_err(|e| {
+                field_err(
+                    "mka.activation_key_file",
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            Ok((k.ckn, k.cak))
         }
         (None, None, Some(n), c, cf) => {
-            let ckn = Ckn::from_hex(n).map_err(|e| field(&f, "ckn", e.to_string()))?;
+            let ckn = Ckn::from_hex(n).map_err(|e| field_err("mka.ckn", e.to_string()))?;
             let cak = match (c, cf) {
-                (Some(c), None) => SecretKey::from_hex(c).map_err(|e| field(&f, "cak", format!("{e}; a CAK is 128 or 256 bits")))?,
-                (None, Some(p)) => read_key_file(&f.name("cak_file"), &base_dir.join(p), policy)?,
-                _ => return Err(field(&f, "cak", "give exactly one of cak or cak_file with ckn")),
+                (Some(c), None) => SecretKey::from_hex(&c.0)
+                    .map_err(|e| field_err("mka.cak", format!("{e}; a CAK is 128 or 256 bits")))?,
+                (None, Some(p)) => {
+                    read_key_file("mka.cak_file", &ctx.base_dir.join(p), ctx.policy)?
+                }
+                _ => {
+                    return Err(field_err(
+                        "mka.cak",
+                        "give exactly one of cak or cak_file with ckn",
+                    ))
+                }
             };
-            (ckn, cak)
+            Ok((ckn, cak))
         }
-        _ => {
-            return Err(field(
-                &f,
-                "activation_key",
-                "give exactly one of: activation_key, activation_key_file, or ckn with cak/cak_file (see `macsec keygen`)",
-            ))
-        }
-    };
-    let priority = f.uint("priority", 255)?.unwrap_or(16) as u8;
-    let key_server = f.bool("key_server")?.unwrap_or(true);
-    let cipher = match f.str("cipher")? {
+        _ => Err(field_err(
+            "mka.activation_key",
+            "give exactly one of: activation_key, activation_key_file, or ckn with cak/cak_file \
+             (see `macsec keygen`)",
+        )),
+    }
+}
+
+/// Validates `[mka]`.
+pub(crate) fn validate(mut raw: RawMka, ctx: &Ctx<'_>) -> Result<MkaSettings, ConfigError> {
+    let (ckn, cak) = ckn_and_cak(&mut raw, ctx)?;
+    let priority = uint("mka.priority", raw.priority, 255)?.unwrap_or(16) as u8;
+    let key_server = raw.key_server.unwrap_or(true);
+    let cipher = match &raw.cipher {
         None => CipherSuite::GcmAes128,
         Some(c) => c
             .parse()
             .map_err(|e: macsec::crypto::suite::UnknownCipherSuite| {
-                field(&f, "cipher", format!("{c:?}: {e}"))
+                field_err("mka.cipher", format!("{c:?}: {e}"))
             })?,
     };
-    let rekey_interval = match f.uint("rekey_interval", 86_400 * 365)? {
+    let rekey_interval = match uint("mka.rekey_interval", raw.rekey_interval, 86_400 * 365)? {
         None | Some(0) => None,
         Some(s) => Some(Duration::from_secs(s)),
     };
-    let hello_time = seconds(&mut f, "hello_time", macsec::mka::HELLO_TIME)?;
-    let life_time = seconds(&mut f, "life_time", macsec::mka::LIFE_TIME)?;
-    let destination = match f.str("destination")? {
+    let hello_time = seconds("mka.hello_time", raw.hello_time, macsec::mka::HELLO_TIME)?;
+    let life_time = seconds("mka.life_time", raw.life_time, macsec::mka::LIFE_TIME)?;
+    let destination = match &raw.destination {
         None => MacAddr::PAE_GROUP,
         Some(d) => {
             let m: MacAddr = d
                 .parse()
-                .map_err(|e| field(&f, "destination", format!("{d:?}: {e}")))?;
+                .map_err(|e| field_err("mka.destination", format!("{d:?}: {e}")))?;
             if !m.is_multicast() {
-                return Err(field(
-                    &f,
-                    "destination",
+                return Err(field_err(
+                    "mka.destination",
                     "must be a group (multicast) address",
                 ));
             }
             m
         }
     };
-    let name = f.name("ethertype");
-    let ethertype = match f.u64_or_string("ethertype")? {
+    let ethertype = match raw
+        .ethertype
+        .as_ref()
+        .map(|e| u64_value("mka.ethertype", e))
+        .transpose()?
+    {
         None => macsec::wire::ethernet::ethertype::EAPOL,
-        Some(e) if (0x0600..=0xFFFF).contains(&e) && e != 0x88E5 => e as u16,
+        Some(e)
+            if (0x0600..=0xFFFF).contains(&e)
+                && e != u64::from(macsec::wire::ethernet::ethertype::MACSEC) =>
+        {
+            e as u16
+        }
         Some(e) => {
-            return Err(ConfigError::Field {
-                field: name,
-                problem: format!("{e:#x} is not a usable EtherType (0x0600..=0xFFFF, not 0x88E5)"),
-            })
+            return Err(field_err(
+                "mka.ethertype",
+                format!("{e:#x} is not a usable EtherType (0x0600..=0xFFFF, not 0x88E5)"),
+            ))
         }
     };
-    let send_icv_indicator = f.bool("send_icv_indicator")?.unwrap_or(false);
-    let vlan = match f.uint("vlan", 4094)? {
+    let send_icv_indicator = raw.send_icv_indicator.unwrap_or(false);
+    let vlan = match uint("mka.vlan", raw.vlan, 4094)? {
         None => None,
         Some(0) => {
-            return Err(field(
-                &f,
-                "vlan",
+            return Err(field_err(
+                "mka.vlan",
                 "0 is no VLAN: leave vlan out for untagged MKPDUs (VLAN IDs are 1..=4094)",
             ))
         }
         Some(v) => Some(v as u16),
     };
-    f.finish()?;
     if life_time <= hello_time {
-        return Err(ConfigError::Field {
-            field: "mka.life_time".into(),
-            problem: "must be longer than hello_time".into(),
-        });
+        return Err(field_err("mka.life_time", "must be longer than hello_time"));
     }
     Ok(MkaSettings {
         ckn,

@@ -1,0 +1,62 @@
+//! The forwarder's `[forward]` section: PN persistence and operations.
+//!
+//! ```toml
+//! [forward]
+//! state_file = "/var/lib/macsec/link1.pn"   # default: <config file>.pn-state beside it
+//! pn_reserve_block = 1048576                # PNs reserved on disk at a time
+//! stats_interval = 60                       # seconds; 0 = only on SIGUSR1 and at exit
+//! qdisc_bypass = true
+//! ```
+
+use super::value::{field_err, uint};
+use super::{ConfigError, Ctx};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default PN block reserved on disk at a time.
+pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
+
+/// `[forward]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForward {
+    state_file: Option<String>,
+    pn_reserve_block: Option<i128>,
+    stats_interval: Option<i128>,
+    qdisc_bypass: Option<bool>,
+}
+
+/// The `[forward]` section.
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    /// PN high-water mark file.
+    pub state_file: PathBuf,
+    /// PNs reserved on disk at a time.
+    pub pn_block: u64,
+    /// Print the counters every so often (`None`: only on SIGUSR1 and at exit).
+    pub stats_interval: Option<Duration>,
+    /// Hand transmitted frames straight to the driver (`PACKET_QDISC_BYPASS`). Faster;
+    /// off makes them visible to tcpdump on the port and subject to traffic control.
+    pub qdisc_bypass: bool,
+}
+
+/// Validates `[forward]` (an absent section is all defaults).
+pub(crate) fn validate(raw: RawForward, ctx: &Ctx<'_>) -> Result<ForwardSettings, ConfigError> {
+    let pn_block = match uint("forward.pn_reserve_block", raw.pn_reserve_block, 1 << 40)? {
+        Some(0) => return Err(field_err("forward.pn_reserve_block", "must be at least 1")),
+        Some(b) => b,
+        None => DEFAULT_PN_BLOCK,
+    };
+    let stats_interval = uint("forward.stats_interval", raw.stats_interval, 86_400)?
+        .filter(|i| *i > 0)
+        .map(Duration::from_secs);
+    Ok(ForwardSettings {
+        state_file: raw
+            .state_file
+            .map_or_else(|| ctx.default_state_file.clone(), |p| ctx.base_dir.join(p)),
+        pn_block,
+        stats_interval,
+        qdisc_bypass: raw.qdisc_bypass.unwrap_or(true),
+    })
+}
