@@ -439,21 +439,32 @@ fn bad_capture_files_give_clear_errors() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a pcap or pcapng"));
-    // A capture cut in the middle of a record.
-    write_pcap(&d.path("cut.pcap"), &[frame(100, 1), frame(200, 2)]);
-    let b = std::fs::read(d.path("cut.pcap")).unwrap();
-    std::fs::write(d.path("cut.pcap"), &b[..b.len() - 50]).unwrap();
+    // A record in the middle longer than the snap length of the file header. (A record
+    // cut by the end of the file is a warning: see `a_cut_last_record_is_a_warning`.)
+    write_pcap(
+        &d.path("long.pcap"),
+        &[frame(100, 1), frame(200, 2), frame(60, 3)],
+    );
+    let mut b = std::fs::read(d.path("long.pcap")).unwrap();
+    b[16..20].copy_from_slice(&150u32.to_le_bytes());
+    std::fs::write(d.path("long.pcap"), b).unwrap();
     let o = run(&[
         "pcap",
         "encrypt",
         "--config",
         c.to_str().unwrap(),
-        d.path("cut.pcap").to_str().unwrap(),
+        d.path("long.pcap").to_str().unwrap(),
         d.path("o.pcap").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("malformed record after 1 frames"), "{err}");
+    assert!(
+        err.contains(
+            "long.pcap: record 2 (at offset 140) is malformed: captured length 200 is above \
+             the snap length 150 of the file header"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     let o = run(&[
         "pcap",
@@ -692,4 +703,191 @@ fn macsec_behind_vlan_tags_gets_a_hint() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(read_pcap(&d.path("back.pcap")), plain);
+}
+
+/// One record of a classic pcap: the captured octets and the frame's length on the wire.
+type Rec = (Vec<u8>, u32);
+
+/// A classic pcap in either byte order, with micro- or nanosecond timestamps, and any
+/// snap length; record `i` is stamped 1_700_000_000 + i seconds and 1000 * i + 7
+/// micro- or nanoseconds.
+fn classic_pcap(big_endian: bool, nanos: bool, snaplen: u32, records: &[Rec]) -> Vec<u8> {
+    let w = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut b = Vec::new();
+    b.extend_from_slice(&w(if nanos { 0xA1B2_3C4D } else { 0xA1B2_C3D4 }));
+    for version in [2u16, 4] {
+        b.extend_from_slice(&if big_endian {
+            version.to_be_bytes()
+        } else {
+            version.to_le_bytes()
+        });
+    }
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&w(snaplen));
+    b.extend_from_slice(&w(1));
+    for (i, (data, orig)) in records.iter().enumerate() {
+        b.extend_from_slice(&w(1_700_000_000 + i as u32));
+        b.extend_from_slice(&w(1000 * i as u32 + 7));
+        b.extend_from_slice(&w(data.len() as u32));
+        b.extend_from_slice(&w(*orig));
+        b.extend_from_slice(data);
+    }
+    b
+}
+
+/// A record read back: seconds, fraction, octets.
+type Stamped = (u32, u32, Vec<u8>);
+
+/// A classic pcap's byte order, resolution and records.
+fn read_classic(path: &Path) -> (bool, bool, Vec<Stamped>) {
+    let b = std::fs::read(path).unwrap();
+    let (big, nanos) = match b[0..4] {
+        [0xD4, 0xC3, 0xB2, 0xA1] => (false, false),
+        [0x4D, 0x3C, 0xB2, 0xA1] => (false, true),
+        [0xA1, 0xB2, 0xC3, 0xD4] => (true, false),
+        [0xA1, 0xB2, 0x3C, 0x4D] => (true, true),
+        _ => panic!("{}: not a classic pcap", path.display()),
+    };
+    let word = |off: usize| {
+        let x: [u8; 4] = b[off..off + 4].try_into().unwrap();
+        if big {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        }
+    };
+    assert_eq!(word(20), 1, "linktype");
+    let mut off = 24;
+    let mut out = Vec::new();
+    while off < b.len() {
+        let incl = word(off + 8) as usize;
+        assert_eq!(word(off + 12) as usize, incl, "orig_len");
+        out.push((
+            word(off),
+            word(off + 4),
+            b[off + 16..off + 16 + incl].to_vec(),
+        ));
+        off += 16 + incl;
+    }
+    (big, nanos, out)
+}
+
+/// `macsec pcap encrypt --config c.toml` of `frames` (a little-endian microsecond pcap)
+/// in `d`: the protected frames the tool makes of them, PNs counting from 1.
+fn protected(d: &TempDir, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    write_pcap(&d.path("want-in.pcap"), frames);
+    let o = pcap_in(
+        d,
+        "encrypt",
+        &d.path("c.toml"),
+        "want-in.pcap",
+        "want-out.pcap",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = read_pcap(&d.path("want-out.pcap"));
+    std::fs::remove_file(d.path("want-in.pcap")).unwrap();
+    std::fs::remove_file(d.path("want-out.pcap")).unwrap();
+    want
+}
+
+/// `tcpdump -s 96` keeps 96 octets of each frame and says so in the file header: the
+/// frames it cut are counted as truncated and skipped, the others are protected, in
+/// either byte order and timestamp resolution, and the output keeps both.
+#[test]
+fn a_snap_length_capture_counts_its_cut_frames() {
+    let d = TempDir::new("snap96");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let (a, b, c, e) = (frame(60, 1), frame(200, 2), frame(90, 3), frame(1514, 4));
+    let records = vec![
+        (a.clone(), 60),
+        (b[..96].to_vec(), 200),
+        (c.clone(), 90),
+        (e[..96].to_vec(), 1514),
+    ];
+    let want = protected(&d, &[a, c]);
+    for big in [false, true] {
+        for nanos in [false, true] {
+            std::fs::write(d.path("s96.pcap"), classic_pcap(big, nanos, 96, &records)).unwrap();
+            let o = pcap_in(&d, "encrypt", &d.path("c.toml"), "s96.pcap", "o.pcap");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "big {big} nanos {nanos}: {err}");
+            assert!(o.stderr.is_empty(), "{err}");
+            let j = json(&o);
+            let f = &j["frames"];
+            assert_eq!(
+                (&f["read"], &f["truncated"], &f["written"], &f["dropped"]),
+                (&4.into(), &2.into(), &2.into(), &0.into()),
+                "big {big} nanos {nanos}: {j}"
+            );
+            let (obig, onanos, recs) = read_classic(&d.path("o.pcap"));
+            assert_eq!((obig, onanos), (big, nanos));
+            assert_eq!(
+                recs.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+                want,
+                "big {big} nanos {nanos}"
+            );
+            // Records 0 and 2 of the input, with their timestamps.
+            assert_eq!((recs[0].0, recs[0].1), (1_700_000_000, 7));
+            assert_eq!((recs[1].0, recs[1].1), (1_700_000_002, 2007));
+        }
+    }
+}
+
+/// A capture whose writer was killed ends inside its last record (or block): the frames
+/// before it are processed and written, and the tool warns instead of failing.
+#[test]
+fn a_cut_last_record_is_a_warning() {
+    let d = TempDir::new("cutlast");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let frames = vec![frame(100, 1), frame(200, 2), frame(300, 3)];
+    let want = protected(&d, &frames[..2]);
+    let records: Vec<Rec> = frames.iter().map(|f| (f.clone(), f.len() as u32)).collect();
+    let mut inputs = Vec::new();
+    for big in [false, true] {
+        for nanos in [false, true] {
+            let b = classic_pcap(big, nanos, 262_144, &records);
+            // Inside the data of the third record, and inside its record header.
+            for cut in [50, 300 + 16 - 7] {
+                let name = format!("cut-{big}-{nanos}-{cut}.pcap");
+                std::fs::write(d.path(&name), &b[..b.len() - cut]).unwrap();
+                inputs.push(name);
+            }
+        }
+    }
+    write_pcapng(&d.path("cut.pcapng"), None, &frames);
+    let b = std::fs::read(d.path("cut.pcapng")).unwrap();
+    std::fs::write(d.path("cut.pcapng"), &b[..b.len() - 10]).unwrap();
+    inputs.push("cut.pcapng".into());
+    for input in &inputs {
+        let o = pcap_in(&d, "encrypt", &d.path("c.toml"), input, "o.pcap");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{input}: {err}");
+        assert!(
+            err.contains(&format!(
+                "warning: {}: the file ends inside its last record",
+                d.path(input).display()
+            )),
+            "{input}: {err}"
+        );
+        assert!(
+            err.contains("the 2 frame(s) before it were read"),
+            "{input}: {err}"
+        );
+        let j = json(&o);
+        assert_eq!(j["frames"]["read"], 2, "{input}: {j}");
+        assert_eq!(j["frames"]["written"], 2, "{input}: {j}");
+        assert_eq!(j["frames"]["last_record_cut"], true, "{input}: {j}");
+        let (_, _, recs) = read_classic(&d.path("o.pcap"));
+        assert_eq!(
+            recs.into_iter().map(|r| r.2).collect::<Vec<_>>(),
+            want,
+            "{input}"
+        );
+    }
 }
