@@ -83,7 +83,7 @@ struct PcapArgs {
     unsafe_key_permissions: bool,
     /// Input capture (pcap or pcapng, Ethernet).
     input: PathBuf,
-    /// Output capture (pcap).
+    /// Output capture (pcap); not the input. Replaced only when the run succeeds.
     output: PathBuf,
 }
 
@@ -160,6 +160,10 @@ fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
             });
             println!("{out}");
             ExitCode::SUCCESS
+        }
+        Err(e) if e.is_usage() => {
+            eprintln!("macsec: {e}");
+            ExitCode::from(EXIT_CONFIG)
         }
         Err(e) => {
             eprintln!("macsec: {e}");

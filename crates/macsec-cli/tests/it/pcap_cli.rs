@@ -778,6 +778,16 @@ fn read_classic(path: &Path) -> (bool, bool, Vec<Stamped>) {
     (big, nanos, out)
 }
 
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// `macsec pcap encrypt --config c.toml` of `frames` (a little-endian microsecond pcap)
 /// in `d`: the protected frames the tool makes of them, PNs counting from 1.
 fn protected(d: &TempDir, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -794,6 +804,192 @@ fn protected(d: &TempDir, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     std::fs::remove_file(d.path("want-in.pcap")).unwrap();
     std::fs::remove_file(d.path("want-out.pcap")).unwrap();
     want
+}
+
+/// `macsec pcap encrypt a b` with the input the output, however it is named, would
+/// truncate the input before reading it: it is refused as a usage error and the input
+/// stays as it was.
+#[test]
+fn the_input_is_never_the_output() {
+    use std::os::unix::fs::symlink;
+    let d = TempDir::new("same");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_pcap(&d.path("in.pcap"), &[frame(100, 1), frame(200, 2)]);
+    let before = std::fs::read(d.path("in.pcap")).unwrap();
+    symlink("in.pcap", d.path("link.pcap")).unwrap();
+    std::fs::hard_link(d.path("in.pcap"), d.path("hard.pcap")).unwrap();
+    let names = listing(&d.0);
+    let abs = d.path("in.pcap");
+    let abs = abs.to_str().unwrap();
+    let parent = format!("../{}/in.pcap", d.0.file_name().unwrap().to_str().unwrap());
+    for op in ["encrypt", "decrypt"] {
+        for (input, output) in [
+            ("in.pcap", "in.pcap"),
+            ("in.pcap", "./in.pcap"),
+            ("./in.pcap", abs),
+            (abs, "in.pcap"),
+            ("in.pcap", parent.as_str()),
+            ("in.pcap", "link.pcap"),
+            ("link.pcap", "in.pcap"),
+            ("in.pcap", "hard.pcap"),
+            ("hard.pcap", "link.pcap"),
+        ] {
+            let o = Command::new(BIN)
+                .current_dir(&d.0)
+                .args(["pcap", op, "--config", "c.toml", input, output])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{op} {input} {output}: {err}");
+            assert!(
+                err.contains(&format!("{output} and {input} are the same file")),
+                "{op} {input} {output}: {err}"
+            );
+            assert_eq!(
+                std::fs::read(d.path("in.pcap")).unwrap(),
+                before,
+                "{op} {input} {output}: the input changed"
+            );
+            assert_eq!(listing(&d.0), names, "{op} {input} {output}");
+        }
+    }
+}
+
+/// A run that fails after the output would have been opened (a malformed record in the
+/// middle, a link type that is not Ethernet, a malformed pcapng block) leaves an
+/// existing output as it was and no temporary file behind.
+#[test]
+fn a_failed_run_leaves_the_existing_output_alone() {
+    let d = TempDir::new("failrun");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let c = d.path("c.toml");
+    let previous = b"the output of an earlier run".to_vec();
+    std::fs::write(d.path("out.pcap"), &previous).unwrap();
+
+    // Record 2 says it holds 300000 octets: more than any snap length.
+    let mut b = classic_pcap(
+        false,
+        false,
+        262_144,
+        &[
+            (frame(100, 1), 100),
+            (frame(100, 2), 100),
+            (frame(100, 3), 100),
+        ],
+    );
+    b[24 + 116 + 8..24 + 116 + 12].copy_from_slice(&300_000u32.to_le_bytes());
+    std::fs::write(d.path("bad-record.pcap"), b).unwrap();
+    // A `tcpdump -i any` capture.
+    write_pcap(&d.path("any.pcap"), &[frame(100, 1)]);
+    let mut b = std::fs::read(d.path("any.pcap")).unwrap();
+    b[20..24].copy_from_slice(&113u32.to_le_bytes());
+    std::fs::write(d.path("any.pcap"), b).unwrap();
+    // A pcapng whose third block (second packet) claims more data than it holds.
+    write_pcapng(
+        &d.path("bad-block.pcapng"),
+        None,
+        &[frame(100, 1), frame(100, 2), frame(100, 3)],
+    );
+    let mut b = std::fs::read(d.path("bad-block.pcapng")).unwrap();
+    let (shb, idb, epb) = (28, 20, 132);
+    let at = shb + idb + epb + 20;
+    b[at..at + 4].copy_from_slice(&200u32.to_le_bytes());
+    std::fs::write(d.path("bad-block.pcapng"), b).unwrap();
+
+    let names = listing(&d.0);
+    for (input, want) in [
+        ("bad-record.pcap", "record 2 (at offset 140) is malformed"),
+        ("any.pcap", "is not Ethernet"),
+        ("bad-block.pcapng", "block 4 is malformed"),
+    ] {
+        for op in ["encrypt", "decrypt"] {
+            let o = pcap_in(&d, op, &c, input, "out.pcap");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(
+                std::fs::read(d.path("out.pcap")).unwrap(),
+                previous,
+                "{op} {input}: the existing output changed ({err})"
+            );
+            assert_eq!(listing(&d.0), names, "{op} {input}: files left behind");
+            assert_eq!(o.status.code(), Some(1), "{input}: {err}");
+            assert!(err.contains(want), "{input}: {err}");
+        }
+    }
+    // And a run that succeeds replaces it, keeping its mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path("out.pcap"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_pcap(&d.path("good.pcap"), &[frame(100, 1)]);
+    let names = listing(&d.0);
+    let o = pcap_in(&d, "encrypt", &c, "good.pcap", "out.pcap");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read_pcap(&d.path("out.pcap")).len(), 1);
+    let meta = std::fs::metadata(d.path("out.pcap")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(listing(&d.0), names);
+    // A new output gets the mode of a new file (the test runs under umask 022 or
+    // stricter: never more than 0644, never less than 0600).
+    let o = pcap_in(&d, "encrypt", &c, "good.pcap", "new.pcap");
+    assert!(o.status.success());
+    let mode = std::fs::metadata(d.path("new.pcap"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+    assert_eq!(mode & !0o644, 0, "{mode:o}");
+}
+
+/// The output is written to a temporary file in its directory: a directory the user
+/// cannot write is named, and an existing output in it is left alone.
+#[test]
+fn an_output_directory_that_is_not_writable_is_named() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let d = TempDir::new("rodir");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
+    let ro = d.path("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let previous = b"the output of an earlier run".to_vec();
+    std::fs::write(ro.join("out.pcap"), &previous).unwrap();
+    std::fs::set_permissions(ro.join("out.pcap"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes anywhere: run the tool as nobody then.
+    let root = std::fs::metadata(&d.0).unwrap().uid() == 0;
+    for out in ["out.pcap", "new.pcap"] {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "pcap",
+            "encrypt",
+            "--config",
+            d.path("c.toml").to_str().unwrap(),
+            d.path("in.pcap").to_str().unwrap(),
+            ro.join(out).to_str().unwrap(),
+        ]);
+        if root {
+            cmd.uid(65534).gid(65534);
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            std::fs::read(ro.join("out.pcap")).unwrap(),
+            previous,
+            "{out}: {err}"
+        );
+        assert_eq!(o.status.code(), Some(1), "{out}: {err}");
+        assert!(
+            err.contains(&format!(
+                "cannot create a temporary output file in directory {}",
+                ro.display()
+            )),
+            "{out}: {err}"
+        );
+        assert!(err.contains("ermission denied"), "{out}: {err}");
+    }
+    assert!(!ro.join("new.pcap").exists());
+    assert_eq!(std::fs::read(ro.join("out.pcap")).unwrap(), previous);
+    assert_eq!(listing(&ro), ["out.pcap"]);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// `tcpdump -s 96` keeps 96 octets of each frame and says so in the file header: the

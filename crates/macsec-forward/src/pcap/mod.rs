@@ -11,6 +11,10 @@
 //! to that record, which [`FrameTotals::last_record_cut`] reports. A malformed record
 //! before the end is an error that names it.
 //!
+//! The output is never the input (same device and inode, however it is named), and is
+//! replaced only by a whole, synced capture: it is written to a temporary file beside it
+//! and renamed into place only when the run succeeded.
+//!
 //! Captures that keep the Ethernet FCS (a pcap link-type field with the FCS-length bits
 //! set, or a pcapng interface with `if_fcslen`; taps and NICs with `rx-fcs` on make
 //! them) are accepted: each frame's FCS is checked and removed before the SecY sees the
@@ -18,6 +22,7 @@
 //! frame with a bad FCS is skipped and counted. The output never carries an FCS.
 
 mod classic;
+mod output;
 
 use macsec::secy::{FrameBuf, RxVerdict, SecY};
 use macsec::wire::ethernet::{be16, ethertype, skip_vlan_tags};
@@ -85,6 +90,17 @@ pub enum PcapError {
         /// File.
         path: PathBuf,
     },
+    /// Output and input are the same file (the run would destroy the input).
+    #[error(
+        "{output} and {input} are the same file: refusing to overwrite the input \
+         capture; name another output file"
+    )]
+    SameFile {
+        /// Input as given.
+        input: PathBuf,
+        /// Output as given.
+        output: PathBuf,
+    },
     /// Reading the input failed.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -144,23 +160,40 @@ pub enum PcapError {
         /// Cause.
         reason: String,
     },
+    /// The output's temporary file cannot be created in its directory.
+    #[error(
+        "cannot create a temporary output file in directory {dir} (the output is written \
+         there and renamed into place): {source}"
+    )]
+    TempFile {
+        /// The output's directory.
+        dir: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl PcapError {
+    /// Whether the command line is at fault (not a file's content or the system): the
+    /// CLI exits with its usage status then.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, PcapError::SameFile { .. })
+    }
 }
 
 /// Largest frame the tool handles (well above 9216-octet jumbo frames).
 pub const MAX_FRAME: usize = 65_535 + 64;
 
-/// The output capture being written.
+/// The output capture being written (to its temporary file).
 struct Sink {
     w: PcapWriter<BufWriter<File>>,
+    pending: output::Pending,
     path: PathBuf,
 }
 
 impl Sink {
-    fn open(header: PcapHeader, path: &Path) -> Result<Sink, PcapError> {
-        let f = File::create(path).map_err(|source| PcapError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    fn open(plan: &output::Plan, header: PcapHeader, path: &Path) -> Result<Sink, PcapError> {
+        let (f, pending) = plan.open()?;
         let w =
             PcapWriter::with_header(BufWriter::new(f), header).map_err(|e| PcapError::Write {
                 path: path.to_path_buf(),
@@ -168,6 +201,7 @@ impl Sink {
             })?;
         Ok(Sink {
             w,
+            pending,
             path: path.to_path_buf(),
         })
     }
@@ -182,18 +216,17 @@ impl Sink {
             })
     }
 
-    /// Flushes and syncs the output.
+    /// Flushes, syncs and puts the output in place.
     fn finish(self) -> Result<(), PcapError> {
-        let err = |reason: String| PcapError::Write {
-            path: self.path.clone(),
-            reason,
-        };
         let f = self
             .w
             .into_writer()
             .into_inner()
-            .map_err(|e| err(e.to_string()))?;
-        f.sync_all().map_err(|e| err(e.to_string()))
+            .map_err(|e| PcapError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        self.pending.commit(f)
     }
 }
 
@@ -275,7 +308,9 @@ fn process(
 }
 
 /// Runs every frame of `input` through `secy` in direction `dir` and writes the
-/// results to `output` (classic pcap, Ethernet).
+/// results to `output` (classic pcap, Ethernet). `output` must not be the input file
+/// ([`PcapError::SameFile`]); it is replaced only when the run succeeds, and an existing
+/// one is left as it was otherwise.
 pub fn run(
     secy: &mut SecY,
     dir: Direction,
@@ -290,6 +325,8 @@ pub fn run(
         path: input.to_path_buf(),
         source,
     };
+    let meta = f.metadata().map_err(read_err)?;
+    let plan = output::plan(input, &meta, output)?;
     let mut r = BufReader::new(f);
     let mut magic = [0u8; 4];
     let n = classic::read_full(&mut r, &mut magic).map_err(read_err)?;
@@ -300,6 +337,7 @@ pub fn run(
         dir,
         input,
         output,
+        plan: &plan,
         totals: &mut totals,
         buf: &mut buf,
     };
@@ -321,6 +359,7 @@ struct Io<'a> {
     dir: Direction,
     input: &'a Path,
     output: &'a Path,
+    plan: &'a output::Plan,
     totals: &'a mut FrameTotals,
     buf: &'a mut FrameBuf,
 }
@@ -396,7 +435,7 @@ impl Io<'_> {
             },
             ..PcapHeader::default()
         };
-        let mut sink = Sink::open(header, self.output)?;
+        let mut sink = Sink::open(self.plan, header, self.output)?;
         let mut record = vec![0u8; classic::MAX_RECORD];
         loop {
             match rd.next(&mut record).map_err(err)? {
@@ -451,7 +490,7 @@ impl Io<'_> {
             endianness: Endianness::native(),
             ..PcapHeader::default()
         };
-        let mut sink = Sink::open(header, self.output)?;
+        let mut sink = Sink::open(self.plan, header, self.output)?;
         // Per interface: its link type and how many FCS octets end each frame.
         let mut links: Vec<(DataLink, usize)> = Vec::new();
         let mut blocks = 1;
