@@ -83,7 +83,7 @@ struct PcapArgs {
     unsafe_key_permissions: bool,
     /// Input capture (pcap or pcapng, Ethernet).
     input: PathBuf,
-    /// Output capture (pcap).
+    /// Output capture (pcap); not the input. Replaced only when the run succeeds.
     output: PathBuf,
 }
 
@@ -134,6 +134,15 @@ fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
     };
     match pcap::run(&mut secy, dir, &a.input, &a.output) {
         Ok(totals) => {
+            if totals.last_record_cut {
+                eprintln!(
+                    "macsec: warning: {}: the file ends inside its last record (was the capture \
+                     stopped while writing it?); that record is skipped, the {} frame(s) before \
+                     it were read",
+                    a.input.display(),
+                    totals.read
+                );
+            }
             if totals.macsec_behind_vlan_tags > 0 {
                 eprintln!(
                     "macsec: {} MACsec frame(s) sit behind {} VLAN tag(s) that the configuration \
@@ -151,6 +160,10 @@ fn run_pcap(dir: Direction, a: &PcapArgs) -> ExitCode {
             });
             println!("{out}");
             ExitCode::SUCCESS
+        }
+        Err(e) if e.is_usage() => {
+            eprintln!("macsec: {e}");
+            ExitCode::from(EXIT_CONFIG)
         }
         Err(e) => {
             eprintln!("macsec: {e}");

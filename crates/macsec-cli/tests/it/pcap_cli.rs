@@ -527,21 +527,32 @@ fn bad_capture_files_give_clear_errors() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a pcap or pcapng"));
-    // A capture cut in the middle of a record.
-    write_pcap(&d.path("cut.pcap"), &[frame(100, 1), frame(200, 2)]);
-    let b = std::fs::read(d.path("cut.pcap")).unwrap();
-    std::fs::write(d.path("cut.pcap"), &b[..b.len() - 50]).unwrap();
+    // A record in the middle longer than the snap length of the file header. (A record
+    // cut by the end of the file is a warning: see `a_cut_last_record_is_a_warning`.)
+    write_pcap(
+        &d.path("long.pcap"),
+        &[frame(100, 1), frame(200, 2), frame(60, 3)],
+    );
+    let mut b = std::fs::read(d.path("long.pcap")).unwrap();
+    b[16..20].copy_from_slice(&150u32.to_le_bytes());
+    std::fs::write(d.path("long.pcap"), b).unwrap();
     let o = run(&[
         "pcap",
         "encrypt",
         "--config",
         c.to_str().unwrap(),
-        d.path("cut.pcap").to_str().unwrap(),
+        d.path("long.pcap").to_str().unwrap(),
         d.path("o.pcap").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("malformed record after 1 frames"), "{err}");
+    assert!(
+        err.contains(
+            "long.pcap: record 2 (at offset 140) is malformed: captured length 200 is above \
+             the snap length 150 of the file header"
+        ),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     let o = run(&[
         "pcap",
@@ -784,4 +795,387 @@ fn macsec_behind_vlan_tags_gets_a_hint() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(read_pcap(&d.path("back.pcap")), plain);
+}
+
+/// One record of a classic pcap: the captured octets and the frame's length on the wire.
+type Rec = (Vec<u8>, u32);
+
+/// A classic pcap in either byte order, with micro- or nanosecond timestamps, and any
+/// snap length; record `i` is stamped 1_700_000_000 + i seconds and 1000 * i + 7
+/// micro- or nanoseconds.
+fn classic_pcap(big_endian: bool, nanos: bool, snaplen: u32, records: &[Rec]) -> Vec<u8> {
+    let w = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut b = Vec::new();
+    b.extend_from_slice(&w(if nanos { 0xA1B2_3C4D } else { 0xA1B2_C3D4 }));
+    for version in [2u16, 4] {
+        b.extend_from_slice(&if big_endian {
+            version.to_be_bytes()
+        } else {
+            version.to_le_bytes()
+        });
+    }
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&w(snaplen));
+    b.extend_from_slice(&w(1));
+    for (i, (data, orig)) in records.iter().enumerate() {
+        b.extend_from_slice(&w(1_700_000_000 + i as u32));
+        b.extend_from_slice(&w(1000 * i as u32 + 7));
+        b.extend_from_slice(&w(data.len() as u32));
+        b.extend_from_slice(&w(*orig));
+        b.extend_from_slice(data);
+    }
+    b
+}
+
+/// A record read back: seconds, fraction, octets.
+type Stamped = (u32, u32, Vec<u8>);
+
+/// A classic pcap's byte order, resolution and records.
+fn read_classic(path: &Path) -> (bool, bool, Vec<Stamped>) {
+    let b = std::fs::read(path).unwrap();
+    let (big, nanos) = match b[0..4] {
+        [0xD4, 0xC3, 0xB2, 0xA1] => (false, false),
+        [0x4D, 0x3C, 0xB2, 0xA1] => (false, true),
+        [0xA1, 0xB2, 0xC3, 0xD4] => (true, false),
+        [0xA1, 0xB2, 0x3C, 0x4D] => (true, true),
+        _ => panic!("{}: not a classic pcap", path.display()),
+    };
+    let word = |off: usize| {
+        let x: [u8; 4] = b[off..off + 4].try_into().unwrap();
+        if big {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        }
+    };
+    assert_eq!(word(20), 1, "linktype");
+    let mut off = 24;
+    let mut out = Vec::new();
+    while off < b.len() {
+        let incl = word(off + 8) as usize;
+        assert_eq!(word(off + 12) as usize, incl, "orig_len");
+        out.push((
+            word(off),
+            word(off + 4),
+            b[off + 16..off + 16 + incl].to_vec(),
+        ));
+        off += 16 + incl;
+    }
+    (big, nanos, out)
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `macsec pcap encrypt --config c.toml` of `frames` (a little-endian microsecond pcap)
+/// in `d`: the protected frames the tool makes of them, PNs counting from 1.
+fn protected(d: &TempDir, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    write_pcap(&d.path("want-in.pcap"), frames);
+    let o = pcap_in(
+        d,
+        "encrypt",
+        &d.path("c.toml"),
+        "want-in.pcap",
+        "want-out.pcap",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = read_pcap(&d.path("want-out.pcap"));
+    std::fs::remove_file(d.path("want-in.pcap")).unwrap();
+    std::fs::remove_file(d.path("want-out.pcap")).unwrap();
+    want
+}
+
+/// `macsec pcap encrypt a b` with the input the output, however it is named, would
+/// truncate the input before reading it: it is refused as a usage error and the input
+/// stays as it was.
+#[test]
+fn the_input_is_never_the_output() {
+    use std::os::unix::fs::symlink;
+    let d = TempDir::new("same");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_pcap(&d.path("in.pcap"), &[frame(100, 1), frame(200, 2)]);
+    let before = std::fs::read(d.path("in.pcap")).unwrap();
+    symlink("in.pcap", d.path("link.pcap")).unwrap();
+    std::fs::hard_link(d.path("in.pcap"), d.path("hard.pcap")).unwrap();
+    let names = listing(&d.0);
+    let abs = d.path("in.pcap");
+    let abs = abs.to_str().unwrap();
+    let parent = format!("../{}/in.pcap", d.0.file_name().unwrap().to_str().unwrap());
+    for op in ["encrypt", "decrypt"] {
+        for (input, output) in [
+            ("in.pcap", "in.pcap"),
+            ("in.pcap", "./in.pcap"),
+            ("./in.pcap", abs),
+            (abs, "in.pcap"),
+            ("in.pcap", parent.as_str()),
+            ("in.pcap", "link.pcap"),
+            ("link.pcap", "in.pcap"),
+            ("in.pcap", "hard.pcap"),
+            ("hard.pcap", "link.pcap"),
+        ] {
+            let o = Command::new(BIN)
+                .current_dir(&d.0)
+                .args(["pcap", op, "--config", "c.toml", input, output])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{op} {input} {output}: {err}");
+            assert!(
+                err.contains(&format!("{output} and {input} are the same file")),
+                "{op} {input} {output}: {err}"
+            );
+            assert_eq!(
+                std::fs::read(d.path("in.pcap")).unwrap(),
+                before,
+                "{op} {input} {output}: the input changed"
+            );
+            assert_eq!(listing(&d.0), names, "{op} {input} {output}");
+        }
+    }
+}
+
+/// A run that fails after the output would have been opened (a malformed record in the
+/// middle, a link type that is not Ethernet, a malformed pcapng block) leaves an
+/// existing output as it was and no temporary file behind.
+#[test]
+fn a_failed_run_leaves_the_existing_output_alone() {
+    let d = TempDir::new("failrun");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let c = d.path("c.toml");
+    let previous = b"the output of an earlier run".to_vec();
+    std::fs::write(d.path("out.pcap"), &previous).unwrap();
+
+    // Record 2 says it holds 300000 octets: more than any snap length.
+    let mut b = classic_pcap(
+        false,
+        false,
+        262_144,
+        &[
+            (frame(100, 1), 100),
+            (frame(100, 2), 100),
+            (frame(100, 3), 100),
+        ],
+    );
+    b[24 + 116 + 8..24 + 116 + 12].copy_from_slice(&300_000u32.to_le_bytes());
+    std::fs::write(d.path("bad-record.pcap"), b).unwrap();
+    // A `tcpdump -i any` capture.
+    write_pcap(&d.path("any.pcap"), &[frame(100, 1)]);
+    let mut b = std::fs::read(d.path("any.pcap")).unwrap();
+    b[20..24].copy_from_slice(&113u32.to_le_bytes());
+    std::fs::write(d.path("any.pcap"), b).unwrap();
+    // A pcapng whose third block (second packet) claims more data than it holds.
+    write_pcapng(
+        &d.path("bad-block.pcapng"),
+        None,
+        &[frame(100, 1), frame(100, 2), frame(100, 3)],
+    );
+    let mut b = std::fs::read(d.path("bad-block.pcapng")).unwrap();
+    let (shb, idb, epb) = (28, 20, 132);
+    let at = shb + idb + epb + 20;
+    b[at..at + 4].copy_from_slice(&200u32.to_le_bytes());
+    std::fs::write(d.path("bad-block.pcapng"), b).unwrap();
+
+    let names = listing(&d.0);
+    for (input, want) in [
+        ("bad-record.pcap", "record 2 (at offset 140) is malformed"),
+        ("any.pcap", "is not Ethernet"),
+        ("bad-block.pcapng", "block 4 is malformed"),
+    ] {
+        for op in ["encrypt", "decrypt"] {
+            let o = pcap_in(&d, op, &c, input, "out.pcap");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(
+                std::fs::read(d.path("out.pcap")).unwrap(),
+                previous,
+                "{op} {input}: the existing output changed ({err})"
+            );
+            assert_eq!(listing(&d.0), names, "{op} {input}: files left behind");
+            assert_eq!(o.status.code(), Some(1), "{input}: {err}");
+            assert!(err.contains(want), "{input}: {err}");
+        }
+    }
+    // And a run that succeeds replaces it, keeping its mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.path("out.pcap"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_pcap(&d.path("good.pcap"), &[frame(100, 1)]);
+    let names = listing(&d.0);
+    let o = pcap_in(&d, "encrypt", &c, "good.pcap", "out.pcap");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(read_pcap(&d.path("out.pcap")).len(), 1);
+    let meta = std::fs::metadata(d.path("out.pcap")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(listing(&d.0), names);
+    // A new output gets the mode of a new file (the test runs under umask 022 or
+    // stricter: never more than 0644, never less than 0600).
+    let o = pcap_in(&d, "encrypt", &c, "good.pcap", "new.pcap");
+    assert!(o.status.success());
+    let mode = std::fs::metadata(d.path("new.pcap"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+    assert_eq!(mode & !0o644, 0, "{mode:o}");
+}
+
+/// The output is written to a temporary file in its directory: a directory the user
+/// cannot write is named, and an existing output in it is left alone.
+#[test]
+fn an_output_directory_that_is_not_writable_is_named() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let d = TempDir::new("rodir");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
+    let ro = d.path("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let previous = b"the output of an earlier run".to_vec();
+    std::fs::write(ro.join("out.pcap"), &previous).unwrap();
+    std::fs::set_permissions(ro.join("out.pcap"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes anywhere: run the tool as nobody then.
+    let root = std::fs::metadata(&d.0).unwrap().uid() == 0;
+    for out in ["out.pcap", "new.pcap"] {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "pcap",
+            "encrypt",
+            "--config",
+            d.path("c.toml").to_str().unwrap(),
+            d.path("in.pcap").to_str().unwrap(),
+            ro.join(out).to_str().unwrap(),
+        ]);
+        if root {
+            cmd.uid(65534).gid(65534);
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            std::fs::read(ro.join("out.pcap")).unwrap(),
+            previous,
+            "{out}: {err}"
+        );
+        assert_eq!(o.status.code(), Some(1), "{out}: {err}");
+        assert!(
+            err.contains(&format!(
+                "cannot create a temporary output file in directory {}",
+                ro.display()
+            )),
+            "{out}: {err}"
+        );
+        assert!(err.contains("ermission denied"), "{out}: {err}");
+    }
+    assert!(!ro.join("new.pcap").exists());
+    assert_eq!(std::fs::read(ro.join("out.pcap")).unwrap(), previous);
+    assert_eq!(listing(&ro), ["out.pcap"]);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `tcpdump -s 96` keeps 96 octets of each frame and says so in the file header: the
+/// frames it cut are counted as truncated and skipped, the others are protected, in
+/// either byte order and timestamp resolution, and the output keeps both.
+#[test]
+fn a_snap_length_capture_counts_its_cut_frames() {
+    let d = TempDir::new("snap96");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let (a, b, c, e) = (frame(60, 1), frame(200, 2), frame(90, 3), frame(1514, 4));
+    let records = vec![
+        (a.clone(), 60),
+        (b[..96].to_vec(), 200),
+        (c.clone(), 90),
+        (e[..96].to_vec(), 1514),
+    ];
+    let want = protected(&d, &[a, c]);
+    for big in [false, true] {
+        for nanos in [false, true] {
+            std::fs::write(d.path("s96.pcap"), classic_pcap(big, nanos, 96, &records)).unwrap();
+            let o = pcap_in(&d, "encrypt", &d.path("c.toml"), "s96.pcap", "o.pcap");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "big {big} nanos {nanos}: {err}");
+            assert!(o.stderr.is_empty(), "{err}");
+            let j = json(&o);
+            let f = &j["frames"];
+            assert_eq!(
+                (&f["read"], &f["truncated"], &f["written"], &f["dropped"]),
+                (&4.into(), &2.into(), &2.into(), &0.into()),
+                "big {big} nanos {nanos}: {j}"
+            );
+            let (obig, onanos, recs) = read_classic(&d.path("o.pcap"));
+            assert_eq!((obig, onanos), (big, nanos));
+            assert_eq!(
+                recs.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+                want,
+                "big {big} nanos {nanos}"
+            );
+            // Records 0 and 2 of the input, with their timestamps.
+            assert_eq!((recs[0].0, recs[0].1), (1_700_000_000, 7));
+            assert_eq!((recs[1].0, recs[1].1), (1_700_000_002, 2007));
+        }
+    }
+}
+
+/// A capture whose writer was killed ends inside its last record (or block): the frames
+/// before it are processed and written, and the tool warns instead of failing.
+#[test]
+fn a_cut_last_record_is_a_warning() {
+    let d = TempDir::new("cutlast");
+    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    let frames = vec![frame(100, 1), frame(200, 2), frame(300, 3)];
+    let want = protected(&d, &frames[..2]);
+    let records: Vec<Rec> = frames.iter().map(|f| (f.clone(), f.len() as u32)).collect();
+    let mut inputs = Vec::new();
+    for big in [false, true] {
+        for nanos in [false, true] {
+            let b = classic_pcap(big, nanos, 262_144, &records);
+            // Inside the data of the third record, and inside its record header.
+            for cut in [50, 300 + 16 - 7] {
+                let name = format!("cut-{big}-{nanos}-{cut}.pcap");
+                std::fs::write(d.path(&name), &b[..b.len() - cut]).unwrap();
+                inputs.push(name);
+            }
+        }
+    }
+    write_pcapng(&d.path("cut.pcapng"), None, &frames);
+    let b = std::fs::read(d.path("cut.pcapng")).unwrap();
+    std::fs::write(d.path("cut.pcapng"), &b[..b.len() - 10]).unwrap();
+    inputs.push("cut.pcapng".into());
+    for input in &inputs {
+        let o = pcap_in(&d, "encrypt", &d.path("c.toml"), input, "o.pcap");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{input}: {err}");
+        assert!(
+            err.contains(&format!(
+                "warning: {}: the file ends inside its last record",
+                d.path(input).display()
+            )),
+            "{input}: {err}"
+        );
+        assert!(
+            err.contains("the 2 frame(s) before it were read"),
+            "{input}: {err}"
+        );
+        let j = json(&o);
+        assert_eq!(j["frames"]["read"], 2, "{input}: {j}");
+        assert_eq!(j["frames"]["written"], 2, "{input}: {j}");
+        assert_eq!(j["frames"]["last_record_cut"], true, "{input}: {j}");
+        let (_, _, recs) = read_classic(&d.path("o.pcap"));
+        assert_eq!(
+            recs.into_iter().map(|r| r.2).collect::<Vec<_>>(),
+            want,
+            "{input}"
+        );
+    }
 }
