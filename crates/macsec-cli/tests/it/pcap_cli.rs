@@ -905,7 +905,7 @@ fn protected(d: &TempDir, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn the_input_is_never_the_output() {
     use std::os::unix::fs::symlink;
     let d = TempDir::new("same");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     write_pcap(&d.path("in.pcap"), &[frame(100, 1), frame(200, 2)]);
     let before = std::fs::read(d.path("in.pcap")).unwrap();
     symlink("in.pcap", d.path("link.pcap")).unwrap();
@@ -953,7 +953,7 @@ fn the_input_is_never_the_output() {
 #[test]
 fn a_failed_run_leaves_the_existing_output_alone() {
     let d = TempDir::new("failrun");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     let c = d.path("c.toml");
     let previous = b"the output of an earlier run".to_vec();
     std::fs::write(d.path("out.pcap"), &previous).unwrap();
@@ -1038,6 +1038,7 @@ fn an_output_directory_that_is_not_writable_is_named() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
     let d = TempDir::new("rodir");
+    // Readable by nobody too, so the key-file rule is waived for this test.
     std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
     write_pcap(&d.path("in.pcap"), &[frame(100, 1)]);
     let ro = d.path("ro");
@@ -1053,6 +1054,7 @@ fn an_output_directory_that_is_not_writable_is_named() {
         cmd.args([
             "pcap",
             "encrypt",
+            "--unsafe-key-permissions",
             "--config",
             d.path("c.toml").to_str().unwrap(),
             d.path("in.pcap").to_str().unwrap(),
@@ -1090,7 +1092,7 @@ fn an_output_directory_that_is_not_writable_is_named() {
 #[test]
 fn a_snap_length_capture_counts_its_cut_frames() {
     let d = TempDir::new("snap96");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     let (a, b, c, e) = (frame(60, 1), frame(200, 2), frame(90, 3), frame(1514, 4));
     let records = vec![
         (a.clone(), 60),
@@ -1132,7 +1134,7 @@ fn a_snap_length_capture_counts_its_cut_frames() {
 #[test]
 fn a_cut_last_record_is_a_warning() {
     let d = TempDir::new("cutlast");
-    std::fs::write(d.path("c.toml"), config("gcm-aes-128", true, 0, "")).unwrap();
+    write_config(&d.path("c.toml"), config("gcm-aes-128", true, 0, ""));
     let frames = vec![frame(100, 1), frame(200, 2), frame(300, 3)];
     let want = protected(&d, &frames[..2]);
     let records: Vec<Rec> = frames.iter().map(|f| (f.clone(), f.len() as u32)).collect();
