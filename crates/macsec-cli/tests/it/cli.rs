@@ -84,6 +84,20 @@ fn forward_config_errors_exit_2_naming_the_field() {
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nvlan = 4095\n"), "mka.vlan: 4095 is out of range"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\nvlan = 0\n"), "mka.vlan: 0 is no VLAN"),
         (format!("{ports}[secy]\n[mka]\nactivation_key = \"{ak}\"\n[forward]\npn_reserve_block = 0\n"), "forward.pn_reserve_block"),
+        // Several links: MKA only (each link needs its own SCI and SAKs), no fixed SCI,
+        // and the monitor's probes cannot travel with clear VLAN tags.
+        (
+            format!("[ports]\nplain = \"p0\"\n[[links]]\nsecure = \"s0\"\n[[links]]\nsecure = \"s1\"\n[secy]\n[[secy.tx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n[[secy.rx]]\nsci = \"5254001234010001\"\n[[secy.rx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n"),
+            "links: several links need [mka]",
+        ),
+        (
+            format!("[ports]\nplain = \"p0\"\n[[links]]\nsecure = \"s0\"\n[[links]]\nsecure = \"s1\"\n[secy]\nsci = \"5254001234010001\"\n[mka]\nactivation_key = \"{ak}\"\n"),
+            "secy.sci: not with several links",
+        ),
+        (
+            format!("{ports}[secy]\nvlan_in_clear = 1\n[monitor]\n[mka]\nactivation_key = \"{ak}\"\n"),
+            "monitor: the link monitor's probes cannot travel with secy.vlan_in_clear > 0",
+        ),
     ];
     for (cfg, want) in cases {
         crate::pcap_cli::write_config(&c, &cfg);

@@ -740,7 +740,7 @@ fn mka_recovers_after_the_secure_link_flaps() {
         st.to_string().contains("\"link_down\":1"),
         "the secure pump counted the link going down: {st}"
     );
-    assert!(lab.logs(Side::A).contains("secure port went down"));
+    assert!(lab.logs(Side::A).contains("secure port s1 went down"));
 }
 
 /// QUIC stacks send with UDP GSO (`UDP_SEGMENT`): a local sender on a veth hands the

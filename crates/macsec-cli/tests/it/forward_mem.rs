@@ -282,10 +282,10 @@ impl Path {
         });
         Path {
             host,
-            protect: ProtectPump::new(plain_rx, link_tx, tx, s.plain_mtu),
+            protect: ProtectPump::single(plain_rx, link_tx, tx, s.plain_mtu),
             link_rx,
             relay_tx,
-            validate: ValidatePump::new(
+            validate: ValidatePump::single(
                 relay_rx,
                 out_tx,
                 rx,
@@ -372,9 +372,9 @@ impl Path {
             match oracle.as_deref_mut() {
                 Some(o) => {
                     self.relay_tx.flush().unwrap();
-                    let before = tally(&self.validate.secy, self.sci);
+                    let before = tally(self.validate.link(0).unwrap().secy(), self.sci);
                     assert_eq!(self.validate.run_batch(Z).unwrap(), 1);
-                    let after = tally(&self.validate.secy, self.sci);
+                    let after = tally(self.validate.link(0).unwrap().secy(), self.sci);
                     let delta: [u64; 8] = std::array::from_fn(|k| after[k] - before[k]);
                     let first = self.delivered.len();
                     self.collect();
@@ -429,17 +429,23 @@ impl Path {
 
     /// Transmit SC counters of the protecting forwarder.
     fn tx_sc(&self) -> TxScCounters {
-        *self.protect.secy.sc_counters()
+        *self.protect.link(0).unwrap().secy().sc_counters()
     }
 
     /// Receive SC counters at the validating forwarder.
     fn rx_sc(&self) -> RxScCounters {
-        *self.validate.secy.sc_counters(self.sci).unwrap()
+        *self
+            .validate
+            .link(0)
+            .unwrap()
+            .secy()
+            .sc_counters(self.sci)
+            .unwrap()
     }
 
     /// The secure link's counters.
     fn link(&self) -> WireCounters {
-        self.protect.tx.counters()
+        self.protect.link(0).unwrap().port().counters()
     }
 }
 
@@ -638,7 +644,7 @@ fn clean_link_every_suite_and_protection() {
                 );
                 // Octet counters: the User Data, i.e. everything after the MAC addresses.
                 let octets: u64 = sent.iter().map(|f| f.len() as u64 - 12).sum();
-                let y = p.protect.secy.secy_counters();
+                let y = p.protect.link(0).unwrap().secy().secy_counters();
                 let (enc_o, prot_o) = if enc > 0 { (octets, 0) } else { (0, octets) };
                 assert_eq!(
                     (y.out_octets_encrypted, y.out_octets_protected),
@@ -664,16 +670,20 @@ fn clean_link_every_suite_and_protection() {
                 );
                 let mut expect = [0; 8];
                 expect[OK] = n;
-                assert_eq!(tally(&p.validate.secy, p.sci), expect, "{what}");
+                assert_eq!(
+                    tally(p.validate.link(0).unwrap().secy(), p.sci),
+                    expect,
+                    "{what}"
+                );
                 assert_eq!(p.rx_sc().in_pkts_ok, n);
-                assert_eq!(leaks(&p.validate.secy, p.sci), [0; 6]);
-                let pc = p.protect.counters;
+                assert_eq!(leaks(p.validate.link(0).unwrap().secy(), p.sci), [0; 6]);
+                let pc = p.protect.counters();
                 assert_eq!((pc.frames_in, pc.frames_out), (n, n), "{what}: {pc:?}");
                 assert_eq!(
                     pc.secy_dropped + pc.tx_errors + pc.tx_ring_full + pc.oversize,
                     0
                 );
-                let vc = p.validate.counters;
+                let vc = p.validate.counters();
                 assert_eq!((vc.frames_in, vc.frames_out), (n, n), "{what}: {vc:?}");
                 assert_eq!(vc.secy_dropped + vc.tx_errors + vc.oversize, 0);
                 let l = p.link();
@@ -699,7 +709,7 @@ fn spawn_protect(
                 Err(e) => panic!("protect pump: {e}"),
             }
         }
-        (p.counters, *p.secy.sc_counters())
+        (p.counters(), *p.link(0).unwrap().secy().sc_counters())
     })
 }
 
@@ -716,7 +726,10 @@ fn spawn_validate(
                 Err(e) => panic!("validate pump: {e}"),
             }
         }
-        (v.counters, *v.secy.sc_counters(peer).unwrap())
+        (
+            v.counters(),
+            *v.link(0).unwrap().secy().sc_counters(peer).unwrap(),
+        )
     })
 }
 
@@ -741,15 +754,21 @@ fn two_way_one_thread_per_pump() {
     let (l12_tx, l12_rx) = wire(&cfg);
     let (l21_tx, l21_rx) = wire(&cfg);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let p1 = spawn_protect(ProtectPump::new(f1_plain_rx, l12_tx, f1_tx, 1500), deadline);
+    let p1 = spawn_protect(
+        ProtectPump::single(f1_plain_rx, l12_tx, f1_tx, 1500),
+        deadline,
+    );
     let v2 = spawn_validate(
-        ValidatePump::new(l12_rx, f2_plain_tx, f2_rx, 1500, 0),
+        ValidatePump::single(l12_rx, f2_plain_tx, f2_rx, 1500, 0),
         SCI_F1,
         deadline,
     );
-    let p2 = spawn_protect(ProtectPump::new(f2_plain_rx, l21_tx, f2_tx, 1500), deadline);
+    let p2 = spawn_protect(
+        ProtectPump::single(f2_plain_rx, l21_tx, f2_tx, 1500),
+        deadline,
+    );
     let v1 = spawn_validate(
-        ValidatePump::new(l21_rx, f1_plain_tx, f1_rx, 1500, 0),
+        ValidatePump::single(l21_rx, f1_plain_tx, f1_rx, 1500, 0),
         SCI_F2,
         deadline,
     );
@@ -1048,8 +1067,8 @@ fn faulty_run(
 
     let n = N as u64;
     let l = ab.link();
-    let t = tally(&ab.validate.secy, ab.sci);
-    let (pc, vc) = (ab.protect.counters, ab.validate.counters);
+    let t = tally(ab.validate.link(0).unwrap().secy(), ab.sci);
+    let (pc, vc) = (ab.protect.counters(), ab.validate.counters());
     // Everything was protected and queued on the link; the link's own accounting.
     assert_eq!((pc.frames_in, pc.frames_out), (n, n), "{what}: {pc:?}");
     assert_eq!(ab.tx_sc().out_pkts_encrypted, n);
@@ -1067,7 +1086,11 @@ fn faulty_run(
         (t[OK], dropped(&t)),
         "{what}"
     );
-    assert_eq!(leaks(&ab.validate.secy, ab.sci), [0; 6], "{what}");
+    assert_eq!(
+        leaks(ab.validate.link(0).unwrap().secy(), ab.sci),
+        [0; 6],
+        "{what}"
+    );
     // Every original frame: lost on the wire, corrupted (all its copies), or intact.
     let mut seen = vec![false; N];
     let mut flipped = HashSet::new();
@@ -1409,7 +1432,7 @@ fn payload(len: usize, seed: u64) -> Vec<u8> {
 
 /// Checks the counters of a path that carried one super-frame cut into `segs` segments.
 fn check_gso_counters(p: &Path, segs: u64) {
-    let pc = p.protect.counters;
+    let pc = p.protect.counters();
     assert_eq!(
         (pc.frames_in, pc.gso_frames, pc.gso_segments),
         (1, 1, segs),
@@ -1422,7 +1445,7 @@ fn check_gso_counters(p: &Path, segs: u64) {
     );
     assert_eq!(p.tx_sc().out_pkts_encrypted, segs);
     assert_eq!(p.rx_sc().in_pkts_ok, segs);
-    assert_eq!(p.validate.counters.frames_out, segs);
+    assert_eq!(p.validate.counters().frames_out, segs);
 }
 
 #[test]
@@ -1571,7 +1594,7 @@ fn checksums_left_for_offload_are_completed() {
             None => assert_eq!(g, e, "frame {k}"),
         }
     }
-    let pc = ab.protect.counters;
+    let pc = ab.protect.counters();
     assert_eq!((pc.csum_completed, pc.csum_failed), (6, 1), "{pc:?}");
     assert_eq!(ab.rx_sc().in_pkts_ok, 6);
 }
@@ -1730,17 +1753,17 @@ fn eapol_on_the_secure_port_is_left_to_the_kay() {
             sent,
             "only the protected frames reach B"
         );
-        let vc = ab.validate.counters;
+        let vc = ab.validate.counters();
         assert_eq!((vc.frames_in, vc.eapol, vc.frames_out), (8, 3, 5), "{vc:?}");
         assert_eq!(vc.secy_dropped, 0, "MKPDUs are not SecY discards");
         let mut expect = [0; 8];
         expect[OK] = 5;
         assert_eq!(
-            tally(&ab.validate.secy, ab.sci),
+            tally(ab.validate.link(0).unwrap().secy(), ab.sci),
             expect,
             "no InPktsNoTag for MKPDUs"
         );
-        assert_eq!(leaks(&ab.validate.secy, ab.sci), [0; 6]);
+        assert_eq!(leaks(ab.validate.link(0).unwrap().secy(), ab.sci), [0; 6]);
 
         // As a real receive ring reports a tagged MKPDU: the tag stripped into the
         // metadata. Whatever counts it, it must not reach B, and it must be counted once.
@@ -1754,7 +1777,7 @@ fn eapol_on_the_secure_port_is_left_to_the_kay() {
             .unwrap());
         ab.validate_all();
         assert_eq!(ab.delivered.len(), 5, "a tagged MKPDU is not forwarded");
-        let vc = ab.validate.counters;
+        let vc = ab.validate.counters();
         assert_eq!(vc.frames_in, 9);
         assert_eq!(vc.eapol + vc.secy_dropped + vc.frames_out, 9, "{vc:?}");
     }
@@ -1782,17 +1805,18 @@ fn pn_exhaustion_stops_the_link() {
     let pns: Vec<u32> = ab.on_link.iter().map(|w| be32(w, 16)).collect();
     assert_eq!(pns, [0xFFFF_FFFE, 0xFFFF_FFFF]);
     assert_eq!(ab.link().queued, 2, "nothing more reached the secure link");
-    let y = ab.protect.secy.secy_counters();
+    let y = ab.protect.link(0).unwrap().secy().secy_counters();
     assert_eq!(y.out_pkts_pn_exhausted, 5);
     assert_eq!(ab.tx_sc().out_pkts_encrypted, 2);
-    let pc = ab.protect.counters;
+    let pc = ab.protect.counters();
     assert_eq!(
         (pc.frames_in, pc.frames_out, pc.secy_dropped),
         (7, 2, 5),
         "{pc:?}"
     );
-    assert_eq!(ab.protect.secy.next_pn(0), Ok(None));
-    let events: Vec<TxEvent> = std::iter::from_fn(|| ab.protect.secy.poll_event()).collect();
+    assert_eq!(ab.protect.link(0).unwrap().secy().next_pn(0), Ok(None));
+    let events: Vec<TxEvent> =
+        std::iter::from_fn(|| ab.protect.link_mut(0).unwrap().secy_mut().poll_event()).collect();
     assert!(
         events.contains(&TxEvent::PnExhausted { an: 0 }),
         "{events:?}"

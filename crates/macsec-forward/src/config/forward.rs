@@ -6,10 +6,13 @@
 //! pn_reserve_block = 1048576                # PNs reserved on disk at a time
 //! stats_interval = 60                       # seconds; 0 = only on SIGUSR1 and at exit
 //! qdisc_bypass = true
+//! threads = "auto"                          # "one": one thread serves both directions;
+//!                                           # "two": one per direction; "auto": one below 4 cores
 //! ```
 
 use super::value::{field_err, uint};
 use super::{ConfigError, Ctx};
+use crate::forward::worker::ThreadMode;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +28,7 @@ pub(crate) struct RawForward {
     pn_reserve_block: Option<i128>,
     stats_interval: Option<i128>,
     qdisc_bypass: Option<bool>,
+    threads: Option<String>,
 }
 
 /// The `[forward]` section.
@@ -39,6 +43,8 @@ pub struct ForwardSettings {
     /// Hand transmitted frames straight to the driver (`PACKET_QDISC_BYPASS`). Faster;
     /// off makes them visible to tcpdump on the port and subject to traffic control.
     pub qdisc_bypass: bool,
+    /// How the data plane is spread over threads; `None`: the built-in default.
+    pub threads: Option<ThreadMode>,
 }
 
 /// Validates `[forward]` (an absent section is all defaults).
@@ -51,6 +57,18 @@ pub(crate) fn validate(raw: RawForward, ctx: &Ctx<'_>) -> Result<ForwardSettings
     let stats_interval = uint("forward.stats_interval", raw.stats_interval, 86_400)?
         .filter(|i| *i > 0)
         .map(Duration::from_secs);
+    let threads = match raw.threads.as_deref() {
+        None => None,
+        Some("auto") => Some(ThreadMode::auto()),
+        Some("one") => Some(ThreadMode::OneThread),
+        Some("two") => Some(ThreadMode::TwoThreads),
+        Some(other) => {
+            return Err(field_err(
+                "forward.threads",
+                format!("{other:?}: use \"auto\", \"one\" or \"two\""),
+            ))
+        }
+    };
     Ok(ForwardSettings {
         state_file: raw
             .state_file
@@ -58,5 +76,6 @@ pub(crate) fn validate(raw: RawForward, ctx: &Ctx<'_>) -> Result<ForwardSettings
         pn_block,
         stats_interval,
         qdisc_bypass: raw.qdisc_bypass.unwrap_or(true),
+        threads,
     })
 }

@@ -113,8 +113,15 @@ pub(crate) fn validate(
     };
     let Some(links) = links else {
         if redundancy.is_some() || monitor.is_some() {
-            let s = if redundancy.is_some() { "redundancy" } else { "monitor" };
-            return Err(field_err(s, "needs secure links: [[links]] or [ports] secure"));
+            let s = if redundancy.is_some() {
+                "redundancy"
+            } else {
+                "monitor"
+            };
+            return Err(field_err(
+                s,
+                "needs secure links: [[links]] or [ports] secure",
+            ));
         }
         return Ok(None);
     };
@@ -123,8 +130,18 @@ pub(crate) fn validate(
         .enumerate()
         .find(|(_, l)| Some(l.secure.as_str()) == plain)
     {
-        let f = if single_secure.is_some() { "ports.secure".into() } else { format!("links[{i}].secure") };
-        return Err(field_err(&f, format!("{} is the plain port; a secure link needs its own interface", l.secure)));
+        let f = if single_secure.is_some() {
+            "ports.secure".into()
+        } else {
+            format!("links[{i}].secure")
+        };
+        return Err(field_err(
+            &f,
+            format!(
+                "{} is the plain port; a secure link needs its own interface",
+                l.secure
+            ),
+        ));
     }
     let multi = links.len() > 1;
     let redundancy = validate_redundancy(redundancy.unwrap_or_default())?;
@@ -142,18 +159,32 @@ pub(crate) fn validate(
 
 fn validate_links(raw: Vec<RawLink>) -> Result<Vec<LinkSettings>, ConfigError> {
     if raw.is_empty() {
-        return Err(field_err("links", "empty: give at least one [[links]] with secure = \"IFNAME\""));
+        return Err(field_err(
+            "links",
+            "empty: give at least one [[links]] with secure = \"IFNAME\"",
+        ));
     }
     if raw.len() > MAX_LINKS {
-        return Err(field_err("links", format!("{} links; at most {MAX_LINKS}", raw.len())));
+        return Err(field_err(
+            "links",
+            format!("{} links; at most {MAX_LINKS}", raw.len()),
+        ));
     }
     let mut out: Vec<LinkSettings> = Vec::with_capacity(raw.len());
     for (i, l) in raw.into_iter().enumerate() {
         let secure = l.secure.ok_or_else(|| {
-            field_err(&format!("links[{i}].secure"), "missing: the link's secure interface name")
+            field_err(
+                &format!("links[{i}].secure"),
+                "missing: the link's secure interface name",
+            )
         })?;
         let name = l.name.unwrap_or_else(|| secure.clone());
-        if name.is_empty() || name.len() > 32 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || name.len() > 32
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(field_err(
                 &format!("links[{i}].name"),
                 format!("{name:?}: use 1 to 32 letters, digits, '-', '_' or '.' (it becomes a metric label)"),
@@ -162,12 +193,22 @@ fn validate_links(raw: Vec<RawLink>) -> Result<Vec<LinkSettings>, ConfigError> {
         let priority = uint(&format!("links[{i}].priority"), l.priority, u32::MAX as u64)?
             .map_or(i as u32 + 1, |p| p as u32);
         if let Some(j) = out.iter().position(|o| o.secure == secure) {
-            return Err(field_err(&format!("links[{i}].secure"), format!("{secure} is already links[{j}]")));
+            return Err(field_err(
+                &format!("links[{i}].secure"),
+                format!("{secure} is already links[{j}]"),
+            ));
         }
         if let Some(j) = out.iter().position(|o| o.name == name) {
-            return Err(field_err(&format!("links[{i}].name"), format!("{name:?} is already the name of links[{j}]")));
+            return Err(field_err(
+                &format!("links[{i}].name"),
+                format!("{name:?} is already the name of links[{j}]"),
+            ));
         }
-        out.push(LinkSettings { secure, name, priority });
+        out.push(LinkSettings {
+            secure,
+            name,
+            priority,
+        });
     }
     Ok(out)
 }
@@ -176,7 +217,10 @@ fn validate_redundancy(raw: RawRedundancy) -> Result<RedundancyConfig, ConfigErr
     let mut r = RedundancyConfig::default();
     if let Some(m) = raw.mode {
         r.mode = m.parse::<Mode>().map_err(|_| {
-            field_err("redundancy.mode", format!("{m:?}: use \"active-backup\" or \"balance\""))
+            field_err(
+                "redundancy.mode",
+                format!("{m:?}: use \"active-backup\" or \"balance\""),
+            )
         })?;
     }
     if let Some(h) = uint("redundancy.hold_up_ms", raw.hold_up_ms, 3_600_000)? {

@@ -42,12 +42,14 @@
 //! ```
 
 pub mod forward;
+pub mod links;
 pub mod mka;
 pub mod ports;
 pub mod secy;
 mod value;
 
 pub use forward::{ForwardSettings, DEFAULT_PN_BLOCK};
+pub use links::{LinkSettings, LinksSettings};
 pub use mka::MkaSettings;
 pub use ports::PortSettings;
 pub use secy::{RxScSettings, SaSettings, SecYSettings, TxSettings};
@@ -118,6 +120,9 @@ struct RawConfig {
     ports: Option<ports::RawPorts>,
     mka: Option<mka::RawMka>,
     forward: Option<forward::RawForward>,
+    links: Option<Vec<links::RawLink>>,
+    redundancy: Option<links::RawRedundancy>,
+    monitor: Option<links::RawMonitor>,
 }
 
 impl RawConfig {
@@ -128,6 +133,9 @@ impl RawConfig {
             ("ports", self.ports.is_some()),
             ("mka", self.mka.is_some()),
             ("forward", self.forward.is_some()),
+            ("links", self.links.is_some()),
+            ("redundancy", self.redundancy.is_some()),
+            ("monitor", self.monitor.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -164,6 +172,9 @@ pub struct Config {
     pub mka: Option<MkaSettings>,
     /// `[forward]`, with its defaults when absent.
     pub forward: ForwardSettings,
+    /// The secure links (`[[links]]`, or `[ports] secure` as one link) with
+    /// `[redundancy]` and `[monitor]`; `None` when the file names no secure port.
+    pub links: Option<LinksSettings>,
     /// Directory relative paths (key files) are resolved against.
     pub base_dir: PathBuf,
     /// Sections present in the file.
@@ -195,7 +206,19 @@ fn validate(raw: RawConfig, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
         .secy
         .ok_or_else(|| field_err("secy", "missing: the [secy] section is required"))?;
     let secy = secy::validate(secy, ctx)?;
-    let ports = raw.ports.map(ports::validate).transpose()?;
+    let has_links = raw.links.is_some();
+    let ports = raw
+        .ports
+        .as_ref()
+        .map(|p| ports::validate(p, has_links))
+        .transpose()?;
+    let links = links::validate(
+        raw.links,
+        raw.ports.as_ref().and_then(ports::RawPorts::secure),
+        ports.as_ref().map(|p| p.plain.as_str()),
+        raw.redundancy,
+        raw.monitor,
+    )?;
     let mka = raw.mka.map(|m| mka::validate(m, ctx)).transpose()?;
     let forward = forward::validate(raw.forward.unwrap_or_default(), ctx)?;
     Ok(Config {
@@ -203,6 +226,7 @@ fn validate(raw: RawConfig, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
         ports,
         mka,
         forward,
+        links,
         base_dir: ctx.base_dir.to_path_buf(),
         sections,
     })

@@ -3,7 +3,7 @@
 //! ```toml
 //! [ports]
 //! plain = "eth1"    # towards the local network
-//! secure = "eth2"   # towards the other site
+//! secure = "eth2"   # towards the other site (or several: see [[links]])
 //! ```
 
 use super::value::field_err;
@@ -23,26 +23,31 @@ pub(crate) struct RawPorts {
 pub struct PortSettings {
     /// Interface towards the local network (plain frames).
     pub plain: String,
-    /// Interface towards the other site (MACsec frames).
-    pub secure: String,
 }
 
-/// Validates `[ports]`.
-pub(crate) fn validate(raw: RawPorts) -> Result<PortSettings, ConfigError> {
-    let plain = raw.plain.ok_or_else(|| {
+impl RawPorts {
+    /// The single secure interface, if given here.
+    pub(crate) fn secure(&self) -> Option<&str> {
+        self.secure.as_deref()
+    }
+}
+
+/// Validates `[ports]`; `has_links` says whether `[[links]]` names the secure ports.
+pub(crate) fn validate(raw: &RawPorts, has_links: bool) -> Result<PortSettings, ConfigError> {
+    let plain = raw.plain.clone().ok_or_else(|| {
         field_err(
             "ports.plain",
             "missing: interface name towards the local network",
         )
     })?;
-    let secure = raw.secure.ok_or_else(|| {
-        field_err(
+    if raw.secure.is_none() && !has_links {
+        return Err(field_err(
             "ports.secure",
-            "missing: interface name towards the MACsec link",
-        )
-    })?;
-    if plain == secure {
+            "missing: interface name towards the MACsec link (or several, as [[links]])",
+        ));
+    }
+    if raw.secure.as_deref() == Some(plain.as_str()) {
         return Err(field_err("ports.secure", "must differ from ports.plain"));
     }
-    Ok(PortSettings { plain, secure })
+    Ok(PortSettings { plain })
 }

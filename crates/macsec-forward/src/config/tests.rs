@@ -188,7 +188,7 @@ fn unknown_keys_are_named_in_every_section() {
     }
     let e = err(&format!("{good}[mystery]\n"));
     assert!(
-        e.starts_with("mystery: unknown section; known sections: forward, mka, ports, secy"),
+        e.starts_with("mystery: unknown section; known sections: forward, links, mka, monitor, ports, redundancy, secy"),
         "{e}"
     );
 }
@@ -505,4 +505,121 @@ fn config_files_with_inline_keys_follow_the_key_file_rule() {
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const LINKS: &str = r#"
+[secy]
+[ports]
+plain = "eth1"
+[[links]]
+secure = "eth2"
+name = "dx1"
+priority = 1
+[[links]]
+secure = "eth3"
+[redundancy]
+mode = "balance"
+hold_up_ms = 500
+[monitor]
+probe_interval_ms = 50
+probe_miss = 4
+loss_window_s = 30
+max_loss = 0.05
+max_rtt_ms = 20
+"#;
+
+#[test]
+fn links_redundancy_and_monitor() {
+    use crate::monitor::select::Mode;
+    let c = parse(LINKS).unwrap();
+    let l = c.links.unwrap();
+    assert_eq!(l.links.len(), 2);
+    assert_eq!((l.links[0].name.as_str(), l.links[0].priority), ("dx1", 1));
+    // An unnamed link is named after its interface; priorities default to the order.
+    assert_eq!((l.links[1].name.as_str(), l.links[1].priority), ("eth3", 2));
+    assert_eq!(l.redundancy.mode, Mode::Balance);
+    assert_eq!(l.redundancy.hold_up_ms, 500);
+    let m = l.monitor.unwrap();
+    assert_eq!(
+        (m.probe_interval_ms, m.probe_miss, m.loss_window_s),
+        (50, 4, 30)
+    );
+    assert_eq!((m.max_loss, m.max_rtt_ms), (0.05, 20));
+
+    // The single form is one link, monitor off unless asked for.
+    let one = parse("[secy]\n[ports]\nplain = \"a\"\nsecure = \"b\"\n").unwrap();
+    let l = one.links.unwrap();
+    assert_eq!(l.links[0].name, "b");
+    assert!(l.monitor.is_none());
+    // Several links: the monitor runs with its defaults.
+    let two = parse(
+        "[secy]\n[ports]\nplain = \"a\"\n[[links]]\nsecure = \"b\"\n[[links]]\nsecure = \"c\"\n",
+    )
+    .unwrap();
+    assert!(two.links.unwrap().monitor.is_some());
+}
+
+#[test]
+fn link_errors_name_the_field() {
+    for (edit, want) in [
+        (
+            ("secure = \"eth3\"", "secure = \"eth2\""),
+            "links[1].secure: eth2 is already links[0]",
+        ),
+        (
+            ("secure = \"eth3\"", "secure = \"eth1\""),
+            "links[1].secure: eth1 is the plain port",
+        ),
+        (
+            ("name = \"dx1\"", "name = \"dx 1\""),
+            "links[0].name: \"dx 1\": use 1 to 32 letters",
+        ),
+        (
+            ("mode = \"balance\"", "mode = \"roundrobin\""),
+            "redundancy.mode: \"roundrobin\": use \"active-backup\" or \"balance\"",
+        ),
+        (("max_loss = 0.05", "max_loss = 1.5"), "monitor.max_loss"),
+        (
+            ("probe_interval_ms = 50", "probe_interval_ms = 0"),
+            "monitor.probe_interval_ms",
+        ),
+        (("priority = 1", "priority = -1"), "links[0].priority"),
+        (
+            (
+                "[[links]]\nsecure = \"eth3\"\n",
+                "[[links]]\nsecure = \"eth3\"\nspeed = 10\n",
+            ),
+            "links[1].speed: unknown key",
+        ),
+    ] {
+        let e = err(&LINKS.replacen(edit.0, edit.1, 1));
+        assert!(e.starts_with(want), "{edit:?}: {e}");
+    }
+    let both = LINKS.replacen("plain = \"eth1\"", "plain = \"eth1\"\nsecure = \"eth9\"", 1);
+    assert!(err(&both).starts_with("ports.secure: give the secure interfaces either as [ports] secure or as [[links]], not both"));
+    let none = "[secy]\n[ports]\nplain = \"a\"\n";
+    assert!(
+        err(none).starts_with("ports.secure: missing"),
+        "{}",
+        err(none)
+    );
+    let stray = "[secy]\n[monitor]\nprobe_miss = 3\n";
+    assert!(
+        err(stray).starts_with("monitor: needs secure links"),
+        "{}",
+        err(stray)
+    );
+}
+
+#[test]
+fn forward_threads_setting() {
+    use crate::forward::worker::ThreadMode;
+    let base = "[secy]\n[forward]\n";
+    let t = |v: &str| parse(&format!("{base}threads = \"{v}\"\n")).map(|c| c.forward.threads);
+    assert_eq!(t("one").unwrap(), Some(ThreadMode::OneThread));
+    assert_eq!(t("two").unwrap(), Some(ThreadMode::TwoThreads));
+    assert!(t("auto").unwrap().is_some());
+    assert_eq!(parse(base).unwrap().forward.threads, None);
+    assert!(err(&format!("{base}threads = \"three\"\n"))
+        .starts_with("forward.threads: \"three\": use \"auto\", \"one\" or \"two\""));
 }

@@ -3,3 +3,4 @@
 pub mod pnstore;
 pub mod pump;
 pub mod runtime;
+pub mod worker;

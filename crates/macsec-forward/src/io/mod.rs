@@ -53,6 +53,7 @@
 pub mod afpacket;
 pub mod control;
 pub mod iface;
+pub mod linkwatch;
 pub mod netns;
 mod sys;
 
@@ -213,6 +214,48 @@ impl<T: TxPort + ?Sized> TxPort for Box<T> {
         (**self).flush()
     }
 }
+
+/// Wakes a thread that waits in [`wait_readable`]: an `eventfd` that the thread polls
+/// beside its rings, so control messages are acted on at once instead of at the next
+/// poll timeout.
+#[derive(Debug)]
+pub struct Waker(std::os::fd::OwnedFd);
+
+impl Waker {
+    /// A new waker.
+    pub fn new() -> std::io::Result<Waker> {
+        Ok(Waker(sys::eventfd()?))
+    }
+
+    /// Makes the waker readable, ending the owner's wait.
+    pub fn wake(&self) {
+        sys::eventfd_signal(std::os::fd::AsFd::as_fd(&self.0));
+    }
+
+    /// Makes the waker unreadable again (the owner, before it looks at its messages).
+    pub fn reset(&self) {
+        sys::eventfd_clear(std::os::fd::AsFd::as_fd(&self.0));
+    }
+}
+
+impl std::os::fd::AsFd for Waker {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+}
+
+/// Waits until any of `fds` is readable or has an error, or `timeout` has passed (at
+/// most 70 fds); `revents` receives each fd's poll events (`POLLIN`, [`POLLERR`], ...).
+pub fn wait_readable(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    timeout: Duration,
+    revents: &mut [i16],
+) -> std::io::Result<()> {
+    sys::poll_readable(fds, timeout, revents)
+}
+
+/// `POLLERR`: the fd has a pending socket error.
+pub const POLLERR: i16 = libc::POLLERR;
 
 /// Setting up ports or interfaces failed. Every variant names the interface and, where
 /// there is one, the command that fixes the problem.

@@ -205,6 +205,63 @@ pub(crate) fn poll_one(
     Ok(if r == 0 { 0 } else { pfd.revents })
 }
 
+/// Waits until any of `fds` is readable (or has an error), at most `timeout`, and puts
+/// each fd's `revents` into `revents` (as far as it reaches). Interrupted waits return
+/// as if the time had passed.
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Duration,
+    revents: &mut [i16],
+) -> io::Result<()> {
+    const MAX: usize = 70;
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX];
+    let n = fds.len().min(MAX);
+    for (p, fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd.as_raw_fd();
+        p.events = libc::POLLIN;
+    }
+    let ms = c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
+    // SAFETY: `pfds[..n]` are valid pollfds; n <= MAX fits nfds_t.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    for (out, p) in revents.iter_mut().zip(&pfds[..n]) {
+        *out = if r > 0 { p.revents } else { 0 };
+    }
+    Ok(())
+}
+
+/// A non-blocking `eventfd`, to wake a thread waiting in [`poll_readable`].
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with constant flags; the returned fd is checked.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+    // SAFETY: `fd` is a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter (making it readable).
+pub(crate) fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from a live buffer to a valid fd. A full counter
+    // (EAGAIN) means it is readable already.
+    let _ = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+}
+
+/// Resets an eventfd's counter (making it unreadable until the next signal).
+pub(crate) fn eventfd_clear(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live buffer from a valid non-blocking fd.
+    let _ = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+}
+
 /// Reads and clears the socket's pending error (`SO_ERROR`).
 pub(crate) fn take_socket_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     let e: c_int = getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;

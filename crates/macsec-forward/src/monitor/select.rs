@@ -23,6 +23,16 @@ pub enum Mode {
     Balance,
 }
 
+impl Mode {
+    /// The config spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::ActiveBackup => "active-backup",
+            Mode::Balance => "balance",
+        }
+    }
+}
+
 impl FromStr for Mode {
     type Err = SelectError;
     fn from_str(s: &str) -> Result<Mode, SelectError> {
@@ -256,7 +266,6 @@ pub struct Selector {
     mode: Mode,
     hold_up: Duration,
     priorities: Vec<u32>,
-    salts: Vec<u64>,
     views: Vec<LinkView>,
     current: LinkSet,
     tier: Option<Tier>,
@@ -277,7 +286,6 @@ impl Selector {
             mode: cfg.mode,
             hold_up: Duration::from_millis(cfg.hold_up_ms),
             priorities: priorities.to_vec(),
-            salts: (0..n as u64).map(|i| mix(0x6c69_6e6b ^ i)).collect(),
             views: vec![LinkView::DOWN; n],
             current: LinkSet::EMPTY,
             tier: None,
@@ -432,12 +440,62 @@ impl Selector {
     /// The link for a frame of the flow with this [`flow_hash`], or `None` (drop).
     /// Allocation-free; in active-backup the hash is not used.
     pub fn pick(&self, flow_hash: u64) -> Option<usize> {
-        if self.mode == Mode::ActiveBackup || self.current.len() <= 1 {
-            return self.current.first();
+        self.path().pick(flow_hash)
+    }
+
+    /// [`pick`](Self::pick) for a raw Ethernet frame, hashing it only when that matters.
+    pub fn pick_frame(&self, frame: &[u8]) -> Option<usize> {
+        self.path().pick_frame(frame)
+    }
+
+    /// The current decision as a [`Path`], for a data plane that picks per frame.
+    pub fn path(&self) -> Path {
+        Path {
+            mode: self.mode,
+            links: self.current,
+        }
+    }
+}
+
+/// The links that carry traffic and how frames are spread over them: a copy of a
+/// [`Selector`]'s decision that a data plane keeps and picks from per frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    mode: Mode,
+    links: LinkSet,
+}
+
+impl Path {
+    /// No link: every frame is dropped.
+    pub const NONE: Path = Path {
+        mode: Mode::ActiveBackup,
+        links: LinkSet::EMPTY,
+    };
+
+    /// Every frame on link `i` (a forwarder with one link).
+    pub fn single(i: usize) -> Path {
+        Path {
+            mode: Mode::ActiveBackup,
+            links: LinkSet::single(i),
+        }
+    }
+
+    /// The links in use.
+    pub fn links(&self) -> LinkSet {
+        self.links
+    }
+
+    /// The link for a frame of the flow with this [`flow_hash`], or `None` (drop):
+    /// highest random weight over the links in use, so a flow moves only when its own
+    /// link goes. Allocation-free; in active-backup the hash is not used.
+    #[inline]
+    pub fn pick(&self, flow_hash: u64) -> Option<usize> {
+        if self.mode == Mode::ActiveBackup || self.links.len() <= 1 {
+            return self.links.first();
         }
         let mut best: Option<(u64, usize)> = None;
-        for i in self.current.iter() {
-            let w = mix(flow_hash ^ self.salts.get(i).copied().unwrap_or(0));
+        for i in self.links.iter() {
+            let w = mix(flow_hash ^ SALTS[i % MAX_LINKS]);
             if best.is_none_or(|(bw, _)| w > bw) {
                 best = Some((w, i));
             }
@@ -446,16 +504,29 @@ impl Selector {
     }
 
     /// [`pick`](Self::pick) for a raw Ethernet frame, hashing it only when that matters.
+    #[inline]
     pub fn pick_frame(&self, frame: &[u8]) -> Option<usize> {
-        if self.mode == Mode::ActiveBackup || self.current.len() <= 1 {
-            return self.current.first();
+        if self.mode == Mode::ActiveBackup || self.links.len() <= 1 {
+            return self.links.first();
         }
         self.pick(flow_hash(frame))
     }
 }
 
+/// A per-link salt for the rendezvous hash, fixed so that both builds of a forwarder
+/// and every restart spread flows the same way.
+const SALTS: [u64; MAX_LINKS] = {
+    let mut t = [0u64; MAX_LINKS];
+    let mut i = 0;
+    while i < MAX_LINKS {
+        t[i] = mix(0x6c69_6e6b ^ i as u64);
+        i += 1;
+    }
+    t
+};
+
 /// A 64-bit finalizer (splitmix64): every input bit affects every output bit.
-fn mix(mut x: u64) -> u64 {
+const fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

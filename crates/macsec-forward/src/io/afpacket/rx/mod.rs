@@ -315,15 +315,25 @@ impl AfPacketRx {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
         if rev & libc::POLLERR != 0 {
-            match sys::take_socket_error(self.fd.as_fd())? {
-                // The link went down: an event, not a failure. The kernel unhooks the
-                // socket until the port is up again and then hooks it back in.
-                Some(e) if e.raw_os_error() == Some(libc::ENETDOWN) => self.stats.link_down += 1,
-                Some(e) => return Err(e),
-                None => {}
-            }
+            self.take_error()?;
         }
         Ok(true)
+    }
+
+    /// Takes the socket's pending error after a poll reported `POLLERR`: the port going
+    /// down is counted ([`RxRingStats::link_down`]), anything else is returned (and
+    /// `ENODEV`, the interface deleted, means this port is gone for good).
+    pub fn take_error(&mut self) -> io::Result<()> {
+        match sys::take_socket_error(self.fd.as_fd())? {
+            // The link went down: an event, not a failure. The kernel unhooks the
+            // socket until the port is up again and then hooks it back in.
+            Some(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                self.stats.link_down += 1;
+                Ok(())
+            }
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

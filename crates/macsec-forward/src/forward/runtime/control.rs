@@ -1,0 +1,455 @@
+//! The control loop: MKA per link, the link monitors and the selector, interface events,
+//! PN reservations, signals and counters. Everything here is event-driven; the data
+//! plane is told what changed through [`Workers`].
+
+use super::kay::{Changes, Kay, Mkpdu};
+use super::report;
+use super::ForwardError;
+use crate::config::{ForwardSettings, LinkSettings};
+use crate::forward::pnstore::{PnStore, SaId};
+use crate::forward::pump::ProbeIn;
+use crate::forward::worker::{TxOp, Up, Workers};
+use crate::io::linkwatch::{LinkEvent, LinkWatch};
+use crate::monitor::link::{Monitor, State};
+use crate::monitor::select::{LinkView, Selector};
+use crossbeam::channel::{self, Receiver};
+use macsec::crypto::CipherSuite;
+use macsec::secy::TxEvent;
+use macsec::wire::Sci;
+use std::time::{Duration, Instant};
+
+/// One link as the control thread sees it.
+pub(super) struct LinkCtl {
+    cfg: LinkSettings,
+    ifname: String,
+    pub(super) sci: Sci,
+    pub(super) kay: Option<Kay>,
+    pub(super) monitor: Option<Monitor>,
+    /// Secured: MKA secured the CA, or static keys are installed.
+    pub(super) secured: bool,
+    pub(super) carrier: bool,
+    /// PN store identities of the static transmit SAs, per AN.
+    ids: [Option<SaId>; 4],
+    /// Times traffic moved away from this link.
+    pub(super) failovers: u64,
+}
+
+impl LinkCtl {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        cfg: LinkSettings,
+        ifname: String,
+        sci: Sci,
+        kay: Option<Kay>,
+        monitor: Option<Monitor>,
+        secured: bool,
+        carrier: bool,
+        ids: [Option<SaId>; 4],
+    ) -> LinkCtl {
+        LinkCtl {
+            cfg,
+            ifname,
+            sci,
+            kay,
+            monitor,
+            secured,
+            carrier,
+            ids,
+            failovers: 0,
+        }
+    }
+
+    /// The link's name.
+    pub(super) fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// The link's secure interface.
+    pub(super) fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Its active-backup priority.
+    pub(super) fn priority(&self) -> u32 {
+        self.cfg.priority
+    }
+}
+
+/// Everything start-up made, handed to the control loop.
+pub(super) struct Started {
+    pub(super) plain: String,
+    pub(super) links: Vec<LinkCtl>,
+    pub(super) workers: Workers,
+    pub(super) up: Receiver<Up>,
+    pub(super) probes: Receiver<ProbeIn>,
+    pub(super) mkpdus: Receiver<Mkpdu>,
+    pub(super) store: PnStore,
+    pub(super) selector: Selector,
+    /// Whether the link monitor runs (it then decides which links carry traffic).
+    pub(super) monitored: bool,
+    pub(super) cipher: CipherSuite,
+    pub(super) key_source: &'static str,
+    pub(super) fwd: ForwardSettings,
+}
+
+/// The control thread's state.
+struct Control {
+    s: Started,
+    started_at: Instant,
+    failovers: u64,
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGUSR1 as a channel.
+fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut s = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+        .map_err(|e| ForwardError::Startup(format!("cannot install signal handlers: {e}")))?;
+    let (tx, rx) = channel::unbounded();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in s.forever() {
+                if tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| ForwardError::Startup(e.to_string()))?;
+    Ok(rx)
+}
+
+/// Runs the control loop until SIGINT/SIGTERM or a data-plane failure.
+pub(super) fn run(s: Started) -> Result<(), ForwardError> {
+    let signals = signal_channel()?;
+    let (lw_tx, lw_rx) = channel::bounded(256);
+    let _watch = match LinkWatch::start(lw_tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("interface events unavailable ({e}); carrier changes are seen by the link monitor's probes only");
+            None
+        }
+    };
+    let ticker = match s.fwd.stats_interval {
+        Some(i) => channel::tick(i),
+        None => channel::never(),
+    };
+    let pn_tick = if s.links.iter().any(|l| l.kay.is_some()) {
+        channel::tick(Duration::from_secs(1))
+    } else {
+        channel::never()
+    };
+    let mut c = Control {
+        s,
+        started_at: Instant::now(),
+        failovers: 0,
+    };
+    for i in 0..c.s.links.len() {
+        c.drain_kay(i);
+    }
+    c.service(Instant::now());
+    let mut failure: Option<String> = None;
+    loop {
+        let deadline = c.deadline();
+        let timer = deadline.map(channel::at).unwrap_or_else(channel::never);
+        channel::select! {
+            recv(c.s.mkpdus) -> m => if let Ok((i, f)) = m {
+                if let Some(k) = c.s.links.get_mut(i).and_then(|l| l.kay.as_mut()) {
+                    k.receive(Instant::now(), &f);
+                }
+                c.drain_kay(i);
+            },
+            recv(timer) -> _ => {
+                let now = Instant::now();
+                for i in 0..c.s.links.len() {
+                    if let Some(k) = c.s.links[i].kay.as_mut() {
+                        k.participant.handle_timeout(now);
+                    }
+                    c.drain_kay(i);
+                    if let Some(m) = c.s.links[i].monitor.as_mut() {
+                        m.handle_timeout(now);
+                    }
+                }
+            },
+            recv(c.s.probes) -> p => if let Ok(p) = p {
+                if let Some(m) = c.s.links.get_mut(p.link).and_then(|l| l.monitor.as_mut()) {
+                    // Malformed probes are counted by the monitor.
+                    let _ = m.on_probe(p.at, p.payload());
+                }
+            },
+            recv(lw_rx) -> ev => if let Ok(ev) = ev {
+                c.link_event(ev);
+            },
+            recv(pn_tick) -> _ => {
+                if let Some(r) = c.s.workers.report() {
+                    for i in 0..c.s.links.len() {
+                        if let (Some(k), Some((t, _)), Some((x, _))) =
+                            (c.s.links[i].kay.as_mut(), r.tx.get(i), r.rx.get(i))
+                        {
+                            k.report_pns(t, x);
+                        }
+                        c.drain_kay(i);
+                    }
+                }
+            },
+            recv(signals) -> sig => match sig {
+                Ok(signal_hook::consts::SIGHUP) => c.rekey("SIGHUP"),
+                Ok(signal_hook::consts::SIGUSR1) => c.print_stats("stats"),
+                Ok(_) | Err(_) => break,
+            },
+            recv(c.s.up) -> m => match m {
+                Ok(up) => {
+                    if let Err(e) = c.up(up) {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                Err(_) => {
+                    failure = Some("a data-plane thread exited".into());
+                    break;
+                }
+            },
+            recv(ticker) -> _ => c.print_stats("stats"),
+        }
+        c.service(Instant::now());
+    }
+    let Control {
+        s,
+        started_at,
+        failovers,
+    } = c;
+    let Started {
+        plain,
+        mut links,
+        workers,
+        selector,
+        cipher,
+        key_source,
+        ..
+    } = s;
+    let r = workers.stop();
+    let info = report::Context {
+        plain: &plain,
+        links: &links,
+        selector: &selector,
+        cipher,
+        key_source,
+        uptime: started_at.elapsed(),
+        failovers,
+        threads: None,
+    };
+    println!("{}", report::json("exit", &r, &info));
+    for l in &mut links {
+        if let Some(k) = l.kay.take() {
+            k.stop();
+        }
+    }
+    match failure {
+        Some(f) => Err(ForwardError::Runtime(f)),
+        None => Ok(()),
+    }
+}
+
+impl Control {
+    /// The earliest time something must be looked at again.
+    fn deadline(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = self.s.selector.poll_timeout();
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
+        };
+        for l in &self.s.links {
+            take(l.kay.as_ref().and_then(|k| k.participant.poll_timeout()));
+            take(l.monitor.as_ref().and_then(|m| m.poll_timeout()));
+        }
+        d
+    }
+
+    /// Applies link `i`'s KaY actions and passes on what changed.
+    fn drain_kay(&mut self, i: usize) {
+        let Some(l) = self.s.links.get_mut(i) else {
+            return;
+        };
+        let Some(k) = l.kay.as_mut() else {
+            return;
+        };
+        let Changes { secured } = k.drain(&self.s.workers);
+        if let Some(s) = secured {
+            l.secured = s;
+            if let Some(m) = l.monitor.as_mut() {
+                m.set_secured(Instant::now(), s);
+            }
+        }
+    }
+
+    /// Probes due, monitor events, and the selector's decision.
+    fn service(&mut self, now: Instant) {
+        if !self.s.monitored {
+            return;
+        }
+        for (i, l) in self.s.links.iter_mut().enumerate() {
+            let Some(m) = l.monitor.as_mut() else {
+                continue;
+            };
+            while let Some(p) = m.poll_transmit(now) {
+                self.s.workers.probe(i, p.encode());
+            }
+            while let Some(ev) = m.poll_event() {
+                let name = &l.cfg.name;
+                match ev.new {
+                    State::Up => tracing::info!("link {name}: {ev}"),
+                    _ => tracing::warn!("link {name}: {ev}"),
+                }
+            }
+            self.s.selector.set_link(i, LinkView::of(m));
+        }
+        if self.s.selector.update(now) {
+            self.s.workers.set_path(self.s.selector.path());
+        }
+        while let Some(f) = self.s.selector.poll_event() {
+            self.failovers += 1;
+            for i in f.from.minus(f.to).iter() {
+                if let Some(l) = self.s.links.get_mut(i) {
+                    l.failovers += 1;
+                }
+            }
+            let names = |set: crate::monitor::select::LinkSet| {
+                let v: Vec<&str> = set
+                    .iter()
+                    .filter_map(|i| self.s.links.get(i).map(|l| l.cfg.name.as_str()))
+                    .collect();
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(",")
+                }
+            };
+            let msg = format!(
+                "traffic moves from {} to {} ({})",
+                names(f.from),
+                names(f.to),
+                f.reason
+            );
+            if f.to.is_empty() {
+                tracing::error!("failover: {msg}: no link can carry traffic; frames are dropped");
+            } else {
+                tracing::warn!("failover: {msg}");
+            }
+        }
+    }
+
+    /// An interface event: carrier of a secure port.
+    fn link_event(&mut self, ev: LinkEvent) {
+        let now = Instant::now();
+        for l in &mut self.s.links {
+            if l.ifname != ev.ifname() {
+                continue;
+            }
+            let carrier = matches!(ev, LinkEvent::Changed { carrier: true, .. });
+            if carrier != l.carrier {
+                l.carrier = carrier;
+                if carrier {
+                    tracing::info!(
+                        "link {}: secure port {} has carrier again",
+                        l.cfg.name,
+                        l.ifname
+                    );
+                } else {
+                    tracing::warn!("link {}: secure port {} lost carrier", l.cfg.name, l.ifname);
+                }
+                if let Some(m) = l.monitor.as_mut() {
+                    m.set_carrier(now, carrier);
+                }
+            }
+        }
+    }
+
+    /// A message from the data plane. An error stops the forwarder.
+    fn up(&mut self, up: Up) -> Result<(), String> {
+        match up {
+            Up::PnReserve { link, an, ceiling } => {
+                let Some(id) = self.s.links.get(link).and_then(|l| l.ids[an as usize & 3]) else {
+                    return Ok(());
+                };
+                let ceiling = ceiling.min(self.s.cipher.max_pn());
+                // If this fails the SA stops at its current ceiling, so no PN is ever
+                // unrecorded.
+                self.s.store.set(id, ceiling).map_err(|e| e.to_string())?;
+                self.s.workers.tx(link, TxOp::RaiseCeiling { an, ceiling });
+            }
+            Up::Event(link, ev) => {
+                let name = self
+                    .s
+                    .links
+                    .get(link)
+                    .map_or("?", |l| l.cfg.name.as_str())
+                    .to_owned();
+                match ev {
+                    TxEvent::PnThreshold { an, next_pn } => {
+                        match self.s.links.get_mut(link).and_then(|l| l.kay.as_mut()) {
+                            Some(k) => {
+                                // Tell the KaY now rather than at the next report.
+                                k.participant.report_tx_pn(an, next_pn);
+                                self.drain_kay(link);
+                            }
+                            None => tracing::warn!("link {name}: transmit SA {an} passed the rekey threshold (next PN {next_pn:#x}); configure a new key (static keys do not rekey)"),
+                        }
+                    }
+                    TxEvent::PnExhausted { an } => tracing::error!(
+                        "link {name}: transmit SA {an} used its last PN and stopped; configure a new key"
+                    ),
+                    TxEvent::PnCeiling { an, next_pn } => tracing::warn!(
+                        "link {name}: transmit SA {an} waits for its PN reservation (next PN {next_pn:#x}); frames are being dropped"
+                    ),
+                    other => tracing::debug!("link {name}: transmit event {other:?}"),
+                }
+            }
+            Up::Failed(which, e) => return Err(format!("{which} thread: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Asks every link's key server for a fresh SAK.
+    fn rekey(&mut self, why: &str) {
+        let mut any = false;
+        for i in 0..self.s.links.len() {
+            let l = &mut self.s.links[i];
+            if let Some(k) = l.kay.as_mut() {
+                any = true;
+                let ok = k.participant.request_rekey();
+                tracing::info!(
+                    "{why}: link {}: {}",
+                    l.cfg.name,
+                    if ok {
+                        "distributing a new SAK"
+                    } else {
+                        "rekey refused (not the key server, or a rekey is in progress)"
+                    }
+                );
+                self.drain_kay(i);
+            }
+        }
+        if !any {
+            tracing::info!("{why} ignored: static keys do not rekey");
+        }
+    }
+
+    fn print_stats(&self, event: &str) {
+        if let Some(r) = self.s.workers.report() {
+            println!("{}", report::json(event, &r, &self.context()));
+        }
+    }
+
+    fn context(&self) -> report::Context<'_> {
+        report::Context {
+            plain: &self.s.plain,
+            links: &self.s.links,
+            selector: &self.s.selector,
+            cipher: self.s.cipher,
+            key_source: self.s.key_source,
+            uptime: self.started_at.elapsed(),
+            failovers: self.failovers,
+            threads: Some(self.s.workers.mode()),
+        }
+    }
+}

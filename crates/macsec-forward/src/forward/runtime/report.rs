@@ -1,0 +1,160 @@
+//! The JSON counters printed on SIGUSR1, every `stats_interval` and at exit.
+//!
+//! ```text
+//! { "event": "stats" | "exit",
+//!   "counters": { "secy": {sums over links}, "tx_sc": {first link's}, "rx_sc": [every link's] },
+//!   "pumps": { "plain_to_secure": {...}, "secure_to_plain": {...} },
+//!   "links": [ { "name", "secure", "sci", "state", "reason", "role", "carrier", "secured",
+//!                "rtt_ms": {"last","mean","p99"}, "jitter_ms", "loss": {"tx_dir","rx_dir"},
+//!                "probes": {...}, "failovers", "counters": {SecY}, "pumps": {...}, "mka": {...} } ],
+//!   "redundancy": { "mode", "active", "failovers" },
+//!   "forwarder": { "plain", "secure", "cipher", "sci", "key_source", "uptime_s", "mka", "threads" } }
+//! ```
+//!
+//! Counter keys are the 802.1AE names (`InPktsOK`, `OutPktsEncrypted`, ...). With one
+//! link, `counters` is exactly that link's SecY.
+
+use super::control::LinkCtl;
+use crate::forward::pump::PumpCounters;
+use crate::forward::worker::{Report, ThreadMode};
+use crate::monitor::link::State;
+use crate::monitor::select::{Mode, Selector};
+use macsec::crypto::CipherSuite;
+use macsec::secy::SecYStats;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+/// What the report needs besides the data plane's counters.
+pub(super) struct Context<'a> {
+    pub(super) plain: &'a str,
+    pub(super) links: &'a [LinkCtl],
+    pub(super) selector: &'a Selector,
+    pub(super) cipher: CipherSuite,
+    pub(super) key_source: &'static str,
+    pub(super) uptime: Duration,
+    pub(super) failovers: u64,
+    pub(super) threads: Option<ThreadMode>,
+}
+
+/// Adds every number of `from` to the same key of `into` (objects of counters).
+fn add_numbers(into: &mut Map<String, Value>, from: &Value) {
+    if let Value::Object(m) = from {
+        for (k, v) in m {
+            if let Some(n) = v.as_u64() {
+                let e = into.entry(k.clone()).or_insert(json!(0));
+                *e = json!(e.as_u64().unwrap_or(0) + n);
+            }
+        }
+    }
+}
+
+fn ms(d: Option<f64>) -> Value {
+    d.map_or(Value::Null, |v| json!((v * 1000.0).round() / 1000.0))
+}
+
+/// A link's role: whether it carries traffic now.
+fn role(c: &Context<'_>, i: usize) -> &'static str {
+    let carrying = c.selector.path().links().contains(i) || c.links.len() == 1;
+    match (carrying, c.selector.mode()) {
+        (true, _) => "active",
+        (false, Mode::ActiveBackup) => "backup",
+        (false, Mode::Balance) => "standby",
+    }
+}
+
+/// The JSON line for `event`.
+pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
+    let mut secy_sum = Map::new();
+    let mut rx_sc = Vec::new();
+    let mut tx_sc = Value::Null;
+    let mut links = Vec::new();
+    for (i, l) in c.links.iter().enumerate() {
+        let (Some((t, tp)), Some((x, xp))) = (r.tx.get(i), r.rx.get(i)) else {
+            continue;
+        };
+        let stats = serde_json::to_value(SecYStats::new(t.clone(), x.clone())).unwrap_or_default();
+        add_numbers(&mut secy_sum, &stats["secy"]);
+        if let Value::Array(a) = &stats["rx_sc"] {
+            rx_sc.extend(a.iter().cloned());
+        }
+        if i == 0 {
+            tx_sc = stats["tx_sc"].clone();
+        }
+        let mon = l.monitor.as_ref().map(|m| {
+            let s = m.snapshot();
+            let f = s.figures;
+            json!({
+                "state": s.state.as_str(),
+                "reason": s.reason.as_str(),
+                "monitor_active": s.monitor_active,
+                "rtt_ms": { "last": ms(f.rtt_last_ms), "mean": ms(f.rtt_mean_ms), "p99": ms(f.rtt_p99_ms) },
+                "jitter_ms": ms(f.jitter_ms),
+                "loss": { "tx_dir": f.loss_tx, "rx_dir": f.loss_rx },
+                "probes": { "sent": s.probes_sent, "received": s.probes_received,
+                            "ignored": s.probes_ignored, "invalid": s.probes_invalid },
+                "state_changes": s.state_changes,
+                "peer_restarts": s.peer_restarts,
+            })
+        });
+        // Without a monitor a link is up when it has carrier and is secured.
+        let state = match &mon {
+            Some(m) => m["state"].as_str().unwrap_or("down").to_owned(),
+            None if l.carrier && l.secured => State::Up.as_str().to_owned(),
+            None => State::Down.as_str().to_owned(),
+        };
+        let mut link = json!({
+            "name": l.name(),
+            "secure": l.ifname(),
+            "sci": l.sci.to_string(),
+            "priority": l.priority(),
+            "state": state,
+            "role": role(c, i),
+            "carrier": l.carrier,
+            "secured": l.secured,
+            "failovers": l.failovers,
+            "counters": stats,
+            "pumps": { "plain_to_secure": tp, "secure_to_plain": xp },
+            "mka": l.kay.as_ref().map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+        });
+        if let (Some(Value::Object(m)), Value::Object(o)) = (mon, &mut link) {
+            for (k, v) in m {
+                if k != "state" {
+                    o.insert(k, v);
+                }
+            }
+        }
+        links.push(link);
+    }
+    let first = c.links.first();
+    let active = c
+        .selector
+        .path()
+        .links()
+        .iter()
+        .filter_map(|i| c.links.get(i).map(|l| l.name().to_owned()))
+        .collect::<Vec<_>>();
+    let protect: PumpCounters = r.protect_total();
+    let validate: PumpCounters = r.validate_total();
+    json!({
+        "event": event,
+        "counters": { "secy": secy_sum, "tx_sc": tx_sc, "rx_sc": rx_sc },
+        "pumps": { "plain_to_secure": protect, "secure_to_plain": validate },
+        "links": links,
+        "redundancy": {
+            "mode": c.selector.mode().as_str(),
+            "active": active,
+            "failovers": c.failovers,
+        },
+        "forwarder": {
+            "plain": c.plain,
+            "secure": c.links.iter().map(|l| l.ifname()).collect::<Vec<_>>().join(","),
+            "cipher": first.and_then(|l| l.kay.as_ref()).map_or(c.cipher, |k| k.cipher).name(),
+            "sci": first.map(|l| l.sci.to_string()),
+            "key_source": c.key_source,
+            "uptime_s": c.uptime.as_secs_f64(),
+            "mka": first.and_then(|l| l.kay.as_ref()).map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+            "threads": c.threads.map(|t| t.as_str()),
+        },
+    })
+    .to_string()
+}
