@@ -5,4 +5,5 @@ mod cli;
 mod forward;
 mod forward_mem;
 mod io;
+mod multilink_mem;
 mod pcap_cli;
