@@ -87,7 +87,7 @@ fn forward_config_errors_exit_2_naming_the_field() {
         // Several links: MKA only (each link needs its own SCI and SAKs), no fixed SCI,
         // and the monitor's probes cannot travel with clear VLAN tags.
         (
-            format!("[ports]\nplain = \"p0\"\n[[links]]\nsecure = \"s0\"\n[[links]]\nsecure = \"s1\"\n[secy]\n[[secy.tx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n[[secy.rx]]\nsci = \"5254001234010001\"\n[[secy.rx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n"),
+            "[ports]\nplain = \"p0\"\n[[links]]\nsecure = \"s0\"\n[[links]]\nsecure = \"s1\"\n[secy]\n[[secy.tx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n[[secy.rx]]\nsci = \"5254001234010001\"\n[[secy.rx.sa]]\nan = 0\nkey = \"AD7A2BD03EAC835A6F620FDCB506B345\"\n".to_string(),
             "links: several links need [mka]",
         ),
         (
