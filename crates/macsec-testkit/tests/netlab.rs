@@ -1,8 +1,8 @@
 //! Root tests of [`macsec_testkit::netlab`]: real namespaces, veth pairs, bridges, pings,
 //! offloads, signals and privilege drops. Namespaces are named `nlt<pid>-<n>-<tag>` and
-//! removed on drop. Child processes are this test binary re-executed (see [`helper`]),
-//! never an outside program. Every test needing root is named `root_*` and fails
-//! without root (see [`macsec_testkit::root`]).
+//! removed on drop. Child processes are this test binary re-executed (see
+//! [`helper_entry_point_not_a_test`]), never an outside program. Every test needing root
+//! is named `root_*` and fails without root (see [`macsec_testkit::root`]).
 
 use macsec_testkit::netlab::link::{self, IfIndexes, OperState, Veth};
 use macsec_testkit::netlab::netns::Netns;
@@ -73,7 +73,7 @@ fn helper_cmd(role: &str) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args([
         "--exact",
-        "helper",
+        "helper_entry_point_not_a_test",
         "--nocapture",
         "--test-threads=1",
         "--quiet",
@@ -99,7 +99,7 @@ fn wait_ready(child: &mut std::process::Child) {
 
 /// Not a test: the entry point of re-executed helpers; does nothing in a normal run.
 #[test]
-fn helper() {
+fn helper_entry_point_not_a_test() {
     let Ok(role) = std::env::var("NETLAB_HELPER") else {
         eprintln!(
             "not a test: the entry point of this binary re-executed as a helper; nothing to do"

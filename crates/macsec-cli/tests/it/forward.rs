@@ -891,7 +891,8 @@ fn root_demo_passes_and_cleans_up_with_nothing_on_path() {
     assert!(!std::env::temp_dir().join(&lab_dir).exists());
 }
 
-/// The environment variable that makes this test binary a helper (see [`helper`]).
+/// The environment variable that makes this test binary a helper (see
+/// [`helper_entry_point_not_a_test`]).
 const HELPER: &str = "MACSEC_IT_HELPER";
 /// The forwarder arguments the helper passes on, as a JSON array.
 const HELPER_ARGS: &str = "MACSEC_IT_HELPER_ARGS";
@@ -935,7 +936,7 @@ fn unit_capabilities() -> Vec<String> {
 /// and execs `macsec` with the arguments in `MACSEC_IT_HELPER_ARGS`, so the forwarder
 /// keeps this process's pid.
 #[test]
-fn helper() {
+fn helper_entry_point_not_a_test() {
     let Ok(role) = std::env::var(HELPER) else {
         eprintln!(
             "not a test: the entry point of this binary re-executed as a helper; nothing to do"
@@ -966,8 +967,8 @@ fn helper() {
 /// What `examples/macsec-forward@.service` runs: the forwarder as an ordinary user
 /// (`nobody` here) holding only the unit's capabilities, CAP_NET_RAW and CAP_NET_ADMIN
 /// (ambient), with the bounding set cut to those two; with static keys (PN state file)
-/// and MKA. A helper (this binary re-executed, see [`helper`]) drops the privileges and
-/// execs the forwarder, as systemd would.
+/// and MKA. A helper (this binary re-executed, see [`helper_entry_point_not_a_test`])
+/// drops the privileges and execs the forwarder, as systemd would.
 #[test]
 fn root_forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
     require_root();
@@ -981,7 +982,7 @@ fn root_forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
             let mut c = std::process::Command::new(std::env::current_exe().unwrap());
             c.args([
                 "--exact",
-                "forward::helper",
+                "forward::helper_entry_point_not_a_test",
                 "--nocapture",
                 "--test-threads=1",
                 "-q",
