@@ -6,11 +6,11 @@
 //! that has joined that namespace, then used from any thread:
 //!
 //! ```no_run
-//! use macsec::io::afpacket::{AfPacketRx, RxConfig};
-//! use macsec::io::iface::Interface;
-//! use macsec::io::netns;
+//! use macsec_forward::io::afpacket::{AfPacketRx, RxConfig};
+//! use macsec_forward::io::iface::Interface;
+//! use macsec_forward::io::netns;
 //!
-//! let rx = netns::run_in("red", || -> Result<AfPacketRx, macsec::io::SetupError> {
+//! let rx = netns::run_in("red", || -> Result<AfPacketRx, macsec_forward::io::SetupError> {
 //!     let ifc = Interface::lookup("veth0")?;
 //!     AfPacketRx::open(&ifc, &RxConfig::default())
 //! })??;
