@@ -541,7 +541,25 @@ impl Lab {
             .and_then(|r| r)
             .map_err(|e| LabError::CannotRun(format!("listen on {addr} in host B: {e}")))?;
         let recv = std::thread::spawn(move || -> std::io::Result<u64> {
-            let (mut s, _) = listener.accept()?;
+            // Bounded: a sender that never connects leaves no thread behind.
+            listener.set_nonblocking(true)?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "no connection within 10 s",
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            s.set_nonblocking(false)?;
             s.set_read_timeout(Some(Duration::from_secs(20)))?;
             let mut gen = Stream::new(7);
             let mut buf = vec![0u8; 1 << 16];
