@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end forwarder benchmark (root; needs iproute2, ethtool, iperf3).
+# End-to-end forwarder benchmark (root; needs iperf3, the one outside program it runs).
 #   sudo benches/forward.sh            # 10 s per iperf3 run
 #   BENCH_SECONDS=5 sudo benches/forward.sh
 # Prints a markdown table: Gbit/s through kernel bridges and through the forwarder pair

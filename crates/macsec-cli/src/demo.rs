@@ -3,15 +3,21 @@
 //! Builds `A — F1 == F2 — B` in fresh network namespaces, starts two forwarders with
 //! fresh random keys, pings both ways (normal and jumbo), measures TCP throughput and
 //! latency, prints both forwarders' counters, and removes everything again (on Ctrl-C
-//! too).
+//! too). It starts no outside program: the namespaces, links and addresses are made over
+//! netlink, the pings are ICMP from a raw socket inside a namespace, the throughput is a
+//! TCP transfer between two sockets of this process (`macsec_testkit::netlab`).
 
 use macsec::crypto::CipherSuite;
-use macsec_testkit::lab::{Lab, LabSpec, Side};
+use macsec_testkit::lab::{Lab, LabError, LabSpec, Launcher, Side};
+use macsec_testkit::netlab::ping::PingReport;
 use macsec_testkit::topology::Middle;
 use serde_json::Value;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Demo options.
 #[derive(Debug, Clone)]
@@ -51,15 +57,117 @@ fn print_counters(name: &str, v: &Value) {
     );
 }
 
-/// Runs the demo. Returns whether every check passed.
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// It ran and passed.
+    Pass,
+    /// It ran and failed.
+    Fail,
+    /// It could not run (the reason is its detail).
+    Skip,
+}
+
+/// The checks so far, printed as they come.
+#[derive(Debug, Default)]
+struct Checks {
+    done: Vec<(Outcome, String, String)>,
+}
+
+impl Checks {
+    /// Records and prints one check.
+    fn report(&mut self, name: &str, outcome: Outcome, detail: String) {
+        let tag = match outcome {
+            Outcome::Pass => " ok ",
+            Outcome::Fail => "FAIL",
+            Outcome::Skip => "skip",
+        };
+        println!("  [{tag}] {name}: {detail}");
+        self.done.push((outcome, name.to_owned(), detail));
+    }
+
+    /// A ping check: passes with every reply back; a ping that could not be sent at all
+    /// is a check that did not run.
+    fn ping(
+        &mut self,
+        name: &str,
+        p: Result<PingReport, LabError>,
+        detail: impl Fn(&PingReport) -> String,
+    ) {
+        match p {
+            Ok(p) => {
+                let pass = p.sent > 0 && p.received == p.sent && p.bad == 0;
+                let mut d = detail(&p);
+                if let Some(e) = p.echoes.iter().find_map(|e| e.send_error) {
+                    d.push_str(&format!(
+                        " (send error: {})",
+                        std::io::Error::from_raw_os_error(e)
+                    ));
+                }
+                self.report(name, if pass { Outcome::Pass } else { Outcome::Fail }, d);
+            }
+            Err(e) => self.report(name, Outcome::Skip, format!("cannot ping: {e}")),
+        }
+    }
+
+    fn with(&self, outcome: Outcome) -> impl Iterator<Item = &(Outcome, String, String)> {
+        self.done.iter().filter(move |c| c.0 == outcome)
+    }
+
+    /// No check failed (checks that could not run do not count as failed).
+    fn passed(&self) -> bool {
+        self.with(Outcome::Fail).next().is_none()
+    }
+
+    /// The closing sentence: all passed, or what failed, and what was not checked.
+    fn summary(&self) -> String {
+        let names = |o| {
+            self.with(o)
+                .map(|c| c.1.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let failed = names(Outcome::Fail);
+        let not_run: Vec<String> = self
+            .with(Outcome::Skip)
+            .map(|c| format!("{} ({})", c.1, c.2))
+            .collect();
+        let mut s = if !failed.is_empty() {
+            format!("Some checks FAILED: {failed}.")
+        } else if not_run.is_empty() {
+            "All checks passed.".to_owned()
+        } else {
+            format!(
+                "The {} checks that ran passed.",
+                self.with(Outcome::Pass).count()
+            )
+        };
+        if !not_run.is_empty() {
+            s.push_str(&format!(
+                " NOT CHECKED (could not run): {}.",
+                not_run.join("; ")
+            ));
+        }
+        s
+    }
+}
+
+/// Runs the demo. Returns whether no check failed (a check that could not run is
+/// named in the summary, not counted as failed).
 pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
-    if !nix_is_root() {
+    if !macsec_testkit::root::is_root() {
         return Err("the demo creates network namespaces: run it as root (sudo)".into());
     }
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
+    // Every step is bounded (a few seconds at most); a stop request is honoured between
+    // steps, and returning drops the lab: forwarders stopped, namespaces deleted.
     let check = |what: &str| -> Result<(), String> {
         if stop.load(Ordering::Relaxed) {
             Err(format!("interrupted during {what}; everything was removed"))
@@ -81,7 +189,16 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
         subnet: 77,
         ..LabSpec::default()
     };
-    let mut lab = Lab::start(spec, bin).map_err(|e| e.to_string())?;
+    // The forwarders get a process group of their own: a Ctrl-C at the terminal reaches
+    // only the demo, which then stops them and removes everything in order.
+    let exe = bin.to_path_buf();
+    let launcher = Launcher::new(move |args| {
+        let mut c = Command::new(&exe);
+        c.args(args).process_group(0);
+        c
+    });
+    let mut lab = Lab::start_with(spec, launcher).map_err(|e| e.to_string())?;
+    check("setup")?;
     println!(
         "  cipher {}, {}, fresh random keys, plain MTU 9000, secure MTU 9032, PN state in {}",
         opts.cipher,
@@ -92,93 +209,117 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
         },
         lab.dir.display()
     );
-    let mut ok = true;
-    let mut report = |name: &str, pass: bool, detail: String| {
-        println!(
-            "  [{}] {name}: {detail}",
-            if pass { " ok " } else { "FAIL" }
-        );
-        ok &= pass;
-    };
+    let mut checks = Checks::default();
+    let ms = Duration::from_millis;
     println!("\nChecks:");
     for (from, label) in [(Side::A, "ping A -> B"), (Side::B, "ping B -> A")] {
         check("ping")?;
-        let p = lab
-            .ping(from, 56, 5, "0.2", false)
-            .map_err(|e| e.to_string())?;
-        report(
-            label,
-            p.received == p.sent,
+        checks.ping(label, lab.ping(from, 56, 5, ms(200), false), |p| {
             format!(
                 "{}/{} replies, RTT avg {:.0} µs",
                 p.received, p.sent, p.avg_us
-            ),
-        );
+            )
+        });
     }
     check("jumbo ping")?;
-    let p = lab
-        .ping(Side::A, 8972, 3, "0.2", true)
-        .map_err(|e| e.to_string())?;
-    report(
+    checks.ping(
         "jumbo ping A -> B (9000-byte IP packets, don't fragment)",
-        p.received == p.sent,
-        format!(
-            "{}/{} replies, RTT avg {:.0} µs",
-            p.received, p.sent, p.avg_us
-        ),
+        lab.ping(Side::A, 8972, 3, ms(200), true),
+        |p| {
+            format!(
+                "{}/{} replies, RTT avg {:.0} µs",
+                p.received, p.sent, p.avg_us
+            )
+        },
     );
     check("latency")?;
-    let idle = lab
-        .ping(Side::A, 56, 20, "0.05", false)
-        .map_err(|e| e.to_string())?;
-    report(
+    checks.ping(
         "latency at idle",
-        idle.received == idle.sent,
-        format!(
-            "RTT min {:.0} µs, avg {:.0} µs over {} pings",
-            idle.min_us, idle.avg_us, idle.sent
-        ),
+        lab.ping(Side::A, 56, 20, ms(50), false),
+        |p| {
+            format!(
+                "RTT min {:.0} µs, avg {:.0} µs over {} pings",
+                p.min_us, p.avg_us, p.sent
+            )
+        },
     );
     check("throughput")?;
     let bytes = 200u64 << 20;
+    let name = "TCP transfer A -> B (200 MiB, content checked)";
     match lab.tcp_transfer(bytes, 5201) {
-        Ok((got, secs)) => report(
-            "TCP transfer A -> B (200 MiB, content checked)",
-            got == bytes,
+        Ok((got, secs)) => checks.report(
+            name,
+            if got == bytes {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
             format!(
                 "{:.2} Gbit/s ({got} octets in {secs:.2} s)",
                 got as f64 * 8.0 / secs / 1e9
             ),
         ),
-        Err(e) => report("TCP transfer A -> B", false, e.to_string()),
+        Err(e @ LabError::CannotRun(_)) => checks.report(name, Outcome::Skip, e.to_string()),
+        Err(e) => checks.report(name, Outcome::Fail, e.to_string()),
     }
     check("counters")?;
     println!("\nCounters (802.1AE names):");
     for (side, name) in [(Side::A, "F1"), (Side::B, "F2")] {
         match lab.stats(side) {
             Ok(v) => print_counters(name, &v),
-            Err(e) => report("counters", false, e.to_string()),
+            Err(e) => checks.report(&format!("counters of {name}"), Outcome::Fail, e.to_string()),
         }
     }
     drop(lab);
-    println!(
-        "\nRemoved the namespaces. {}",
-        if ok {
-            "All checks passed."
-        } else {
-            "Some checks FAILED."
-        }
-    );
-    Ok(ok)
+    println!("\nRemoved the namespaces. {}", checks.summary());
+    Ok(checks.passed())
 }
 
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_names_failures_and_what_could_not_run() {
+        let mut c = Checks::default();
+        c.report("ping A -> B", Outcome::Pass, "5/5".into());
+        assert!(c.passed());
+        assert_eq!(c.summary(), "All checks passed.");
+        c.report("jumbo ping", Outcome::Skip, "cannot ping: EPERM".into());
+        assert!(c.passed(), "a check that could not run is no failure");
+        assert_eq!(
+            c.summary(),
+            "The 1 checks that ran passed. NOT CHECKED (could not run): jumbo ping (cannot ping: EPERM)."
+        );
+        c.report("TCP transfer", Outcome::Fail, "content differs".into());
+        assert!(!c.passed());
+        assert!(
+            c.summary().starts_with("Some checks FAILED: TCP transfer."),
+            "{}",
+            c.summary()
+        );
+        assert!(c
+            .summary()
+            .contains("NOT CHECKED (could not run): jumbo ping"));
+    }
+
+    #[test]
+    fn a_ping_that_cannot_be_sent_is_not_checked_and_a_lost_reply_fails() {
+        let mut c = Checks::default();
+        let err = LabError::CannotRun("no raw socket".into());
+        c.ping("p", Err(err), |_| String::new());
+        assert_eq!(c.done[0].0, Outcome::Skip);
+        assert!(c.done[0].2.contains("no raw socket"), "{:?}", c.done);
+        let lost = PingReport {
+            sent: 2,
+            received: 1,
+            bad: 0,
+            min_us: 1.0,
+            avg_us: 1.0,
+            max_us: 1.0,
+            echoes: Vec::new(),
+        };
+        c.ping("q", Ok(lost), |p| format!("{}/{}", p.received, p.sent));
+        assert_eq!(c.done[1], (Outcome::Fail, "q".into(), "1/2".into()));
+    }
 }

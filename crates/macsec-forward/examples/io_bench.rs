@@ -20,8 +20,8 @@
 //!    veth), and reports its `VmRSS` (from `/proc/self/status`) before opening, after
 //!    opening and after the traffic, and how much `MemFree` dropped when it opened.
 //!
-//! Everything runs in private network namespaces created and deleted by the program.
-//! Needs root and iproute2. Run with:
+//! Everything runs in private network namespaces created and deleted by the program
+//! (in-process, with `macsec_testkit::netlab`; no outside program). Needs root. Run with:
 //!
 //! ```text
 //! cargo run --release --example io_bench [SECONDS_PER_RUN]
@@ -36,6 +36,9 @@ use std::error::Error;
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+
+use macsec_testkit::netlab::link::{self, Veth};
+use macsec_testkit::netlab::{ip, netns::Netns};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,43 +52,32 @@ const ETHERTYPE: u16 = 0x88B5;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-struct Ns(String);
+/// A private namespace, deleted on drop.
+struct Ns(Netns);
 
 impl Ns {
     fn new(tag: &str) -> Res<Ns> {
-        let ns = Ns(format!("macsec-io-bench-{}-{tag}", std::process::id()));
-        let out = Command::new("ip").args(["netns", "add", &ns.0]).output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "ip netns add (needs root): {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        Ok(ns)
+        Netns::unique("macsec-io-bench-", tag)
+            .map(Ns)
+            .map_err(|e| format!("{e} (needs root)").into())
     }
 
-    fn ip(&self, args: &[&str]) -> Res<()> {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.0)
-            .args(args)
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "ip {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// A veth pair `a` (here) / `b` (in `peer`), both ends with `mtu`, up and running.
+    fn veth(&self, a: &str, peer: &Ns, b: &str, mtu: u32) -> Res<()> {
+        let opts = Veth {
+            mtu: Some(mtu),
+            ..Veth::default()
+        };
+        link::add_veth(self.name(), a, peer.name(), b, &opts)?;
+        link::set_up(self.name(), a)?;
+        link::set_up(peer.name(), b)?;
+        link::wait_running(self.name(), a, Duration::from_secs(5))?;
+        link::wait_running(peer.name(), b, Duration::from_secs(5))?;
         Ok(())
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -545,11 +537,11 @@ fn numbers(line: &str) -> Vec<u64> {
 /// prints one table row.
 fn rss_row(cli: &Ns, srv: &Ns, ring: &str, traffic: &str) -> Res<()> {
     // Jumbo frames need MTU 9000; TCP makes the largest GSO frames (64 KiB) with 1500.
-    let mtu = if traffic == "tcp-gso" { "1500" } else { "9000" };
-    cli.ip(&["link", "set", "dev", "c0", "mtu", mtu])?;
-    srv.ip(&["link", "set", "dev", "r0", "mtu", mtu])?;
+    let mtu = if traffic == "tcp-gso" { 1500 } else { 9000 };
+    link::set_mtu(cli.name(), "c0", mtu)?;
+    link::set_mtu(srv.name(), "r0", mtu)?;
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--rss-child", ring, &srv.0, "r0"])
+        .args(["--rss-child", ring, srv.name(), "r0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -635,13 +627,9 @@ fn rss_row(cli: &Ns, srv: &Ns, ring: &str, traffic: &str) -> Res<()> {
 fn memory_table() -> Res<()> {
     let cli = Ns::new("cli")?;
     let srv = Ns::new("srv")?;
-    cli.ip(&[
-        "link", "add", "c0", "type", "veth", "peer", "name", "r0", "netns", &srv.0,
-    ])?;
-    cli.ip(&["addr", "add", "192.0.2.1/24", "dev", "c0"])?;
-    srv.ip(&["addr", "add", "192.0.2.2/24", "dev", "r0"])?;
-    cli.ip(&["link", "set", "dev", "c0", "up"])?;
-    srv.ip(&["link", "set", "dev", "r0", "up"])?;
+    cli.veth("c0", &srv, "r0", 1500)?;
+    ip::add_addr(cli.name(), "c0", std::net::Ipv4Addr::new(192, 0, 2, 1), 24)?;
+    ip::add_addr(srv.name(), "r0", std::net::Ipv4Addr::new(192, 0, 2, 2), 24)?;
     println!();
     println!(
         "memory of a process with one RX ring (MiB; \"MemFree drop\" is system-wide, \
@@ -689,11 +677,8 @@ fn main() -> Res<()> {
             .join(" ")
     );
     let ns = Ns::new("fwd")?;
-    ns.ip(&["link", "add", "g0", "type", "veth", "peer", "name", "f0"])?;
-    ns.ip(&["link", "add", "f1", "type", "veth", "peer", "name", "s0"])?;
-    for i in ["g0", "f0", "f1", "s0"] {
-        ns.ip(&["link", "set", "dev", i, "mtu", "9000", "up"])?;
-    }
+    ns.veth("g0", &ns, "f0", 9000)?;
+    ns.veth("f1", &ns, "s0", 9000)?;
 
     println!("idle RX latency: one 100-octet frame at a time, reader blocked in poll()");
     println!(

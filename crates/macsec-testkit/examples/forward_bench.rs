@@ -1,4 +1,5 @@
-//! End-to-end forwarder benchmark (root; needs iperf3). Run through `benches/forward.sh`.
+//! End-to-end forwarder benchmark (root; needs iperf3, the one outside program it runs).
+//! Run through `benches/forward.sh`.
 //!
 //! In one run, in the same namespace topology with GRO/GSO/TSO off on the hosts, it
 //! measures iperf3 TCP at MTU 9000 and 1500 through (a) two kernel bridges, (b) the
@@ -49,32 +50,17 @@ fn machine_jiffies() -> (f64, f64) {
     (total - idle, total)
 }
 
-/// Per-packet RTTs in µs of `count` pings from `side`'s host to the other host.
+/// Per-packet RTTs in µs of `count` pings (every 50 ms) from `side`'s host to the other
+/// host, sorted; lost ones are left out.
 fn ping_rtts(lab: &Lab, side: Side, count: u32) -> Vec<f64> {
-    let to = lab.host_ip(match side {
-        Side::A => Side::B,
-        Side::B => Side::A,
-    });
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.host_ns(side),
-            "ping",
-            "-n",
-            "-i",
-            "0.05",
-            "-W",
-            "2",
-        ])
-        .args(["-c", &count.to_string(), to])
-        .output()
+    let report = lab
+        .ping(side, 56, count, Duration::from_millis(50), false)
         .expect("ping");
-    let mut v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split("time=").nth(1))
-        .filter_map(|t| t.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|ms| ms * 1000.0)
+    let mut v: Vec<f64> = report
+        .echoes
+        .iter()
+        .filter_map(|e| e.rtt)
+        .map(|d| d.as_secs_f64() * 1e6)
         .collect();
     v.sort_by(|a, b| a.total_cmp(b));
     v
@@ -156,7 +142,7 @@ fn main() {
             };
             let mut lab = Lab::start(spec, &bin).expect("lab");
             // Warm up ARP and the rings, then idle RTT.
-            let _ = lab.ping(Side::A, 56, 3, "0.1", false);
+            let _ = lab.ping(Side::A, 56, 3, Duration::from_millis(100), false);
             let rtts = ping_rtts(&lab, Side::A, 100);
             let rtt_avg = rtts.iter().sum::<f64>() / rtts.len().max(1) as f64;
             let pids: Vec<u32> = [Side::A, Side::B]

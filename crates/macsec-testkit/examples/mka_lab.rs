@@ -21,7 +21,10 @@ fn main() {
     let t = lab.wait_secured(Side::B, Duration::from_secs(20));
     println!("B secured: {t:?}");
     std::thread::sleep(Duration::from_millis(300));
-    println!("{:?}", lab.ping(Side::A, 56, 5, "0.2", false));
+    println!(
+        "{:?}",
+        lab.ping(Side::A, 56, 5, Duration::from_millis(200), false)
+    );
     let s = lab.stats(Side::A).unwrap();
     println!(
         "{}",

@@ -1,40 +1,31 @@
-//! Quick manual check of the namespace topology with kernel bridges (root only).
+//! Quick manual check of the namespace topology with kernel bridges (root only): a
+//! ping, a jumbo ping and a checked TCP transfer from A to B, all in-process.
 fn main() {
-    use macsec_testkit::topology::*;
-    let t = Topology::create(TopologySpec {
+    use macsec_testkit::lab::{Lab, LabSpec, Side};
+    use macsec_testkit::topology::Middle;
+    use std::time::Duration;
+    let spec = LabSpec {
         tag: "chk".into(),
         plain_mtu: 9000,
         secure_mtu: 9000,
         host_offloads_off: true,
         middle: Middle::Bridges,
         subnet: 77,
-    })
-    .expect("topology");
-    let out = t
-        .run_in(
-            &t.ns_a,
-            &["ping", "-c", "3", "-i", "0.2", "-W", "1", &t.ip_b],
-        )
-        .expect("ping");
-    println!("{}", out.lines().last().unwrap_or(""));
-    let mut srv = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", &t.ns_b, "iperf3", "-s", "-1", "-B", &t.ip_b,
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let out = t
-        .run_in(&t.ns_a, &["iperf3", "-c", &t.ip_b, "-t", "5", "-J"])
-        .expect("iperf");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        ..LabSpec::default()
+    };
+    // With bridges in the middle no forwarder is started: the binary is never run.
+    let lab = Lab::start(spec, std::path::Path::new("macsec")).expect("topology");
+    let ms = Duration::from_millis;
+    let p = lab.ping(Side::A, 56, 3, ms(200), false).expect("ping");
     println!(
-        "bridge MTU 9000: {:.2} Gbit/s",
-        v["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .unwrap()
-            / 1e9
+        "ping: {}/{} replies, RTT avg {:.0} µs",
+        p.received, p.sent, p.avg_us
     );
-    let _ = srv.wait();
+    let p = lab.ping(Side::A, 8972, 3, ms(200), true).expect("ping");
+    println!("jumbo ping: {}/{} replies", p.received, p.sent);
+    let (got, secs) = lab.tcp_transfer(200 << 20, 5201).expect("tcp");
+    println!(
+        "bridge MTU 9000: {:.2} Gbit/s ({got} octets, content checked)",
+        got as f64 * 8.0 / secs / 1e9
+    );
 }

@@ -1,15 +1,26 @@
 //! A lab: the namespace topology of [`crate::topology`] with a `macsec forward` process
 //! in each middle namespace, fresh random keys, and the measurements the demo, the root
-//! tests and the benchmark need (ping, a TCP transfer with its content checked, iperf3,
-//! counters, kill and restart).
+//! tests and the benchmark need (in-process ping, a TCP transfer with its content
+//! checked, counters, signals, kill and restart). The only programs it starts are the
+//! forwarders, and iperf3 in [`Lab::iperf`], which only the benchmark uses.
 
+use crate::netlab::netns;
+use crate::netlab::ping::{self, PingOpts, PingReport};
+use crate::netlab::proc::{self, Signal};
 use crate::topology::{ifname, Middle, NetnsError, Topology, TopologySpec};
 use macsec::crypto::{CipherSuite, SecretKey};
 use serde_json::Value;
+use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How long a ping waits for each reply (`ping -W 2`).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a forwarder may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// Errors of the lab.
 #[derive(Debug, thiserror::Error)]
@@ -17,12 +28,19 @@ pub enum LabError {
     /// Building the topology failed.
     #[error("{0}")]
     Netns(#[from] NetnsError),
+    /// A namespace operation, ping or signal failed.
+    #[error("{0}")]
+    Netlab(#[from] crate::netlab::Error),
     /// I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// A forwarder did not come up or misbehaved.
     #[error("{0}")]
     Forwarder(String),
+    /// A measurement could not be started (its sockets could not be made): it says
+    /// nothing about the forwarders.
+    #[error("cannot run: {0}")]
+    CannotRun(String),
 }
 
 /// One end of the lab.
@@ -91,10 +109,42 @@ impl Default for LabSpec {
     }
 }
 
+/// How the lab starts a forwarder: the command for `macsec` with the given arguments
+/// (`forward --config FILE`). [`Launcher::binary`] runs the binary itself; a launcher
+/// may also set the process group, or run a helper that drops privileges and execs the
+/// binary (the child's pid must end up the forwarder's: signals go to it).
+pub struct Launcher(Box<MakeCommand>);
+
+/// What a [`Launcher`] holds: arguments in, command out.
+type MakeCommand = dyn Fn(&[OsString]) -> Command + Send + Sync;
+
+impl Launcher {
+    /// Runs `bin` with the arguments.
+    pub fn binary(bin: &Path) -> Launcher {
+        let bin = bin.to_path_buf();
+        Launcher::new(move |args| {
+            let mut c = Command::new(&bin);
+            c.args(args);
+            c
+        })
+    }
+
+    /// A launcher of its own.
+    pub fn new(f: impl Fn(&[OsString]) -> Command + Send + Sync + 'static) -> Launcher {
+        Launcher(Box::new(f))
+    }
+}
+
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Launcher")
+    }
+}
+
 /// A running `macsec forward` process.
 #[derive(Debug)]
 pub struct Forwarder {
-    /// The process (`ip netns exec` execs the forwarder, so this is its pid).
+    /// The process (started inside its namespace, so this is the forwarder's pid).
     pub child: Child,
     /// Its standard output (JSON counters), as a file.
     pub stdout: PathBuf,
@@ -111,7 +161,7 @@ pub struct Lab {
     pub spec: LabSpec,
     /// Working directory (configs, outputs, PN state); removed on drop.
     pub dir: PathBuf,
-    bin: PathBuf,
+    launcher: Launcher,
     f1: Option<Forwarder>,
     f2: Option<Forwarder>,
     runs: u32,
@@ -126,23 +176,15 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-/// Result of a ping run.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct PingResult {
-    /// Echo requests sent.
-    pub sent: u32,
-    /// Replies received.
-    pub received: u32,
-    /// Average round-trip time in microseconds.
-    pub avg_us: f64,
-    /// Minimum round-trip time in microseconds.
-    pub min_us: f64,
-}
-
 impl Lab {
     /// Builds the topology and, with [`Middle::Forwarders`], starts a forwarder pair
     /// with fresh random keys. `bin` is the `macsec` executable.
     pub fn start(spec: LabSpec, bin: &Path) -> Result<Lab, LabError> {
+        Lab::start_with(spec, Launcher::binary(bin))
+    }
+
+    /// [`Lab::start`], starting the forwarders with `launcher`.
+    pub fn start_with(spec: LabSpec, launcher: Launcher) -> Result<Lab, LabError> {
         let topo = Topology::create(TopologySpec {
             tag: spec.tag.clone(),
             plain_mtu: spec.plain_mtu,
@@ -159,7 +201,7 @@ impl Lab {
             topo,
             spec,
             dir,
-            bin: bin.to_path_buf(),
+            launcher,
             f1: None,
             f2: None,
             runs: 0,
@@ -292,6 +334,11 @@ impl Lab {
         }
     }
 
+    /// The IPv4 address of `side`'s host.
+    pub fn host_addr(&self, side: Side) -> Ipv4Addr {
+        self.host_ip(side).parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
     fn slot(&mut self, side: Side) -> &mut Option<Forwarder> {
         match side {
             Side::A => &mut self.f1,
@@ -312,16 +359,17 @@ impl Lab {
         self.runs += 1;
         let out = self.dir.join(format!("f-{side:?}-{}.out", self.runs));
         let err = self.dir.join(format!("f-{side:?}-{}.err", self.runs));
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.fwd_ns(side)])
-            .arg(&self.bin)
-            .args(["forward", "--config"])
-            .arg(self.config_path(side))
-            .env("MACSEC_LOG", "info")
+        let args: Vec<OsString> = vec![
+            "forward".into(),
+            "--config".into(),
+            self.config_path(side).into(),
+        ];
+        let mut cmd = (self.launcher.0)(&args);
+        cmd.env("MACSEC_LOG", "info")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out)?)
-            .stderr(std::fs::File::create(&err)?)
-            .spawn()?;
+            .stderr(std::fs::File::create(&err)?);
+        let child = netns::spawn_in(self.fwd_ns(side), &mut cmd)?;
         *self.slot(side) = Some(Forwarder {
             child,
             stdout: out,
@@ -367,28 +415,24 @@ impl Lab {
         }
     }
 
-    /// Sends `signal` (e.g. "KILL", "TERM") to `side`'s forwarder and, for TERM/INT/KILL,
-    /// waits for it to exit. Returns its exit code if it exited.
-    pub fn signal(&mut self, side: Side, signal: &str) -> Result<Option<i32>, LabError> {
+    /// Sends `signal` to `side`'s forwarder and, for SIGTERM, SIGINT and SIGKILL, waits
+    /// (up to 10 s) for it to exit. Returns its exit code if it exited.
+    pub fn signal(&mut self, side: Side, signal: Signal) -> Result<Option<i32>, LabError> {
         let Some(f) = self.slot(side).as_mut() else {
             return Ok(None);
         };
-        let pid = f.child.id().to_string();
-        crate::topology::run(&["kill", &format!("-{signal}"), &pid])?;
-        if matches!(signal, "TERM" | "INT" | "KILL") {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Some(st) = f.child.try_wait()? {
-                    return Ok(st.code());
-                }
-                if Instant::now() > deadline {
+        proc::signal(f.child.id(), signal)?;
+        if matches!(signal, Signal::SIGTERM | Signal::SIGINT | Signal::SIGKILL) {
+            return match proc::wait_timeout(&mut f.child, Duration::from_secs(10))? {
+                Some(st) => Ok(st.code()),
+                None => {
                     let _ = f.child.kill();
-                    return Err(LabError::Forwarder(format!(
-                        "forwarder {side:?} ignored SIG{signal} for 10 s"
-                    )));
+                    let _ = f.child.wait();
+                    Err(LabError::Forwarder(format!(
+                        "forwarder {side:?} ignored {signal} for 10 s"
+                    )))
                 }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            };
         }
         Ok(None)
     }
@@ -413,7 +457,7 @@ impl Lab {
             .stdout
             .clone();
         let before = Self::json_lines(&out).len();
-        self.signal(side, "USR1")?;
+        self.signal(side, Signal::SIGUSR1)?;
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let lines = Self::json_lines(&out);
@@ -431,7 +475,7 @@ impl Lab {
 
     /// Stops `side`'s forwarder with SIGTERM; returns its exit code and final counters.
     pub fn stop_forwarder(&mut self, side: Side) -> Result<(Option<i32>, Value), LabError> {
-        let code = self.signal(side, "TERM")?;
+        let code = self.signal(side, Signal::SIGTERM)?;
         let out = self.slot(side).take().map(|f| f.stdout);
         let last = out
             .map(|p| {
@@ -451,38 +495,30 @@ impl Lab {
             .unwrap_or_default()
     }
 
-    /// Pings from `from`'s host to the other host.
+    /// Pings from `from`'s host to the other host: `count` ICMP echo requests of `size`
+    /// payload octets every `interval`, each given 2 s for its reply, with don't-fragment
+    /// set if asked (`ping -c COUNT -i INTERVAL -s SIZE -W 2 [-M do]`). In-process, over a
+    /// raw ICMP socket in the host's namespace.
     pub fn ping(
         &self,
         from: Side,
         size: usize,
         count: u32,
-        interval: &str,
+        interval: Duration,
         dont_fragment: bool,
-    ) -> Result<PingResult, LabError> {
-        let to = self.host_ip(match from {
+    ) -> Result<PingReport, LabError> {
+        let to = self.host_addr(match from {
             Side::A => Side::B,
             Side::B => Side::A,
         });
-        let (c, s) = (count.to_string(), size.to_string());
-        let mut args = vec![
-            "ping", "-n", "-q", "-c", &c, "-i", interval, "-W", "2", "-s", &s,
-        ];
-        if dont_fragment {
-            args.extend_from_slice(&["-M", "do"]);
-        }
-        args.push(to);
-        let out = Command::new("ip")
-            .args(["netns", "exec", self.host_ns(from)])
-            .args(&args)
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        parse_ping(&text).ok_or_else(|| {
-            LabError::Forwarder(format!(
-                "cannot parse ping output: {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        })
+        let opts = PingOpts {
+            size,
+            count,
+            interval,
+            timeout: PING_TIMEOUT,
+            dont_fragment,
+        };
+        Ok(ping::ping(self.host_ns(from), to, &opts)?)
     }
 
     /// Sends `bytes` of a deterministic pseudo-random stream over TCP from A's host to B's
@@ -500,12 +536,30 @@ impl Lab {
     ) -> Result<(u64, f64), LabError> {
         use macsec_forward::io::netns::run_in;
         use std::net::{SocketAddr, TcpListener, TcpStream};
-        let addr: SocketAddr = format!("{}:{port}", self.topo.ip_b)
-            .parse()
-            .expect("address");
-        let listener = run_in(&self.topo.ns_b, || TcpListener::bind(addr))??;
+        let addr = SocketAddr::from((self.host_addr(Side::B), port));
+        let listener = run_in(&self.topo.ns_b, || TcpListener::bind(addr))
+            .and_then(|r| r)
+            .map_err(|e| LabError::CannotRun(format!("listen on {addr} in host B: {e}")))?;
         let recv = std::thread::spawn(move || -> std::io::Result<u64> {
-            let (mut s, _) = listener.accept()?;
+            // Bounded: a sender that never connects leaves no thread behind.
+            listener.set_nonblocking(true)?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "no connection within 10 s",
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            s.set_nonblocking(false)?;
             s.set_read_timeout(Some(Duration::from_secs(20)))?;
             let mut gen = Stream::new(7);
             let mut buf = vec![0u8; 1 << 16];
@@ -553,45 +607,40 @@ impl Lab {
     }
 
     /// iperf3 TCP from A's host to B's for `secs` seconds; returns bits per second.
+    ///
+    /// Benchmark only (`benches/forward.sh`): it runs the outside program iperf3, which
+    /// no test and not the demo may need; they use [`Lab::tcp_transfer`].
     pub fn iperf(&self, secs: u32, port: u16) -> Result<f64, LabError> {
         let p = port.to_string();
-        let mut srv = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                self.host_ns(Side::B),
-                "iperf3",
-                "-s",
-                "-1",
-                "-p",
-                &p,
-                "-B",
-                self.host_ip(Side::B),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut srv = netns::spawn_in(
+            self.host_ns(Side::B),
+            Command::new("iperf3")
+                .args(["-s", "-1", "-p", &p, "-B", self.host_ip(Side::B)])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
         std::thread::sleep(Duration::from_millis(300));
-        let t = secs.to_string();
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                self.host_ns(Side::A),
-                "timeout",
-                &(secs + 15).to_string(),
-                "iperf3",
-                "-c",
-                self.host_ip(Side::B),
-                "-p",
-                &p,
-                "-t",
-                &t,
-                "-J",
-            ])
-            .output()?;
-        let _ = srv.kill();
-        let _ = srv.wait();
+        let client = netns::spawn_in(
+            self.host_ns(Side::A),
+            Command::new("iperf3")
+                .args([
+                    "-c",
+                    self.host_ip(Side::B),
+                    "-p",
+                    &p,
+                    "-t",
+                    &secs.to_string(),
+                ])
+                .arg("-J")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
+        let out =
+            client.and_then(|c| proc::output_within(c, Duration::from_secs(u64::from(secs) + 15)));
+        let _ = proc::terminate(&mut srv, Duration::from_secs(1));
+        let out = out?;
         let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
             LabError::Forwarder(format!(
                 "iperf3 output: {e}: {}",
@@ -608,46 +657,10 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for f in [self.f1.take(), self.f2.take()].into_iter().flatten() {
             let mut c = f.child;
-            let _ = crate::topology::run(&["kill", "-TERM", &c.id().to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            let _ = proc::terminate(&mut c, STOP_GRACE);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Parses the summary of `ping -q`.
-pub fn parse_ping(text: &str) -> Option<PingResult> {
-    let line = text.lines().find(|l| l.contains("packets transmitted"))?;
-    let mut nums = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty());
-    let sent = nums.next()?.parse().ok()?;
-    let received = nums.next()?.parse().ok()?;
-    let (mut avg_us, mut min_us) = (f64::NAN, f64::NAN);
-    if let Some(rtt) = text.lines().find(|l| l.contains("min/avg/max")) {
-        let v: Vec<f64> = rtt
-            .split('=')
-            .nth(1)?
-            .trim()
-            .split(['/', ' '])
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if v.len() >= 2 {
-            min_us = v[0] * 1000.0;
-            avg_us = v[1] * 1000.0;
-        }
-    }
-    Some(PingResult {
-        sent,
-        received,
-        avg_us,
-        min_us,
-    })
 }
 
 /// A deterministic pseudo-random byte stream (xorshift64*), for content checks.
@@ -677,20 +690,6 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ping_summary() {
-        let t = "--- 10.66.0.2 ping statistics ---\n3 packets transmitted, 2 received, 33.3333% packet loss, time 402ms\nrtt min/avg/max/mdev = 2.701/4.572/5.684/1.330 ms\n";
-        let p = parse_ping(t).unwrap();
-        assert_eq!((p.sent, p.received), (3, 2));
-        assert!((p.avg_us - 4572.0).abs() < 0.01 && (p.min_us - 2701.0).abs() < 0.01);
-        assert_eq!(
-            parse_ping("1 packets transmitted, 0 received, 100% packet loss")
-                .unwrap()
-                .received,
-            0
-        );
-    }
 
     #[test]
     fn stream_is_deterministic_across_chunkings() {

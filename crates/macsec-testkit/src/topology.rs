@@ -8,72 +8,54 @@
 //!
 //! Every name carries the creating process id, so parallel runs never collide and a
 //! later run can remove what a killed one left behind ([`sweep_stale`]). Everything is
-//! created with `ip` from iproute2 and removed on drop. Only addresses inside these
-//! namespaces are used.
+//! made in-process ([`crate::netlab`]: netlink, `/proc/sys`, the forwarder's own
+//! offload ioctls), starts no outside program, and is removed on drop. Only addresses
+//! inside these namespaces are used.
 
-use std::process::{Command, Stdio};
+use crate::netlab::link::{self, Veth};
+use crate::netlab::netns::{self, Netns};
+use crate::netlab::{ip, sysctl};
+use macsec_forward::io::iface::{Offload, Offloads};
+use macsec_forward::io::SetupError;
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
 /// Errors from building a topology.
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    /// A command failed.
-    #[error("`{cmd}` failed: {stderr}")]
-    Command {
-        /// The command line.
-        cmd: String,
-        /// Its error output.
-        stderr: String,
-    },
-    /// A command could not be started.
-    #[error("cannot run `{cmd}`: {source} (is iproute2 installed, and are we root?)")]
-    Spawn {
-        /// The command line.
-        cmd: String,
+    /// A namespace, interface, address or setting could not be made.
+    #[error("{0}")]
+    Netlab(#[from] crate::netlab::Error),
+    /// Offloads could not be turned off.
+    #[error("netns {ns}: {source}")]
+    Offloads {
+        /// The namespace.
+        ns: String,
         /// Cause.
-        source: std::io::Error,
+        source: SetupError,
     },
-}
-
-/// Runs a command, returning its standard output.
-pub fn run(args: &[&str]) -> Result<String, NetnsError> {
-    let cmd = args.join(" ");
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| NetnsError::Spawn {
-            cmd: cmd.clone(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(NetnsError::Command {
-            cmd,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The prefix of every namespace this module creates.
 pub const PREFIX: &str = "msx";
 
-/// Removes namespaces left by earlier runs whose process no longer exists.
+/// How long an interface may take to become operationally up.
+const UP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The offloads [`Topology::offloads_off`] turns off: those of `ethtool -K DEV gro off
+/// gso off tso off` (GRO, GSO and every TSO variant).
+pub fn host_offloads() -> Vec<Offload> {
+    Offload::ALL
+        .iter()
+        .copied()
+        .filter(|o| matches!(o.ethtool_word(), "gro" | "gso" | "tso"))
+        .collect()
+}
+
+/// Removes namespaces left by earlier runs whose process no longer exists (with the
+/// processes still inside them).
 pub fn sweep_stale() {
-    let Ok(list) = run(&["ip", "netns", "list"]) else {
-        return;
-    };
-    for line in list.lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
-        if let Some(pid) = pid {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = run(&["ip", "netns", "del", name]);
-            }
-        }
-    }
+    let _ = netns::sweep_stale(PREFIX);
 }
 
 /// How the two middle namespaces connect the hosts.
@@ -120,6 +102,9 @@ pub struct Topology {
     pub ip_b: String,
     /// The spec it was built from.
     pub spec: TopologySpec,
+    /// The namespaces: dropping them deletes them, kills the processes inside and
+    /// destroys their veth ends and the peers of those.
+    owned: Vec<Netns>,
 }
 
 /// Interface names (fixed: each lives in its own namespace).
@@ -139,11 +124,12 @@ pub mod ifname {
 }
 
 impl Topology {
-    /// Builds the topology. On any error, what was built is removed again.
+    /// Builds the topology, with every interface operationally up when it returns. On
+    /// any error, what was built is removed again.
     pub fn create(spec: TopologySpec) -> Result<Topology, NetnsError> {
         sweep_stale();
         let id = format!("{PREFIX}{}-{}", std::process::id(), spec.tag);
-        let t = Topology {
+        let mut t = Topology {
             ns_a: format!("{id}-a"),
             ns_f1: format!("{id}-f1"),
             ns_f2: format!("{id}-f2"),
@@ -151,6 +137,7 @@ impl Topology {
             ip_a: format!("10.{}.0.1", spec.subnet),
             ip_b: format!("10.{}.0.2", spec.subnet),
             spec,
+            owned: Vec::new(),
         };
         t.build()?;
         Ok(t)
@@ -160,124 +147,77 @@ impl Topology {
         [&self.ns_a, &self.ns_f1, &self.ns_f2, &self.ns_b]
     }
 
-    fn build(&self) -> Result<(), NetnsError> {
+    fn build(&mut self) -> Result<(), NetnsError> {
         use ifname::*;
-        for ns in self.namespaces() {
-            run(&["ip", "netns", "add", ns])?;
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        let names = self.namespaces().map(str::to_owned);
+        for ns in &names {
+            self.owned.push(Netns::add(ns)?);
+            link::set_up(ns, "lo")?;
         }
         // The forwarders' own ports should send nothing of their own (IPv6 router and
-        // multicast listener solicitations would show up as untagged frames).
+        // multicast listener solicitations would show up as untagged frames): IPv6 off
+        // before their interfaces exist.
         for ns in [&self.ns_f1, &self.ns_f2] {
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ])?;
+            for key in [
+                "net.ipv6.conf.all.disable_ipv6",
+                "net.ipv6.conf.default.disable_ipv6",
+            ] {
+                sysctl::set(ns, key, "1")?;
+            }
         }
-        let link =
-            |ns1: &str, if1: &str, ns2: &str, if2: &str, mtu: u32| -> Result<(), NetnsError> {
-                let m = mtu.to_string();
-                run(&[
-                    "ip", "-n", ns1, "link", "add", if1, "mtu", &m, "type", "veth", "peer", "name",
-                    if2, "netns", ns2, "mtu", &m,
-                ])?;
-                run(&["ip", "-n", ns1, "link", "set", if1, "up"])?;
-                run(&["ip", "-n", ns2, "link", "set", if2, "up"])?;
-                Ok(())
-            };
         let s = &self.spec;
-        link(&self.ns_a, A, &self.ns_f1, P1, s.plain_mtu)?;
-        link(&self.ns_f1, S1, &self.ns_f2, S2, s.secure_mtu)?;
-        link(&self.ns_f2, P2, &self.ns_b, B, s.plain_mtu)?;
-        run(&[
-            "ip",
-            "-n",
-            &self.ns_a,
-            "addr",
-            "add",
-            &format!("{}/24", self.ip_a),
-            "dev",
-            A,
-        ])?;
-        run(&[
-            "ip",
-            "-n",
-            &self.ns_b,
-            "addr",
-            "add",
-            &format!("{}/24", self.ip_b),
-            "dev",
-            B,
-        ])?;
+        let pairs = [
+            (&self.ns_a, A, &self.ns_f1, P1, s.plain_mtu),
+            (&self.ns_f1, S1, &self.ns_f2, S2, s.secure_mtu),
+            (&self.ns_f2, P2, &self.ns_b, B, s.plain_mtu),
+        ];
+        for (ns1, if1, ns2, if2, mtu) in pairs {
+            let opts = Veth {
+                mtu: Some(mtu),
+                ..Veth::default()
+            };
+            link::add_veth(ns1, if1, ns2, if2, &opts)?;
+        }
+        let prefix = 24;
+        let host = |n| Ipv4Addr::new(10, s.subnet, 0, n);
+        ip::add_addr(&self.ns_a, A, host(1), prefix)?;
+        ip::add_addr(&self.ns_b, B, host(2), prefix)?;
         if s.host_offloads_off {
             for (ns, dev) in [(&self.ns_a, A), (&self.ns_b, B)] {
-                self.offloads_off(ns, dev)?;
+                Self::offloads_off(ns, dev)?;
             }
         }
         if s.middle == Middle::Bridges {
             for (ns, a, b) in [(&self.ns_f1, P1, S1), (&self.ns_f2, S2, P2)] {
-                run(&[
-                    "ip",
-                    "-n",
-                    ns,
-                    "link",
-                    "add",
-                    "br0",
-                    "type",
-                    "bridge",
-                    "stp_state",
-                    "0",
-                    "forward_delay",
-                    "0",
-                ])?;
+                link::add_bridge(ns, "br0")?;
                 for dev in [a, b] {
-                    self.offloads_off(ns, dev)?;
-                    run(&["ip", "-n", ns, "link", "set", dev, "master", "br0"])?;
+                    Self::offloads_off(ns, dev)?;
+                    link::enslave(ns, dev, "br0")?;
                 }
-                run(&["ip", "-n", ns, "link", "set", "br0", "up"])?;
+                link::set_up(ns, "br0")?;
             }
         }
-        Ok(())
-    }
-
-    /// Turns GRO, GSO, TSO and LRO off on `dev` in `ns` (needs ethtool).
-    pub fn offloads_off(&self, ns: &str, dev: &str) -> Result<(), NetnsError> {
-        run(&[
-            "ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "off", "gso", "off", "tso",
-            "off",
-        ])?;
-        Ok(())
-    }
-
-    /// A command prefix that runs in namespace `ns`.
-    pub fn exec<'a>(ns: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-        let mut v = vec!["ip", "netns", "exec", ns];
-        v.extend_from_slice(args);
-        v
-    }
-
-    /// Runs a command in namespace `ns`.
-    pub fn run_in(&self, ns: &str, args: &[&str]) -> Result<String, NetnsError> {
-        run(&Self::exec(ns, args))
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for ns in self.namespaces() {
-            // Deleting a namespace destroys its veth ends and their peers.
-            let _ = run(&["ip", "netns", "pids", ns]).map(|pids| {
-                for p in pids.split_whitespace() {
-                    let _ = run(&["kill", "-9", p]);
-                }
-            });
-            let _ = run(&["ip", "netns", "del", ns]);
+        for (ns1, if1, ns2, if2, _) in pairs {
+            link::set_up(ns1, if1)?;
+            link::set_up(ns2, if2)?;
         }
+        // Until both ends (and bridge ports) are operationally up, the kernel drops what
+        // is sent, the first ARP request included.
+        for (ns1, if1, ns2, if2, _) in pairs {
+            link::wait_running(ns1, if1, UP_TIMEOUT)?;
+            link::wait_running(ns2, if2, UP_TIMEOUT)?;
+        }
+        Ok(())
+    }
+
+    /// Turns GRO, GSO and TSO ([`host_offloads`]) off on `dev` in `ns`, with the
+    /// forwarder's own `ETHTOOL_SFEATURES` code.
+    pub fn offloads_off(ns: &str, dev: &str) -> Result<(), NetnsError> {
+        let fail = |source| NetnsError::Offloads {
+            ns: ns.to_owned(),
+            source,
+        };
+        netns::run_in(ns, || Offloads::disable(dev, &host_offloads()))?.map_err(fail)?;
+        Ok(())
     }
 }

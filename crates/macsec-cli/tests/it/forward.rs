@@ -1,14 +1,18 @@
 //! Root tests of `macsec forward` in network namespaces (A — F1 == F2 — B).
 //!
-//! They need root and iproute2. Without root they print why and pass, except under
-//! CI (the `CI` environment variable), where a missing prerequisite fails the test.
+//! They need root and nothing else: the namespaces, links, pings and signals are
+//! in-process (`macsec_testkit::netlab`); the only program started is `macsec` itself.
+//! Each is named `root_*` and fails without root (`macsec_testkit::root`).
 
 use macsec::crypto::CipherSuite;
 use macsec_forward::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, TxConfig};
 use macsec_forward::io::iface::Interface;
 use macsec_forward::io::netns::run_in;
 use macsec_forward::io::{RxPort, TxPort};
-use macsec_testkit::lab::{Lab, LabSpec, Side, SCI_F1};
+use macsec_testkit::lab::{Lab, LabSpec, Launcher, Side, SCI_F1};
+use macsec_testkit::netlab::proc::{self, Signal};
+use macsec_testkit::netlab::{ip, link, netns};
+use macsec_testkit::root::require as require_root;
 use macsec_testkit::topology::Middle;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -17,28 +21,9 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_macsec");
 
-/// Whether root-only tests can run here; fails under CI if not.
-pub fn root_or_skip(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    let ip = std::process::Command::new("ip").arg("-V").output().is_ok();
-    if root && ip {
-        return true;
-    }
-    let why = if root {
-        "iproute2 (ip) missing"
-    } else {
-        "needs root"
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why}, and CI is set: root tests must run in CI");
-    }
-    eprintln!("skipped {test}: {why}");
-    false
+/// Milliseconds, for ping intervals.
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 static SUBNET: AtomicU16 = AtomicU16::new(100);
@@ -70,7 +55,7 @@ fn n(v: &serde_json::Value, path: &[&str]) -> u64 {
 fn check_suite(tag: &str, cipher: CipherSuite, encrypt: bool) {
     let mut lab = Lab::start(spec(tag, cipher, encrypt), Path::new(BIN)).expect("lab");
     for from in [Side::A, Side::B] {
-        let p = lab.ping(from, 56, 5, "0.1", false).unwrap();
+        let p = lab.ping(from, 56, 5, ms(100), false).unwrap();
         assert_eq!(
             p.received,
             5,
@@ -78,12 +63,12 @@ fn check_suite(tag: &str, cipher: CipherSuite, encrypt: bool) {
             lab.logs(Side::A)
         );
     }
-    let p = lab.ping(Side::A, 8972, 3, "0.1", true).unwrap();
+    let p = lab.ping(Side::A, 8972, 3, ms(100), true).unwrap();
     assert_eq!(
         p.received, 3,
         "{tag}: jumbo ping (8972 + 28 = 9000-octet IP packets, DF)"
     );
-    let p = lab.ping(Side::B, 8972, 3, "0.1", true).unwrap();
+    let p = lab.ping(Side::B, 8972, 3, ms(100), true).unwrap();
     assert_eq!(p.received, 3, "{tag}: jumbo ping B -> A");
     let bytes = 100u64 << 20;
     let (got, secs) = lab.tcp_transfer(bytes, 5201).unwrap();
@@ -112,38 +97,33 @@ fn check_suite(tag: &str, cipher: CipherSuite, encrypt: bool) {
 }
 
 #[test]
-fn forward_gcm_aes_128() {
-    if root_or_skip("forward_gcm_aes_128") {
-        check_suite("g128", CipherSuite::GcmAes128, true);
-    }
+fn root_forward_gcm_aes_128() {
+    require_root();
+    check_suite("g128", CipherSuite::GcmAes128, true);
 }
 
 #[test]
-fn forward_gcm_aes_256() {
-    if root_or_skip("forward_gcm_aes_256") {
-        check_suite("g256", CipherSuite::GcmAes256, true);
-    }
+fn root_forward_gcm_aes_256() {
+    require_root();
+    check_suite("g256", CipherSuite::GcmAes256, true);
 }
 
 #[test]
-fn forward_gcm_aes_xpn_128() {
-    if root_or_skip("forward_gcm_aes_xpn_128") {
-        check_suite("x128", CipherSuite::GcmAesXpn128, true);
-    }
+fn root_forward_gcm_aes_xpn_128() {
+    require_root();
+    check_suite("x128", CipherSuite::GcmAesXpn128, true);
 }
 
 #[test]
-fn forward_gcm_aes_xpn_256() {
-    if root_or_skip("forward_gcm_aes_xpn_256") {
-        check_suite("x256", CipherSuite::GcmAesXpn256, true);
-    }
+fn root_forward_gcm_aes_xpn_256() {
+    require_root();
+    check_suite("x256", CipherSuite::GcmAesXpn256, true);
 }
 
 #[test]
-fn forward_integrity_only() {
-    if root_or_skip("forward_integrity_only") {
-        check_suite("int", CipherSuite::GcmAes128, false);
-    }
+fn root_forward_integrity_only() {
+    require_root();
+    check_suite("int", CipherSuite::GcmAes128, false);
 }
 
 /// Captures frames arriving on `ifname` in namespace `ns` on a background thread until
@@ -219,13 +199,14 @@ fn udp(ns: &str, ip: &str, port: u16) -> std::net::UdpSocket {
 }
 
 #[test]
-fn forward_rejects_injected_frames_with_the_right_counters() {
-    if !root_or_skip("forward_rejects_injected_frames") {
-        return;
-    }
+fn root_forward_rejects_injected_frames_with_the_right_counters() {
+    require_root();
     let mut lab =
         Lab::start(spec("inj", CipherSuite::GcmAes128, true), Path::new(BIN)).expect("lab");
-    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+    assert_eq!(
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
+        2
+    );
     let rx_b = udp(lab.host_ns(Side::B), lab.host_ip(Side::B), 7777);
     let tx_a = udp(lab.host_ns(Side::A), lab.host_ip(Side::A), 7778);
     // One datagram of a length nothing else has, captured on the secure link at F2.
@@ -278,7 +259,10 @@ fn forward_rejects_injected_frames_with_the_right_counters() {
     // (InPktsOK may move: the hosts' own IPv6 chatter crosses the link meanwhile. That
     // nothing injected was delivered is what the UDP receiver above checks.)
     // The link still works.
-    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+    assert_eq!(
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
+        2
+    );
 }
 
 /// Parses (SCI, AN, PN) from a MACsec frame with an explicit SCI.
@@ -295,10 +279,8 @@ fn sa_pn(f: &[u8]) -> Option<(String, u8, u32)> {
 }
 
 #[test]
-fn forward_never_reuses_a_pn_after_sigkill() {
-    if !root_or_skip("forward_never_reuses_a_pn_after_sigkill") {
-        return;
-    }
+fn root_forward_never_reuses_a_pn_after_sigkill() {
+    require_root();
     let mut s = spec("kill", CipherSuite::GcmAes128, true);
     // Small PN blocks so the run crosses several reservations before and after the kill.
     s.forward_extra = "pn_reserve_block = 500\n".into();
@@ -321,14 +303,12 @@ fn forward_never_reuses_a_pn_after_sigkill() {
         let pid = lab.forwarder(Side::A).unwrap().child.id();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(30));
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = proc::signal(pid, Signal::SIGKILL);
         })
     };
     blast(2000);
     killer.join().unwrap();
-    lab.signal(Side::A, "KILL")
+    lab.signal(Side::A, Signal::SIGKILL)
         .expect("reap the killed forwarder");
     lab.start_forwarder(Side::A).expect("restart");
     blast(3000);
@@ -377,16 +357,14 @@ fn forward_never_reuses_a_pn_after_sigkill() {
 }
 
 #[test]
-fn forward_startup_refusals() {
-    if !root_or_skip("forward_startup_refusals") {
-        return;
-    }
+fn root_forward_startup_refusals() {
+    require_root();
     let mut s = spec("ref", CipherSuite::GcmAes128, true);
     s.secure_mtu = 9000; // too small for 9000 + 32
     s.middle = Middle::Bridges; // no forwarders yet; we start them by hand
     let lab = Lab::start(s, Path::new(BIN)).expect("lab");
     // Take the bridges apart so the ports are free.
-    macsec_testkit::topology::run(&["ip", "-n", &lab.topo.ns_f1, "link", "del", "br0"]).unwrap();
+    link::del(&lab.topo.ns_f1, "br0").unwrap();
     let cfg = lab.dir.join("ref.toml");
     let key = "AD7A2BD03EAC835A6F620FDCB506B345";
     let write = |plain: &str, extra: &str| {
@@ -396,20 +374,16 @@ fn forward_startup_refusals() {
         );
     };
     let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &lab.topo.ns_f1,
-            "timeout",
-            "10",
-            BIN,
-            "forward",
-            "--config",
-        ])
-        .arg(&cfg)
-        .args(args);
-        let o = cmd.output().unwrap();
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["forward", "--config"])
+            .arg(&cfg)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = netns::spawn_in(&lab.topo.ns_f1, &mut cmd).unwrap();
+        let o = proc::output_within(child, Duration::from_secs(10)).unwrap();
+        assert!(!o.timed_out, "the forwarder must refuse, not run");
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -468,7 +442,7 @@ fn secured_mka_lab(tag: &str) -> Lab {
 fn wait_forwarding(lab: &Lab, what: &str) -> Duration {
     let t0 = Instant::now();
     loop {
-        if lab.ping(Side::A, 56, 1, "0.2", false).unwrap().received == 1 {
+        if lab.ping(Side::A, 56, 1, ms(200), false).unwrap().received == 1 {
             return t0.elapsed();
         }
         assert!(
@@ -481,10 +455,8 @@ fn wait_forwarding(lab: &Lab, what: &str) -> Duration {
 }
 
 #[test]
-fn mka_secures_the_link_and_forwards() {
-    if !root_or_skip("mka_secures_the_link_and_forwards") {
-        return;
-    }
+fn root_mka_secures_the_link_and_forwards() {
+    require_root();
     for (tag, cipher) in [
         ("mk128", CipherSuite::GcmAes128),
         ("mkx256", CipherSuite::GcmAesXpn256),
@@ -502,9 +474,12 @@ fn mka_secures_the_link_and_forwards() {
             t < Duration::from_secs(2) + Duration::from_secs(3),
             "within one hello time of start-up"
         );
-        assert_eq!(lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received, 3);
         assert_eq!(
-            lab.ping(Side::B, 8972, 2, "0.1", true).unwrap().received,
+            lab.ping(Side::A, 56, 3, ms(100), false).unwrap().received,
+            3
+        );
+        assert_eq!(
+            lab.ping(Side::B, 8972, 2, ms(100), true).unwrap().received,
             2,
             "jumbo"
         );
@@ -517,10 +492,8 @@ fn mka_secures_the_link_and_forwards() {
 }
 
 #[test]
-fn mka_wrong_cak_never_secures() {
-    if !root_or_skip("mka_wrong_cak_never_secures") {
-        return;
-    }
+fn root_mka_wrong_cak_never_secures() {
+    require_root();
     let mut s = mka_spec("mkbad", CipherSuite::GcmAes128);
     s.mka_wrong_cak_on_b = true;
     let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
@@ -529,7 +502,7 @@ fn mka_wrong_cak_never_secures() {
         "A must not secure with a wrong-CAK peer"
     );
     assert_eq!(
-        lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received,
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
         0,
         "nothing crosses unsecured"
     );
@@ -547,25 +520,21 @@ fn mka_wrong_cak_never_secures() {
 }
 
 #[test]
-fn mka_hitless_rekey_under_ping_and_tcp() {
-    if !root_or_skip("mka_hitless_rekey_under_ping_and_tcp") {
-        return;
-    }
+fn root_mka_hitless_rekey_under_ping_and_tcp() {
+    require_root();
     let mut lab = secured_mka_lab("mkrk");
     std::thread::sleep(Duration::from_millis(300));
     let pid = lab.forwarder(Side::A).unwrap().child.id();
     let rekeys = std::thread::spawn(move || {
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(4000));
-            let _ = std::process::Command::new("kill")
-                .args(["-HUP", &pid.to_string()])
-                .status();
+            let _ = proc::signal(pid, Signal::SIGHUP);
         }
     });
     // 15 s of pings every 10 ms both ways, and a TCP stream, across three rekeys.
     let (ping_a, ping_b) = std::thread::scope(|sc| {
-        let a = sc.spawn(|| lab.ping(Side::A, 56, 1400, "0.01", false).unwrap());
-        let b = sc.spawn(|| lab.ping(Side::B, 1000, 1400, "0.01", false).unwrap());
+        let a = sc.spawn(|| lab.ping(Side::A, 56, 1400, ms(10), false).unwrap());
+        let b = sc.spawn(|| lab.ping(Side::B, 1000, 1400, ms(10), false).unwrap());
         let mut total = 0u64;
         let start = Instant::now();
         let mut port = 5300;
@@ -625,10 +594,8 @@ fn mka_hitless_rekey_under_ping_and_tcp() {
 /// OutPktsTooLong rather than lost in the kernel. (Frames are injected and captured
 /// with packet sockets: this host kernel has no 8021q module for VLAN devices.)
 #[test]
-fn forward_carries_full_size_802_1q_tagged_frames() {
-    if !root_or_skip("forward_carries_full_size_802_1q_tagged_frames") {
-        return;
-    }
+fn root_forward_carries_full_size_802_1q_tagged_frames() {
+    require_root();
     let mut s = spec("vlan", CipherSuite::GcmAes128, true);
     s.secure_mtu = 9036;
     let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
@@ -686,8 +653,7 @@ fn forward_carries_full_size_802_1q_tagged_frames() {
             Side::A => (lab.fwd_ns(side).to_string(), "s1"),
             Side::B => (lab.fwd_ns(side).to_string(), "s2"),
         };
-        macsec_testkit::topology::run(&["ip", "-n", &ns, "link", "set", dev, "mtu", "9032"])
-            .unwrap();
+        link::set_mtu(&ns, dev, 9032).unwrap();
     }
     for side in [Side::A, Side::B] {
         lab.start_forwarder(side).unwrap();
@@ -714,21 +680,25 @@ fn forward_carries_full_size_802_1q_tagged_frames() {
 /// than the MKA life time, so both sides lose their peer and its SAs; when it comes back
 /// they must find each other and secure the link again on their own, without a restart.
 #[test]
-fn mka_recovers_after_the_secure_link_flaps() {
-    if !root_or_skip("mka_recovers_after_the_secure_link_flaps") {
-        return;
-    }
+fn root_mka_recovers_after_the_secure_link_flaps() {
+    require_root();
     let mut lab = secured_mka_lab("flap");
-    assert_eq!(lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received, 3);
+    assert_eq!(
+        lab.ping(Side::A, 56, 3, ms(100), false).unwrap().received,
+        3
+    );
     let ns = lab.fwd_ns(Side::A).to_string();
-    macsec_testkit::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "down"]).unwrap();
+    link::set_down(&ns, "s1").unwrap();
     std::thread::sleep(Duration::from_secs(8));
-    let p = lab.ping(Side::A, 56, 2, "0.2", false).unwrap();
+    let p = lab.ping(Side::A, 56, 2, ms(200), false).unwrap();
     assert_eq!(p.received, 0, "nothing crosses a link that is down");
-    macsec_testkit::topology::run(&["ip", "-n", &ns, "link", "set", "s1", "up"]).unwrap();
+    link::set_up(&ns, "s1").unwrap();
     let t = wait_forwarding(&lab, "link back up");
     eprintln!("forwarding again {:.1} s after link up", t.as_secs_f64());
-    assert_eq!(lab.ping(Side::B, 56, 5, "0.1", false).unwrap().received, 5);
+    assert_eq!(
+        lab.ping(Side::B, 56, 5, ms(100), false).unwrap().received,
+        5
+    );
     let (got, _) = lab.tcp_transfer(10 << 20, 5203).unwrap();
     assert_eq!(got, 10 << 20);
     for side in [Side::A, Side::B] {
@@ -747,97 +717,59 @@ fn mka_recovers_after_the_secure_link_flaps() {
 /// plain port one super-frame per send, which must leave as the sender's datagrams, not
 /// be dropped as too long nor merged into one datagram when it would fit the MTU.
 #[test]
-fn forward_cuts_udp_gso_super_frames_at_the_senders_boundaries() {
-    if !root_or_skip("forward_cuts_udp_gso_super_frames_at_the_senders_boundaries") {
-        return;
-    }
+fn root_forward_cuts_udp_gso_super_frames_at_the_senders_boundaries() {
+    require_root();
     let mut s = spec("ugso", CipherSuite::GcmAes128, true);
     s.plain_mtu = 1500;
     s.secure_mtu = 1532;
     let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
-    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
-    // The receiver prints (length, fill octet) of every datagram; each datagram is one
-    // octet repeated, so a merged or cut datagram shows up.
-    const RECV: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 9999)); s.settimeout(2.0)
-print("ready", flush=True)
-out = []
-try:
-    while True:
-        d, _ = s.recvfrom(65535)
-        out.append((len(d), d[0] if d and d.count(d[0]) == len(d) else -1))
-except socket.timeout:
-    pass
-print(sorted(out))
-"#;
-    // Three sends of 10 x 1200 octets and one of 2 x 500 (1000 octets: fits the MTU).
-    const SEND: &str = r#"
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect((sys.argv[1], 9999))
-for i, (seg, n) in enumerate([(1200, 10), (1200, 10), (1200, 10), (500, 2)]):
-    s.setsockopt(socket.SOL_UDP, 103, seg)  # UDP_SEGMENT
-    s.send(b"".join(bytes([16 * i + j]) * seg for j in range(n)))
-    time.sleep(0.05)
-"#;
-    let ip_b = lab.host_ip(Side::B).to_string();
-    let mut recv = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.host_ns(Side::B),
-            "python3",
-            "-c",
-            RECV,
-            &ip_b,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (installed by .ci/run)");
-    let mut out = recv.stdout.take().unwrap();
-    let mut ready = [0u8; 6];
-    std::io::Read::read_exact(&mut out, &mut ready).unwrap();
-    let send = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lab.host_ns(Side::A),
-            "python3",
-            "-c",
-            SEND,
-            &ip_b,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        send.status.success(),
-        "{}",
-        String::from_utf8_lossy(&send.stderr)
+    assert_eq!(
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
+        2
     );
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut out, &mut text).unwrap();
-    recv.wait().unwrap();
+    // Three sends of 10 x 1200 octets and one of 2 x 500 (1000 octets: fits the MTU),
+    // each with UDP_SEGMENT set to its datagram size. Every datagram is one octet
+    // repeated, so a merged or cut datagram shows up at B as (length, -1).
+    const SENDS: [(usize, usize); 4] = [(1200, 10), (1200, 10), (1200, 10), (500, 2)];
+    let rx = udp(lab.host_ns(Side::B), lab.host_ip(Side::B), 9999);
+    let tx = udp(lab.host_ns(Side::A), lab.host_ip(Side::A), 9998);
+    tx.connect((lab.host_addr(Side::B), 9999)).unwrap();
+    for (i, (seg, n)) in SENDS.iter().enumerate() {
+        let seg_size = i32::try_from(*seg).unwrap();
+        nix::sys::socket::setsockopt(&tx, nix::sys::socket::sockopt::UdpGsoSegment, &seg_size)
+            .unwrap();
+        let buf: Vec<u8> = (0..*n)
+            .flat_map(|j| std::iter::repeat_n((16 * i + j) as u8, *seg))
+            .collect();
+        assert_eq!(tx.send(&buf).unwrap(), buf.len(), "one send of {n} x {seg}");
+        std::thread::sleep(ms(50));
+    }
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got: Vec<(usize, i32)> = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    // Bounded: 32 datagrams are expected; a few more would be an error shown below.
+    while got.len() < 100 {
+        let Ok(len) = rx.recv(&mut buf) else {
+            break; // 2 s of silence: everything has arrived
+        };
+        let d = &buf[..len];
+        let fill = if !d.is_empty() && d.iter().all(|&b| b == d[0]) {
+            i32::from(d[0])
+        } else {
+            -1
+        };
+        got.push((len, fill));
+    }
+    got.sort();
     let mut want: Vec<(usize, i32)> = Vec::new();
-    for (i, (seg, n)) in [(1200, 10), (1200, 10), (1200, 10), (500, 2)]
-        .iter()
-        .enumerate()
-    {
+    for (i, (seg, n)) in SENDS.iter().enumerate() {
         for j in 0..*n {
             want.push((*seg, (16 * i + j) as i32));
         }
     }
     want.sort();
-    let want_text = format!(
-        "[{}]",
-        want.iter()
-            .map(|(l, b)| format!("({l}, {b})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let st = lab.stats(Side::A).unwrap();
-    assert_eq!(text.trim(), want_text, "datagrams at B\n{st}");
+    assert_eq!(got, want, "datagrams at B\n{st}");
     let p = &st["pumps"]["plain_to_secure"];
     assert_eq!(p["gso_frames"], 4, "{st}");
     assert_eq!(p["gso_segments"], 32, "{st}");
@@ -849,29 +781,21 @@ for i, (seg, n) in enumerate([(1200, 10), (1200, 10), (1200, 10), (500, 2)]):
 /// be dropped there. Host B advertises MSS 1000 towards A; A's TCP with TSO on hands the
 /// plain port super-frames, and no segment on B's link may carry more than A's MSS.
 #[test]
-fn forward_cuts_tso_super_frames_at_the_senders_mss() {
-    if !root_or_skip("forward_cuts_tso_super_frames_at_the_senders_mss") {
-        return;
-    }
+fn root_forward_cuts_tso_super_frames_at_the_senders_mss() {
+    require_root();
     let mut s = spec("mss", CipherSuite::GcmAes128, true);
     s.plain_mtu = 1500;
     s.secure_mtu = 1532;
     let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
-    let ip_a = lab.host_ip(Side::A).to_string();
-    let a_octets = ip_a.parse::<std::net::Ipv4Addr>().unwrap().octets();
-    macsec_testkit::topology::run(&[
-        "ip",
-        "-n",
-        lab.host_ns(Side::B),
-        "route",
-        "add",
-        &format!("{ip_a}/32"),
-        "dev",
-        "b0",
-        "advmss",
-        "1000",
-    ])
-    .unwrap();
+    let a_octets = lab.host_addr(Side::A).octets();
+    let to_a = ip::Route {
+        dst: lab.host_addr(Side::A),
+        prefix: 32,
+        dev: Some("b0".into()),
+        advmss: Some(1000),
+        ..ip::Route::default()
+    };
+    ip::add_route(lab.host_ns(Side::B), &to_a).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let cap = capture(lab.host_ns(Side::B), "b0", stop.clone());
     let (got, _) = lab.tcp_transfer(4 << 20, 5204).unwrap();
@@ -909,105 +833,199 @@ fn forward_cuts_tso_super_frames_at_the_senders_mss() {
     );
 }
 
-/// The README's run command: `macsec demo` builds its topology, passes every check,
-/// prints the counters and leaves no namespace behind.
+/// The README's run command as a user on a bare machine hits it: `macsec demo` with an
+/// empty environment and a PATH where nothing can be found builds its topology, passes
+/// every check (none left out), prints the counters and leaves no namespace and no
+/// process behind.
 #[test]
-fn demo_passes_and_cleans_up() {
-    if !root_or_skip("demo_passes_and_cleans_up") {
-        return;
-    }
-    let out = std::process::Command::new(BIN)
+fn root_demo_passes_and_cleans_up_with_nothing_on_path() {
+    require_root();
+    let child = std::process::Command::new(BIN)
         .args(["demo", "--cipher", "gcm-aes-xpn-256"])
-        .output()
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let out = proc::output_within(child, Duration::from_secs(120)).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.timed_out,
+        "demo still running after 120 s:\n{text}\n{err}"
+    );
     assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
     assert!(text.contains("All checks passed"), "{text}");
-    assert!(!text.contains("FAIL"), "{text}");
+    assert!(!text.contains("FAIL") && !text.contains("[skip]"), "{text}");
     for want in [
         "ping A -> B",
+        "ping B -> A",
         "jumbo ping",
+        "latency at idle",
         "TCP transfer",
         "InPktsOK",
         "Removed the namespaces",
     ] {
         assert!(text.contains(want), "summary names {want:?}:\n{text}");
     }
-    let left = macsec_testkit::topology::run(&["ip", "netns", "list"]).unwrap();
-    assert!(!left.contains("-demo-"), "namespaces left behind:\n{left}");
+    let ours = format!("{}{pid}-", macsec_testkit::topology::PREFIX);
+    let left: Vec<String> = netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(&ours))
+        .collect();
+    assert!(left.is_empty(), "namespaces left behind: {left:?}");
+    // Its forwarders ran with configurations in its lab directory.
+    let lab_dir = format!("macsec-lab-{pid}-demo");
+    let procs: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&lab_dir))
+        .collect();
+    assert!(procs.is_empty(), "processes left behind: {procs:?}");
+    assert!(!std::env::temp_dir().join(&lab_dir).exists());
+}
+
+/// The environment variable that makes this test binary a helper (see
+/// [`helper_entry_point_not_a_test`]).
+const HELPER: &str = "MACSEC_IT_HELPER";
+/// The forwarder arguments the helper passes on, as a JSON array.
+const HELPER_ARGS: &str = "MACSEC_IT_HELPER_ARGS";
+
+/// The capabilities `examples/macsec-forward@.service` gives the forwarder
+/// (`AmbientCapabilities=`), checked to be its bounding set too, and its user.
+fn unit_capabilities() -> Vec<String> {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/macsec-forward@.service"
+    ))
+    .unwrap();
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("the unit sets {key}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let ambient = value("AmbientCapabilities=");
+    assert_eq!(
+        ambient,
+        value("CapabilityBoundingSet="),
+        "the unit keeps what it grants"
+    );
+    assert_eq!(value("NoNewPrivileges="), ["yes"]);
+    let user = value("User=");
+    assert!(
+        user.len() == 1 && user[0] != "root",
+        "the unit runs as an ordinary user: {user:?}"
+    );
+    ambient
+}
+
+/// Not a test: the entry point of this binary re-executed as a helper; in a normal run
+/// it does nothing (and says so). With `MACSEC_IT_HELPER=unprivileged-forwarder` it does
+/// what systemd does for `examples/macsec-forward@.service`: hands the lab directory
+/// (configs, key material, PN state) to `nobody` (the unit's StateDirectory), drops to
+/// that user with only the unit's capabilities (ambient and bounding, no_new_privs),
+/// and execs `macsec` with the arguments in `MACSEC_IT_HELPER_ARGS`, so the forwarder
+/// keeps this process's pid.
+#[test]
+fn helper_entry_point_not_a_test() {
+    let Ok(role) = std::env::var(HELPER) else {
+        eprintln!(
+            "not a test: the entry point of this binary re-executed as a helper; nothing to do"
+        );
+        return;
+    };
+    assert_eq!(role, "unprivileged-forwarder");
+    use macsec_testkit::netlab::privs;
+    use std::os::unix::process::CommandExt;
+    let args: Vec<String> = serde_json::from_str(&std::env::var(HELPER_ARGS).unwrap()).unwrap();
+    // `forward --config DIR/f-A.toml`: the lab directory holds everything it needs.
+    let config = std::path::PathBuf::from(args.last().unwrap());
+    let dir = config.parent().unwrap();
+    let nobody = privs::NOBODY;
+    std::os::unix::fs::chown(dir, Some(nobody), Some(nobody)).unwrap();
+    for e in std::fs::read_dir(dir).unwrap() {
+        std::os::unix::fs::chown(e.unwrap().path(), Some(nobody), Some(nobody)).unwrap();
+    }
+    let keep: Vec<privs::Capability> = unit_capabilities()
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    privs::drop_privileges(nobody, nobody, &keep).unwrap();
+    let e = std::process::Command::new(BIN).args(&args).exec();
+    panic!("exec {BIN}: {e}");
 }
 
 /// What `examples/macsec-forward@.service` runs: the forwarder as an ordinary user
-/// (`nobody` here) holding only CAP_NET_RAW and CAP_NET_ADMIN (ambient), with the
-/// capability bounding set cut to those two; with static keys (PN state file) and MKA. The wrapper hands the lab directory (configs, key
-/// material, PN state) to that user first, as the unit's StateDirectory/chown would.
+/// (`nobody` here) holding only the unit's capabilities, CAP_NET_RAW and CAP_NET_ADMIN
+/// (ambient), with the bounding set cut to those two; with static keys (PN state file)
+/// and MKA. A helper (this binary re-executed, see [`helper_entry_point_not_a_test`])
+/// drops the privileges and execs the forwarder, as systemd would.
 #[test]
-fn forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
-    if !root_or_skip("forward_runs_unprivileged_with_net_raw_and_net_admin_only") {
-        return;
-    }
-    if std::process::Command::new("setpriv")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        panic!("setpriv (util-linux) is needed for this test");
-    }
-    let d = crate::pcap_cli::TempDir::new("unpriv");
-    let wrapper = d.path("macsec-unpriv");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\n# $1 = forward, $2 = --config, $3 = the config in the lab directory\n\
-             chown -R 65534:65534 \"$(dirname \"$3\")\" || exit 99\n\
-             exec setpriv --reuid=65534 --regid=65534 --clear-groups \
-             --inh-caps=-all,+net_raw,+net_admin --ambient-caps=-all,+net_raw,+net_admin \
-             --bounding-set=-all,+net_raw,+net_admin -- {BIN} \"$@\"\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+fn root_forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
+    require_root();
+    assert_eq!(unit_capabilities(), ["CAP_NET_RAW", "CAP_NET_ADMIN"]);
+    let launcher = || {
+        Launcher::new(|args| {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+            c.args([
+                "--exact",
+                "forward::helper_entry_point_not_a_test",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
+            .env(HELPER, "unprivileged-forwarder")
+            .env(HELPER_ARGS, serde_json::to_string(&args).unwrap());
+            c
+        })
+    };
     for (tag, mka) in [("upst", false), ("upmk", true)] {
         let s = if mka {
             mka_spec(tag, CipherSuite::GcmAes256)
         } else {
             spec(tag, CipherSuite::GcmAes256, true)
         };
-        let mut lab = Lab::start(s, &wrapper).expect("lab");
+        let mut lab = Lab::start_with(s, launcher()).expect("lab");
         if mka {
             lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
             lab.wait_secured(Side::B, Duration::from_secs(10)).unwrap();
         }
         for side in [Side::A, Side::B] {
             let pid = lab.forwarder(side).unwrap().child.id();
-            // `ip netns exec` then the wrapper exec into the forwarder: same pid.
+            // The helper exec'd into the forwarder: same pid.
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            assert!(field("Uid:").starts_with("65534"), "{tag}: {status}");
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+            assert!(
+                String::from_utf8_lossy(&cmdline).starts_with(&format!("{BIN}\0forward\0")),
+                "{tag}: pid {pid} is the forwarder"
+            );
+            let field = |k: &str| proc::status_field(&status, k);
+            assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{tag}: {status}");
+            assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{tag}: {status}");
             // CAP_NET_ADMIN (12) and CAP_NET_RAW (13) only.
             assert_eq!(field("CapEff:"), "0000000000003000", "{tag}");
             assert_eq!(field("CapBnd:"), "0000000000003000", "{tag}");
+            assert_eq!(field("NoNewPrivs:"), "1", "{tag}");
         }
         assert_eq!(
-            lab.ping(Side::A, 56, 3, "0.1", false).unwrap().received,
+            lab.ping(Side::A, 56, 3, ms(100), false).unwrap().received,
             3,
             "{tag}"
         );
         assert_eq!(
-            lab.ping(Side::B, 8972, 2, "0.1", true).unwrap().received,
+            lab.ping(Side::B, 8972, 2, ms(100), true).unwrap().received,
             2,
             "{tag}: jumbo"
         );
@@ -1033,10 +1051,8 @@ fn forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
 /// appear in clear on the secure link. EAPOL from the plain side must not reach the
 /// KaY of either forwarder: the link stays secured.
 #[test]
-fn forward_carries_link_local_control_frames_protected() {
-    if !root_or_skip("forward_carries_link_local_control_frames_protected") {
-        return;
-    }
+fn root_forward_carries_link_local_control_frames_protected() {
+    require_root();
     let mut lab = secured_mka_lab("l2cp");
     // 60-octet frames (no padding questions), each with a marker that must never be
     // seen in clear on the secure link.
@@ -1110,7 +1126,10 @@ fn forward_carries_link_local_control_frames_protected() {
         assert_eq!(mka["potential_peers"].as_array().unwrap().len(), 0, "{mka}");
         assert_eq!(n(mka, &["latest_key", "kn"]), 1, "{side:?}: {mka}");
     }
-    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+    assert_eq!(
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
+        2
+    );
 }
 
 /// A peer crashes and comes straight back (a new MKA participant, new MI, same SCI),
@@ -1119,14 +1138,15 @@ fn forward_carries_link_local_control_frames_protected() {
 /// participant's SAs, accept the new one and get the link secured and forwarding again
 /// on its own, within two hello times.
 #[test]
-fn mka_peer_crash_and_restart_is_secured_again() {
-    if !root_or_skip("mka_peer_crash_and_restart_is_secured_again") {
-        return;
-    }
+fn root_mka_peer_crash_and_restart_is_secured_again() {
+    require_root();
     let mut lab = secured_mka_lab("mkcr");
-    assert_eq!(lab.ping(Side::A, 56, 2, "0.1", false).unwrap().received, 2);
+    assert_eq!(
+        lab.ping(Side::A, 56, 2, ms(100), false).unwrap().received,
+        2
+    );
     for (who, other) in [(Side::B, Side::A), (Side::A, Side::B)] {
-        lab.signal(who, "KILL").unwrap();
+        lab.signal(who, Signal::SIGKILL).unwrap();
         lab.start_forwarder(who).unwrap();
         let t = wait_forwarding(&lab, &format!("{who:?} restarted"));
         eprintln!(
@@ -1138,7 +1158,10 @@ fn mka_peer_crash_and_restart_is_secured_again() {
         // MI, a key server restart took 8 s (a life time more).
         assert!(t < Duration::from_secs(7), "{who:?}: {t:?}");
         // Both directions, and a steady state: nothing dropped for want of an SA.
-        assert_eq!(lab.ping(Side::B, 56, 5, "0.1", false).unwrap().received, 5);
+        assert_eq!(
+            lab.ping(Side::B, 56, 5, ms(100), false).unwrap().received,
+            5
+        );
         let st = lab.stats(other).unwrap();
         let mka = &st["forwarder"]["mka"];
         assert_eq!(mka["state"], "secured", "{other:?}: {mka}");

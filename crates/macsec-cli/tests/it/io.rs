@@ -1,13 +1,13 @@
 //! Packet I/O against the real kernel: AF_PACKET rings, interface helpers and the control
 //! socket, on veth pairs inside private network namespaces.
 //!
-//! These tests need root and iproute2 (`ip`). Without them they print
-//! "skipped: needs root" and pass, unless the environment variable `CI` is set, in which
-//! case they fail. They never touch the host's interfaces or addresses: every interface
-//! and address lives in a namespace the test creates and deletes (also on failure).
+//! These tests need root and nothing else (namespaces, veths and addresses are made
+//! in-process by `macsec_testkit::netlab`). Each is named `root_*` and fails without
+//! root (`macsec_testkit::root`). They never touch the host's interfaces or addresses:
+//! every interface and address lives in a namespace the test creates and deletes (also
+//! on failure).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,56 +18,12 @@ use macsec_forward::io::afpacket::{
 };
 use macsec_forward::io::control::ControlSocket;
 use macsec_forward::io::iface::{Interface, Offload, Offloads};
-use macsec_forward::io::{netns, RxPort, SetupError, TxPort, TX_HEADROOM};
+use macsec_forward::io::{RxPort, SetupError, TxPort, TX_HEADROOM};
+use macsec_testkit::netlab::link::{self, Veth};
+use macsec_testkit::netlab::{ethtool, ip, netns};
+use macsec_testkit::root::require as require_root;
 
-// ---- prerequisites and namespace fixtures -------------------------------------------
-
-fn effective_uid_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn have_ip() -> bool {
-    Command::new("ip")
-        .arg("-V")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// True if the test can run; otherwise prints why and returns false, or panics under CI.
-fn prerequisites(test: &str) -> bool {
-    let mut missing = Vec::new();
-    if !effective_uid_is_root() {
-        missing.push("root");
-    }
-    if !have_ip() {
-        missing.push("iproute2 (`ip`)");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let why = missing.join(" and ");
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: CI is set, so this test must run, but it needs {why}");
-    }
-    eprintln!("{test}: skipped: needs root (missing: {why})");
-    false
-}
-
-macro_rules! needs_root {
-    ($name:literal) => {
-        if !prerequisites($name) {
-            return;
-        }
-    };
-}
+// ---- namespace fixtures -------------------------------------------------------------
 
 /// Two tests running `body(ring)`: `$v2` with the default `TPACKET_V2` ring and `$v3` with
 /// the `TPACKET_V3` ring, so every receive test covers both ring kinds.
@@ -75,16 +31,14 @@ macro_rules! both_rings {
     ($body:ident: $v2:ident, $v3:ident) => {
         #[test]
         fn $v2() {
-            if prerequisites(stringify!($v2)) {
-                $body(RxRing::v2());
-            }
+            require_root();
+            $body(RxRing::v2());
         }
 
         #[test]
         fn $v3() {
-            if prerequisites(stringify!($v3)) {
-                $body(RxRing::v3());
-            }
+            require_root();
+            $body(RxRing::v3());
         }
     };
 }
@@ -102,46 +56,26 @@ fn unique() -> u32 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-fn run_ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A network namespace deleted on drop (which also deletes the veths inside it).
-struct Netns {
-    name: String,
-}
+struct Netns(netns::Netns);
 
 impl Netns {
     fn new(tag: &str) -> Netns {
-        let name = format!("macsec-io-{}-{}-{tag}", std::process::id(), unique());
-        run_ip(&["netns", "add", &name]);
-        Netns { name }
+        Netns(netns::Netns::unique("macsec-io-", tag).expect("create namespace"))
     }
 
-    /// `ip -n NS args...`
-    fn ip(&self, args: &[&str]) {
-        let mut v = vec!["-n", self.name.as_str()];
-        v.extend_from_slice(args);
-        run_ip(&v);
+    fn name(&self) -> &str {
+        self.0.name()
     }
 
     fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        netns::run_in(&self.name, f).expect("enter namespace")
+        netns::run_in(self.name(), f).expect("enter namespace")
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+/// Waits until `dev` in `ns` is operationally up (both ends of its veth up).
+fn running(ns: &Netns, dev: &str) {
+    link::wait_running(ns.name(), dev, Duration::from_secs(5)).unwrap();
 }
 
 /// Interface names unique in this process (at most 15 octets).
@@ -151,13 +85,20 @@ fn ifnames() -> (String, String) {
     (format!("v{p:x}x{n}a"), format!("v{p:x}x{n}b"))
 }
 
-/// A namespace holding one veth pair, both ends up with `mtu`.
+/// A namespace holding one veth pair, both ends up (and running) with `mtu`.
 fn veth_ns(tag: &str, mtu: u32) -> (Netns, String, String) {
     let ns = Netns::new(tag);
     let (a, b) = ifnames();
-    ns.ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    let opts = Veth {
+        mtu: Some(mtu),
+        ..Veth::default()
+    };
+    link::add_veth(ns.name(), &a, ns.name(), &b, &opts).unwrap();
     for i in [&a, &b] {
-        ns.ip(&["link", "set", "dev", i, "mtu", &mtu.to_string(), "up"]);
+        link::set_up(ns.name(), i).unwrap();
+    }
+    for i in [&a, &b] {
+        running(&ns, i);
     }
     (ns, a, b)
 }
@@ -277,8 +218,8 @@ fn open_pair(
 
 both_rings!(
     jumbo_frames_arrive_intact:
-    afpacket_v2_jumbo_frames_arrive_intact,
-    afpacket_v3_jumbo_frames_arrive_intact
+    root_afpacket_v2_jumbo_frames_arrive_intact,
+    root_afpacket_v3_jumbo_frames_arrive_intact
 );
 fn jumbo_frames_arrive_intact(ring: RxRing) {
     let (ns, a, b) = veth_ns("jumbo", 1500);
@@ -327,8 +268,8 @@ fn jumbo_frames_arrive_intact(ring: RxRing) {
 
 both_rings!(
     batch_of_1000_arrives_complete_and_in_order:
-    afpacket_v2_batch_of_1000_arrives_complete_and_in_order,
-    afpacket_v3_batch_of_1000_arrives_complete_and_in_order
+    root_afpacket_v2_batch_of_1000_arrives_complete_and_in_order,
+    root_afpacket_v3_batch_of_1000_arrives_complete_and_in_order
 );
 fn batch_of_1000_arrives_complete_and_in_order(ring: RxRing) {
     let (ns, a, b) = veth_ns("batch", 1500);
@@ -393,8 +334,8 @@ fn batch_of_1000_arrives_complete_and_in_order(ring: RxRing) {
 
 both_rings!(
     own_transmissions_are_not_read_back:
-    afpacket_v2_own_transmissions_are_not_read_back,
-    afpacket_v3_own_transmissions_are_not_read_back
+    root_afpacket_v2_own_transmissions_are_not_read_back,
+    root_afpacket_v3_own_transmissions_are_not_read_back
 );
 fn own_transmissions_are_not_read_back(ring: RxRing) {
     let (ns, a, b) = veth_ns("echo", 1500);
@@ -455,8 +396,8 @@ fn own_transmissions_are_not_read_back(ring: RxRing) {
 
 both_rings!(
     reports_stripped_vlan_tags:
-    afpacket_v2_reports_stripped_vlan_tags,
-    afpacket_v3_reports_stripped_vlan_tags
+    root_afpacket_v2_reports_stripped_vlan_tags,
+    root_afpacket_v3_reports_stripped_vlan_tags
 );
 fn reports_stripped_vlan_tags(ring: RxRing) {
     let (ns, a, b) = veth_ns("vlan", 1500);
@@ -492,8 +433,8 @@ fn reports_stripped_vlan_tags(ring: RxRing) {
 
 both_rings!(
     fanout_group_shares_frames:
-    afpacket_v2_fanout_group_shares_frames,
-    afpacket_v3_fanout_group_shares_frames
+    root_afpacket_v2_fanout_group_shares_frames,
+    root_afpacket_v3_fanout_group_shares_frames
 );
 fn fanout_group_shares_frames(ring: RxRing) {
     let (ns, a, b) = veth_ns("fanout", 1500);
@@ -579,8 +520,8 @@ fn tcp_v4_checksum_ok(f: &[u8]) -> bool {
 
 both_rings!(
     tcp_over_veth_arrives_csum_not_ready_and_completion_fixes_it:
-    tcp_over_veth_arrives_csum_not_ready_and_completion_fixes_it_v2,
-    tcp_over_veth_arrives_csum_not_ready_and_completion_fixes_it_v3
+    root_tcp_over_veth_arrives_csum_not_ready_and_completion_fixes_it_v2,
+    root_tcp_over_veth_arrives_csum_not_ready_and_completion_fixes_it_v3
 );
 /// A client namespace (192.0.2.1 on its veth end, default offloads) and a server
 /// namespace (192.0.2.2): `(client, server, client_if, server_if)`.
@@ -588,22 +529,13 @@ fn tcp_namespaces() -> (Netns, Netns, String, String) {
     let client = Netns::new("cli");
     let server = Netns::new("srv");
     let (ca, sb) = ifnames();
-    client.ip(&[
-        "link",
-        "add",
-        &ca,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &sb,
-        "netns",
-        &server.name,
-    ]);
-    client.ip(&["addr", "add", "192.0.2.1/24", "dev", &ca]);
-    client.ip(&["link", "set", "dev", &ca, "up"]);
-    server.ip(&["addr", "add", "192.0.2.2/24", "dev", &sb]);
-    server.ip(&["link", "set", "dev", &sb, "up"]);
+    link::add_veth(client.name(), &ca, server.name(), &sb, &Veth::default()).unwrap();
+    ip::add_addr(client.name(), &ca, Ipv4Addr::new(192, 0, 2, 1), 24).unwrap();
+    ip::add_addr(server.name(), &sb, Ipv4Addr::new(192, 0, 2, 2), 24).unwrap();
+    link::set_up(client.name(), &ca).unwrap();
+    link::set_up(server.name(), &sb).unwrap();
+    running(&client, &ca);
+    running(&server, &sb);
     (client, server, ca, sb)
 }
 
@@ -664,8 +596,8 @@ fn stream_byte(k: usize) -> u8 {
 
 both_rings!(
     tcp_gso_super_frames_arrive_whole:
-    afpacket_v2_tcp_gso_super_frames_arrive_whole,
-    afpacket_v3_tcp_gso_super_frames_arrive_whole
+    root_afpacket_v2_tcp_gso_super_frames_arrive_whole,
+    root_afpacket_v3_tcp_gso_super_frames_arrive_whole
 );
 /// A bulk TCP transfer from a namespace whose veth has TSO on (the default) reaches the
 /// packet socket on the peer as unsegmented GSO frames of up to 64 KiB; the ring must
@@ -677,8 +609,8 @@ fn tcp_gso_super_frames_arrive_whole(ring: RxRing) {
 /// The same through slots sized for MTU 1500 (1,600 octets): every super-frame takes the
 /// `PACKET_COPY_THRESH` path and must still arrive whole and intact.
 #[test]
-fn afpacket_v2_small_slots_take_gso_super_frames_whole_through_the_copy_path() {
-    needs_root!("afpacket_v2_small_slots_take_gso_super_frames_whole_through_the_copy_path");
+fn root_afpacket_v2_small_slots_take_gso_super_frames_whole_through_the_copy_path() {
+    require_root();
     let cfg = RxConfig {
         ring: RxRing::v2_sized(1514 + 8, 2 << 20),
         copy_oversized: true,
@@ -816,8 +748,8 @@ fn tcp_gso_super_frames_arrive_whole_with(cfg: RxConfig) -> RxRingStats {
 const ETH_HLEN: usize = 14;
 
 #[test]
-fn afpacket_v2_frame_longer_than_its_slot_is_flagged_truncated() {
-    needs_root!("afpacket_v2_frame_longer_than_its_slot_is_flagged_truncated");
+fn root_afpacket_v2_frame_longer_than_its_slot_is_flagged_truncated() {
+    require_root();
     let (ns, a, b) = veth_ns("trunc", 9000);
     let ring = RxRing::V2 {
         frame_size: 2048,
@@ -854,8 +786,8 @@ fn afpacket_v2_frame_longer_than_its_slot_is_flagged_truncated() {
 /// queue), in ring order among the others, with the VLAN tag the kernel stripped still
 /// reported.
 #[test]
-fn afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order() {
-    needs_root!("afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order");
+fn root_afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order() {
+    require_root();
     let (ns, a, b) = veth_ns("copy", 9000);
     let cfg = RxConfig {
         ring: RxRing::V2 {
@@ -916,8 +848,8 @@ fn afpacket_v2_copy_path_delivers_frames_longer_than_a_slot_whole_and_in_order()
 }
 
 #[test]
-fn afpacket_v2_full_ring_drops_the_excess_and_counts_it() {
-    needs_root!("afpacket_v2_full_ring_drops_the_excess_and_counts_it");
+fn root_afpacket_v2_full_ring_drops_the_excess_and_counts_it() {
+    require_root();
     let (ns, a, b) = veth_ns("full", 1500);
     let (mut tx, mut rx) = open_pair(&ns, &a, &b, TxConfig::default(), RxRing::v2());
     let cap = rx.geometry().frame_count();
@@ -997,8 +929,8 @@ fn idle_latencies(ring: RxRing, tries: usize) -> Vec<Duration> {
 /// (1 ms). A median over 20 frames shrugs off a few late wake-ups; a machine too loaded
 /// to wake a thread within 500 us for most of 3 rounds of 20 fails it.
 #[test]
-fn afpacket_v2_idle_latency_is_far_below_the_v3_block_timeout() {
-    needs_root!("afpacket_v2_idle_latency_is_far_below_the_v3_block_timeout");
+fn root_afpacket_v2_idle_latency_is_far_below_the_v3_block_timeout() {
+    require_root();
     const LIMIT: Duration = Duration::from_micros(500);
     let show = |v: &[Duration]| {
         format!(
@@ -1027,29 +959,60 @@ fn afpacket_v2_idle_latency_is_far_below_the_v3_block_timeout() {
 
 // ---- interface helpers ----------------------------------------------------------------
 
-fn have_ethtool() -> bool {
-    Command::new("ethtool")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// Checks that the forwarder's ioctl view of `dev`'s offloads (`ETHTOOL_GFEATURES`)
+/// agrees with the kernel's ethtool netlink family (what `ethtool -k` reads) on every
+/// offload the kernel knows; returns the ioctl view.
+fn offloads_agree(ns: &Netns, dev: &str) -> Offloads {
+    let d = dev.to_owned();
+    let o = ns.run(move || Offloads::read(&d).unwrap());
+    let f = ethtool::features(ns.name(), dev).unwrap();
+    assert!(o.states.len() >= 10, "{o:?}");
+    for s in &o.states {
+        let name = s.offload.kernel_name();
+        assert_eq!(s.active, f.is_on(name), "{name} active: {o:?}\n{f:?}");
+        assert_eq!(
+            s.requested,
+            f.wanted.contains(name),
+            "{name} requested: {f:?}"
+        );
+        let changeable = f.hw.contains(name) && !f.nochange.contains(name);
+        assert_eq!(s.changeable, changeable, "{name} changeable: {f:?}");
+    }
+    o
 }
 
+/// The kernel feature names of a word of `ethtool -K` (ethtool's legacy short names;
+/// any other word is a kernel name).
+fn ethtool_word_features(word: &str) -> Vec<&str> {
+    match word {
+        "gro" => vec!["rx-gro"],
+        "lro" => vec!["rx-lro"],
+        "gso" => vec!["tx-generic-segmentation"],
+        "tso" => vec![
+            "tx-tcp-segmentation",
+            "tx-tcp-ecn-segmentation",
+            "tx-tcp-mangleid-segmentation",
+            "tx-tcp6-segmentation",
+        ],
+        "rxvlan" => vec!["rx-vlan-hw-parse"],
+        "txvlan" => vec!["tx-vlan-hw-insert"],
+        other => vec![other],
+    }
+}
+
+/// The forwarder's offload code (ioctls) against the kernel's ethtool netlink family: a
+/// second, independent way in. Both must see the same states; what one turns off or on
+/// the other must see; and the `ethtool -K` command the forwarder suggests, applied
+/// word by word as ethtool would, must leave nothing on.
 #[test]
-fn offloads_read_and_clear_on_veth() {
-    needs_root!("offloads_read_and_clear_on_veth");
+fn root_offloads_read_and_clear_on_veth() {
+    require_root();
     let (ns, a, _b) = veth_ns("offl", 1500);
-    let an = a.clone();
-    let (before, after, err) = ns.run(move || {
-        let before = Offloads::read(&an).unwrap();
-        let err = before.require_off().err();
-        let after = Offloads::disable_all(&an).unwrap();
-        (before, after, err)
-    });
+    let before = offloads_agree(&ns, &a);
     eprintln!("veth offloads before: {:?}", before.enabled());
     // veth turns TSO on by default, so there is something to clear.
     assert!(before.is_on(Offload::Tso), "{before:?}");
-    match err {
+    match before.require_off().err() {
         Some(SetupError::OffloadsOn {
             command, features, ..
         }) => {
@@ -1062,51 +1025,64 @@ fn offloads_read_and_clear_on_veth() {
         }
         other => panic!("expected OffloadsOn, got {other:?}"),
     }
+    let an = a.clone();
+    let after = ns.run(move || Offloads::disable_all(&an).unwrap());
     assert!(
         after.enabled().is_empty(),
         "still on: {:?}",
         after.enabled()
     );
     assert!(after.require_off().is_ok());
+    let seen = offloads_agree(&ns, &a);
+    assert!(seen.enabled().is_empty(), "{seen:?}");
 
-    // The suggested command works with the real ethtool (when installed).
-    if !have_ethtool() {
-        eprintln!("ethtool not installed: not checking the suggested command");
-        return;
+    // On again through netlink; the ioctl view sees it.
+    let on = [
+        "rx-gro",
+        "tx-generic-segmentation",
+        "tx-tcp-segmentation",
+        "rx-vlan-hw-parse",
+        "tx-vlan-hw-insert",
+    ];
+    let changes: Vec<(&str, bool)> = on.iter().map(|n| (*n, true)).collect();
+    ethtool::set_features(ns.name(), &a, &changes).unwrap();
+    let o = offloads_agree(&ns, &a);
+    for x in [
+        Offload::Gro,
+        Offload::Gso,
+        Offload::Tso,
+        Offload::RxVlan,
+        Offload::TxVlan,
+    ] {
+        assert!(o.is_on(x), "{x} not on after FEATURES_SET: {o:?}");
     }
-    let ex = |cmd: &str| {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "sh", "-c", cmd])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
+
+    // The suggested command, word by word, through netlink: nothing stays on.
+    let cmd = o.ethtool_command().unwrap();
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(words[..3], ["ethtool", "-K", a.as_str()], "{cmd}");
+    assert!(words.len() > 3 && words.len() % 2 == 1, "{cmd}");
+    let mut off: Vec<(&str, bool)> = Vec::new();
+    for pair in words[3..].chunks(2) {
+        assert_eq!(pair[1], "off", "{cmd}");
+        off.extend(
+            ethtool_word_features(pair[0])
+                .into_iter()
+                .map(|n| (n, false)),
         );
-    };
-    ex(&format!(
-        "ethtool -K {a} gro on tso on gso on rxvlan on txvlan on"
-    ));
-    let an = a.clone();
-    let cmd = ns.run(move || {
-        let o = Offloads::read(&an).unwrap();
-        assert!(o.is_on(Offload::Gro) && o.is_on(Offload::Tso) && o.is_on(Offload::TxVlan));
-        o.ethtool_command().unwrap()
-    });
-    ex(&cmd);
-    let an = a.clone();
-    let o = ns.run(move || Offloads::read(&an).unwrap());
+    }
+    ethtool::set_features(ns.name(), &a, &off).unwrap();
+    let o = offloads_agree(&ns, &a);
     assert!(o.enabled().is_empty(), "`{cmd}` left on: {:?}", o.enabled());
 }
 
 #[test]
-fn interface_lookup_up_and_mtu() {
-    needs_root!("interface_lookup_up_and_mtu");
+fn root_interface_lookup_up_and_mtu() {
+    require_root();
     let ns = Netns::new("mtu");
     let (a, b) = ifnames();
-    ns.ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-    ns.ip(&["link", "set", "dev", &a, "address", "02:11:22:33:44:55"]);
+    link::add_veth(ns.name(), &a, ns.name(), &b, &Veth::default()).unwrap();
+    link::set_mac(ns.name(), &a, [0x02, 0x11, 0x22, 0x33, 0x44, 0x55]).unwrap();
     let (an, bn) = (a.clone(), b.clone());
     ns.run(move || {
         let mut i = Interface::lookup(&an).unwrap();
@@ -1147,8 +1123,8 @@ fn interface_lookup_up_and_mtu() {
 // ---- control socket -----------------------------------------------------------------
 
 #[test]
-fn control_socket_sends_and_receives_eapol_only() {
-    needs_root!("control_socket_sends_and_receives_eapol_only");
+fn root_control_socket_sends_and_receives_eapol_only() {
+    require_root();
     let (ns, a, b) = veth_ns("eapol", 1500);
     let (an, bn) = (a.clone(), b.clone());
     let (sa, sb, mut tx) = ns.run(move || {
@@ -1194,8 +1170,8 @@ fn control_socket_sends_and_receives_eapol_only() {
 /// `[mka] vlan`: the KaY's socket takes MKPDUs of its VLAN only (or untagged ones only),
 /// reports the tag the kernel removed, and ignores other EtherTypes on that VLAN.
 #[test]
-fn kay_socket_takes_mkpdus_of_its_vlan_only() {
-    needs_root!("kay_socket_takes_mkpdus_of_its_vlan_only");
+fn root_kay_socket_takes_mkpdus_of_its_vlan_only() {
+    require_root();
     let (ns, a, b) = veth_ns("kayvlan", 1500);
     let (an, bn) = (a.clone(), b.clone());
     let (sa, on100, untagged) = ns.run(move || {
