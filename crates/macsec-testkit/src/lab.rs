@@ -85,6 +85,13 @@ pub struct LabSpec {
     pub mka_extra: [String; 2],
     /// Give F2 a different CAK (same CKN): it must never join the CA.
     pub mka_wrong_cak_on_b: bool,
+    /// Secure links between the forwarders (1 to 4; more than one needs `mka`). Link
+    /// k is named `l<k>` with priority k + 1.
+    pub links: usize,
+    /// Links that pass through an impairment relay ([`Lab::impairment`]).
+    pub impaired: Vec<usize>,
+    /// Extra sections for both configurations (`[redundancy]`, `[monitor]`, ...).
+    pub extra: String,
 }
 
 impl Default for LabSpec {
@@ -105,6 +112,9 @@ impl Default for LabSpec {
             mka: false,
             mka_extra: [String::new(), String::new()],
             mka_wrong_cak_on_b: false,
+            links: 1,
+            impaired: Vec::new(),
+            extra: String::new(),
         }
     }
 }
@@ -165,6 +175,8 @@ pub struct Lab {
     f1: Option<Forwarder>,
     f2: Option<Forwarder>,
     runs: u32,
+    /// Per link: its impairment relay, if it has one.
+    relays: Vec<Option<crate::impair::Impairment>>,
 }
 
 /// SCIs of the two forwarders.
@@ -192,7 +204,19 @@ impl Lab {
             host_offloads_off: spec.host_offloads_off,
             middle: spec.middle,
             subnet: spec.subnet,
+            links: spec.links.max(1),
+            impaired: spec.impaired.clone(),
         })?;
+        let relays = topo
+            .ns_w
+            .iter()
+            .map(|w| {
+                w.as_ref()
+                    .map(|w| crate::impair::Impairment::start(w, "wa", "wb"))
+                    .transpose()
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| LabError::CannotRun(format!("impairment relay: {e}")))?;
         let dir =
             std::env::temp_dir().join(format!("macsec-lab-{}-{}", std::process::id(), spec.tag));
         let _ = std::fs::remove_dir_all(&dir);
@@ -205,6 +229,7 @@ impl Lab {
             f1: None,
             f2: None,
             runs: 0,
+            relays,
         };
         if lab.spec.middle == Middle::Forwarders {
             lab.write_configs()?;
@@ -280,13 +305,33 @@ impl Lab {
                     x(peer_ssci)
                 )
             };
+            let end = if side == Side::A { 1 } else { 2 };
+            let (ports, sci_line) = if self.spec.links > 1 {
+                let mut p = format!("[ports]\nplain = \"{plain}\"\n");
+                for k in 0..self.spec.links {
+                    p += &format!(
+                        "[[links]]\nsecure = \"{}\"\nname = \"l{k}\"\npriority = {}\n",
+                        crate::topology::secure_if(end, k),
+                        k + 1
+                    );
+                }
+                // Several links: each link's SCI is its port's MAC and port 1.
+                (p, String::new())
+            } else {
+                let _ = secure;
+                (
+                    format!("[ports]\nplain = \"{plain}\"\nsecure = \"{secure}\"\n"),
+                    format!("sci = \"{sci}\"\n"),
+                )
+            };
             let cfg = format!(
-                "# lab forwarder {side:?}\n[ports]\nplain = \"{plain}\"\nsecure = \"{secure}\"\n\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\nsci = \"{sci}\"\n\n{keys}\n[forward]\nstate_file = \"{}\"\n{}",
+                "# lab forwarder {side:?}\n{ports}\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\n{sci_line}\n{keys}\n{}\n[forward]\nstate_file = \"{}\"\n{}",
                 self.spec.cipher.name(),
                 self.spec.encrypt,
                 if self.spec.encrypt { self.spec.offset } else { 0 },
                 self.spec.send_sci,
                 self.spec.replay_window,
+                self.spec.extra,
                 self.dir.join(format!("{side:?}.pn")).display(),
                 self.spec.forward_extra,
             );
@@ -303,6 +348,16 @@ impl Lab {
             f.write_all(cfg.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// The impairment relay of link `k`, if the link has one.
+    pub fn impairment(&self, k: usize) -> Option<&crate::impair::Impairment> {
+        self.relays.get(k).and_then(Option::as_ref)
+    }
+
+    /// The secure interface of link `k` at `side`'s forwarder.
+    pub fn secure_if(&self, side: Side, k: usize) -> String {
+        crate::topology::secure_if(if side == Side::A { 1 } else { 2 }, k)
     }
 
     /// The forwarder configuration file of `side`.
@@ -534,8 +589,36 @@ impl Lab {
         port: u16,
         rate: Option<f64>,
     ) -> Result<(u64, f64), LabError> {
+        self.tcp_flow(&TcpFlow {
+            src_port: None,
+            dst_port: port,
+            bytes,
+            rate,
+        })
+    }
+
+    /// Several TCP transfers from A's host to B's at once, each on its own thread, each
+    /// content-checked like [`Lab::tcp_transfer`]. Returns each one's result.
+    pub fn tcp_flows(&self, flows: &[TcpFlow]) -> Vec<Result<(u64, f64), LabError>> {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = flows
+                .iter()
+                .map(|f| sc.spawn(move || self.tcp_flow(f)))
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(LabError::Forwarder("flow panicked".into())))
+                })
+                .collect()
+        })
+    }
+
+    /// One content-checked TCP transfer from A's host to B's.
+    pub fn tcp_flow(&self, flow: &TcpFlow) -> Result<(u64, f64), LabError> {
         use macsec_forward::io::netns::run_in;
-        use std::net::{SocketAddr, TcpListener, TcpStream};
+        use std::net::{SocketAddr, TcpListener};
+        let (bytes, port, rate) = (flow.bytes, flow.dst_port, flow.rate);
         let addr = SocketAddr::from((self.host_addr(Side::B), port));
         let listener = run_in(&self.topo.ns_b, || TcpListener::bind(addr))
             .and_then(|r| r)
@@ -580,9 +663,21 @@ impl Lab {
             }
         });
         let start = Instant::now();
-        let mut s = run_in(&self.topo.ns_a, || {
-            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        })??;
+        let src = flow.src_port;
+        let a = self.host_addr(Side::A);
+        let mut s = run_in(
+            &self.topo.ns_a,
+            || -> std::io::Result<std::net::TcpStream> {
+                use socket2::{Domain, Socket, Type};
+                let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+                if let Some(p) = src {
+                    sock.set_reuse_address(true)?;
+                    sock.bind(&SocketAddr::from((a, p)).into())?;
+                }
+                sock.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+                Ok(sock.into())
+            },
+        )??;
         s.set_write_timeout(Some(Duration::from_secs(20)))?;
         let mut gen = Stream::new(7);
         let mut buf = vec![0u8; 1 << 16];
@@ -661,6 +756,19 @@ impl Drop for Lab {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// One TCP transfer of [`Lab::tcp_flows`].
+#[derive(Debug, Clone, Copy)]
+pub struct TcpFlow {
+    /// Host A's source port (`None`: the kernel picks one).
+    pub src_port: Option<u16>,
+    /// Host B's listening port.
+    pub dst_port: u16,
+    /// Octets to send.
+    pub bytes: u64,
+    /// At most this many bits per second, if given.
+    pub rate: Option<f64>,
 }
 
 /// A deterministic pseudo-random byte stream (xorshift64*), for content checks.

@@ -8,6 +8,8 @@
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "lab")]
+pub mod impair;
+#[cfg(feature = "lab")]
 pub mod lab;
 #[cfg(feature = "lab")]
 pub mod mem;

@@ -6,6 +6,11 @@
 //!  10.x.0.1/24      plain          secure    secure        plain      10.x.0.2/24
 //! ```
 //!
+//! With several secure links, link k joins `s1`+suffix and `s2`+suffix (see
+//! [`secure_if`]); an impaired link passes through a namespace W of its own, where an
+//! [`crate::impair::Impairment`] relays between its interfaces `wa` and `wb`:
+//! `[s1b] --- [wa] W [wb] --- [s2b]`.
+//!
 //! Every name carries the creating process id, so parallel runs never collide and a
 //! later run can remove what a killed one left behind ([`sweep_stale`]). Everything is
 //! made in-process ([`crate::netlab`]: netlink, `/proc/sys`, the forwarder's own
@@ -83,6 +88,18 @@ pub struct TopologySpec {
     pub middle: Middle,
     /// Third octet-pair of the 10.x.0.0/24 subnet.
     pub subnet: u8,
+    /// Secure links between F1 and F2 (1 to 4).
+    pub links: usize,
+    /// Links that pass through an impairment namespace.
+    pub impaired: Vec<usize>,
+}
+
+/// The secure interface of link `k` at forwarder `end` (1 or 2): `s1`, `s1b`, `s1c`, ...
+pub fn secure_if(end: u8, k: usize) -> String {
+    match k {
+        0 => format!("s{end}"),
+        _ => format!("s{end}{}", (b'a' + k as u8) as char),
+    }
 }
 
 /// A live topology; removed on drop.
@@ -102,6 +119,8 @@ pub struct Topology {
     pub ip_b: String,
     /// The spec it was built from.
     pub spec: TopologySpec,
+    /// Per link: the namespace of its impairment relay, if it has one.
+    pub ns_w: Vec<Option<String>>,
     /// The namespaces: dropping them deletes them, kills the processes inside and
     /// destroys their veth ends and the peers of those.
     owned: Vec<Netns>,
@@ -136,6 +155,9 @@ impl Topology {
             ns_b: format!("{id}-b"),
             ip_a: format!("10.{}.0.1", spec.subnet),
             ip_b: format!("10.{}.0.2", spec.subnet),
+            ns_w: (0..spec.links.max(1))
+                .map(|k| spec.impaired.contains(&k).then(|| format!("{id}-w{k}")))
+                .collect(),
             spec,
             owned: Vec::new(),
         };
@@ -149,15 +171,19 @@ impl Topology {
 
     fn build(&mut self) -> Result<(), NetnsError> {
         use ifname::*;
-        let names = self.namespaces().map(str::to_owned);
+        let mut names: Vec<String> = self.namespaces().map(str::to_owned).to_vec();
+        names.extend(self.ns_w.iter().flatten().cloned());
         for ns in &names {
             self.owned.push(Netns::add(ns)?);
             link::set_up(ns, "lo")?;
         }
         // The forwarders' own ports should send nothing of their own (IPv6 router and
         // multicast listener solicitations would show up as untagged frames): IPv6 off
-        // before their interfaces exist.
-        for ns in [&self.ns_f1, &self.ns_f2] {
+        // before their interfaces exist. Also in the relays' namespaces, whose frames
+        // would cross a link.
+        let mut quiet: Vec<String> = vec![self.ns_f1.clone(), self.ns_f2.clone()];
+        quiet.extend(self.ns_w.iter().flatten().cloned());
+        for ns in &quiet {
             for key in [
                 "net.ipv6.conf.all.disable_ipv6",
                 "net.ipv6.conf.default.disable_ipv6",
@@ -166,12 +192,35 @@ impl Topology {
             }
         }
         let s = &self.spec;
-        let pairs = [
-            (&self.ns_a, A, &self.ns_f1, P1, s.plain_mtu),
-            (&self.ns_f1, S1, &self.ns_f2, S2, s.secure_mtu),
-            (&self.ns_f2, P2, &self.ns_b, B, s.plain_mtu),
+        let mut pairs: Vec<(String, String, String, String, u32)> = vec![
+            (
+                self.ns_a.clone(),
+                A.into(),
+                self.ns_f1.clone(),
+                P1.into(),
+                s.plain_mtu,
+            ),
+            (
+                self.ns_f2.clone(),
+                P2.into(),
+                self.ns_b.clone(),
+                B.into(),
+                s.plain_mtu,
+            ),
         ];
-        for (ns1, if1, ns2, if2, mtu) in pairs {
+        for k in 0..s.links.max(1) {
+            let (x, y) = (secure_if(1, k), secure_if(2, k));
+            match &self.ns_w[k] {
+                None => pairs.push((self.ns_f1.clone(), x, self.ns_f2.clone(), y, s.secure_mtu)),
+                Some(w) => {
+                    pairs.push((self.ns_f1.clone(), x, w.clone(), "wa".into(), s.secure_mtu));
+                    pairs.push((w.clone(), "wb".into(), self.ns_f2.clone(), y, s.secure_mtu));
+                }
+            }
+        }
+        for (ns1, if1, ns2, if2, mtu) in &pairs {
+            let (ns1, if1, ns2, if2, mtu) =
+                (ns1.as_str(), if1.as_str(), ns2.as_str(), if2.as_str(), *mtu);
             let opts = Veth {
                 mtu: Some(mtu),
                 ..Veth::default()
@@ -197,13 +246,18 @@ impl Topology {
                 link::set_up(ns, "br0")?;
             }
         }
-        for (ns1, if1, ns2, if2, _) in pairs {
+        for w in self.ns_w.iter().flatten() {
+            for dev in ["wa", "wb"] {
+                Self::offloads_off(w, dev)?;
+            }
+        }
+        for (ns1, if1, ns2, if2, _) in &pairs {
             link::set_up(ns1, if1)?;
             link::set_up(ns2, if2)?;
         }
         // Until both ends (and bridge ports) are operationally up, the kernel drops what
         // is sent, the first ARP request included.
-        for (ns1, if1, ns2, if2, _) in pairs {
+        for (ns1, if1, ns2, if2, _) in &pairs {
             link::wait_running(ns1, if1, UP_TIMEOUT)?;
             link::wait_running(ns2, if2, UP_TIMEOUT)?;
         }
