@@ -26,6 +26,9 @@ pub struct DemoOptions {
     pub cipher: CipherSuite,
     /// Integrity only instead of encryption.
     pub integrity_only: bool,
+    /// Secure links between the forwarders (1 to 4). With more than one the links are
+    /// keyed by MKA and monitored, and the demo shows a failover.
+    pub links: usize,
 }
 
 fn counter(v: &Value, path: &[&str]) -> u64 {
@@ -37,6 +40,24 @@ fn counter(v: &Value, path: &[&str]) -> u64 {
 }
 
 fn print_counters(name: &str, v: &Value) {
+    let links = v["links"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if links.len() > 1 {
+        for l in links {
+            let c = &l["counters"];
+            println!(
+                "  {name} link {} ({}, {}): sent {} protected frames, received InPktsOK {}  InPktsNotValid {}  InPktsLate {}; probes sent {} received {}",
+                l["name"].as_str().unwrap_or("?"),
+                l["state"].as_str().unwrap_or("?"),
+                l["role"].as_str().unwrap_or("?"),
+                counter(&c["tx_sc"], &["OutPktsEncrypted"]) + counter(&c["tx_sc"], &["OutPktsProtected"]),
+                counter(&c["rx_sc"][0], &["InPktsOK"]),
+                counter(&c["rx_sc"][0], &["InPktsNotValid"]),
+                counter(&c["rx_sc"][0], &["InPktsLate"]),
+                counter(l, &["probes", "sent"]),
+                counter(l, &["probes", "received"]),
+            );
+        }
+    }
     let c = &v["counters"];
     let tx = &c["tx_sc"];
     let rx = &c["rx_sc"][0];
@@ -175,9 +196,15 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
             Ok(())
         }
     };
+    let links = opts.links.clamp(1, 4);
     println!("macsec demo: IEEE 802.1AE MACsec between two userspace forwarders\n");
     println!("Setting up (network namespaces, removed at exit):");
-    println!("  host A 10.77.0.1 --veth-- [forwarder F1] ==MACsec veth== [forwarder F2] --veth-- host B 10.77.0.2");
+    if links == 1 {
+        println!("  host A 10.77.0.1 --veth-- [forwarder F1] ==MACsec veth== [forwarder F2] --veth-- host B 10.77.0.2");
+    } else {
+        println!("  host A 10.77.0.1 --veth-- [forwarder F1] =={links} MACsec links== [forwarder F2] --veth-- host B 10.77.0.2");
+        println!("  (link l0 passes a relay that can drop every frame with the carrier up; MKA keys every link)");
+    }
     let spec = LabSpec {
         tag: "demo".into(),
         cipher: opts.cipher,
@@ -187,6 +214,15 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
         replay_window: 0,
         middle: Middle::Forwarders,
         subnet: 77,
+        links,
+        impaired: if links > 1 { vec![0] } else { Vec::new() },
+        mka: links > 1,
+        mka_extra: ["priority = 16".into(), "priority = 32".into()],
+        extra: if links > 1 {
+            "[redundancy]\nmode = \"active-backup\"\nhold_up_ms = 1000\n[monitor]\nprobe_interval_ms = 100\nprobe_miss = 3\n".into()
+        } else {
+            String::new()
+        },
         ..LabSpec::default()
     };
     // The forwarders get a process group of their own: a Ctrl-C at the terminal reaches
@@ -211,6 +247,15 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
     );
     let mut checks = Checks::default();
     let ms = Duration::from_millis;
+    if links > 1 {
+        check("MKA")?;
+        wait_links(&mut lab, &stop, |ls| {
+            ls.iter()
+                .all(|l| l["secured"] == true && l["state"] == "up")
+        })
+        .map_err(|e| format!("links not secured: {e}"))?;
+        wait_links(&mut lab, &stop, |_| true)?;
+    }
     println!("\nChecks:");
     for (from, label) in [(Side::A, "ping A -> B"), (Side::B, "ping B -> A")] {
         check("ping")?;
@@ -262,6 +307,10 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
         Err(e @ LabError::CannotRun(_)) => checks.report(name, Outcome::Skip, e.to_string()),
         Err(e) => checks.report(name, Outcome::Fail, e.to_string()),
     }
+    if links > 1 {
+        check("failover")?;
+        failover(&mut lab, &mut checks, &stop)?;
+    }
     check("counters")?;
     println!("\nCounters (802.1AE names):");
     for (side, name) in [(Side::A, "F1"), (Side::B, "F2")] {
@@ -273,6 +322,81 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
     drop(lab);
     println!("\nRemoved the namespaces. {}", checks.summary());
     Ok(checks.passed())
+}
+
+/// Waits (at most 20 s) until `pred` holds for F1's and F2's links, and link l0 carries
+/// the traffic at both ends.
+fn wait_links(
+    lab: &mut Lab,
+    stop: &AtomicBool,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Result<(), String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let mut ok = true;
+        for side in [Side::A, Side::B] {
+            let v = lab.stats(side).map_err(|e| e.to_string())?;
+            let ls = v["links"].as_array().cloned().unwrap_or_default();
+            ok &= pred(&ls) && v["redundancy"]["active"] == serde_json::json!(["l0"]);
+        }
+        if ok {
+            return Ok(());
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err("interrupted; everything was removed".into());
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err(format!("not after 20 s:\n{}", lab.logs(Side::A)));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Black-holes the active link l0 (carrier up, every frame dropped) under a 10 ms ping
+/// and reports the outage the failover to l1 cost, then heals it.
+fn failover(lab: &mut Lab, checks: &mut Checks, stop: &AtomicBool) -> Result<(), String> {
+    use macsec_testkit::netlab::ping::{PingOpts, Pinger};
+    let opts = PingOpts {
+        size: 56,
+        count: 100_000,
+        interval: Duration::from_millis(10),
+        timeout: Duration::from_millis(300),
+        dont_fragment: false,
+    };
+    let name = "failover: link l0 silently drops everything (carrier up)";
+    let p = match Pinger::start(lab.host_ns(Side::A), lab.host_addr(Side::B), &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.report(name, Outcome::Skip, format!("cannot ping: {e}"));
+            return Ok(());
+        }
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    lab.impairment(0)
+        .ok_or("link l0 has no relay")?
+        .set_blackhole(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = p.stop().map_err(|e| e.to_string())?;
+    let v = lab.stats(Side::A).map_err(|e| e.to_string())?;
+    let moved = v["redundancy"]["active"] == serde_json::json!(["l1"]);
+    let gap = r.longest_gap().unwrap_or_default();
+    checks.report(
+        name,
+        if moved && gap <= Duration::from_millis(500) { Outcome::Pass } else { Outcome::Fail },
+        format!(
+            "traffic moved to l1; outage {:.0} ms ({} of {} pings lost; budget: 3 probes of 100 ms + 1)",
+            gap.as_secs_f64() * 1000.0,
+            r.lost(),
+            r.sent
+        ),
+    );
+    if let Some(r) = lab.impairment(0) {
+        r.set_blackhole(false);
+    }
+    if stop.load(Ordering::Relaxed) {
+        return Err("interrupted; everything was removed".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

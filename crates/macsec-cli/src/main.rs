@@ -53,6 +53,10 @@ enum Cmd {
         /// Integrity only (no encryption).
         #[arg(long)]
         integrity_only: bool,
+        /// Secure links between the forwarders (1 to 4); with 2 or more the demo also
+        /// shows a failover.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        links: u8,
     },
     /// Generate a fresh CKN and CAK for MKA, as one activation key for both ends.
     Keygen {
@@ -265,6 +269,7 @@ fn main() -> ExitCode {
         Cmd::Demo {
             cipher,
             integrity_only,
+            links,
         } => {
             let Ok(cipher) = cipher.parse() else {
                 eprintln!("macsec demo: --cipher {cipher:?}: use gcm-aes-128, gcm-aes-256, gcm-aes-xpn-128 or gcm-aes-xpn-256");
@@ -273,6 +278,7 @@ fn main() -> ExitCode {
             let opts = crate::demo::DemoOptions {
                 cipher,
                 integrity_only: *integrity_only,
+                links: usize::from(*links),
             };
             let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("macsec"));
             match crate::demo::run(&opts, &bin) {

@@ -406,3 +406,27 @@ fn root_balance_spreads_eight_flows_and_survives_a_link_loss() {
     }
     assert_eq!(active(&mut lab, Side::A), ["l0"]);
 }
+
+#[test]
+fn root_demo_with_two_links_shows_a_failover() {
+    require_root();
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--links", "2"])
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("failover: link l0 silently drops everything"))
+        .unwrap_or_else(|| panic!("no failover check in:\n{text}"));
+    assert!(line.contains("[ ok ]") && line.contains("outage"), "{line}");
+    assert!(text.contains("F1 link l1 (up, active)"), "{text}");
+    assert!(text.contains("All checks passed."), "{text}");
+}
