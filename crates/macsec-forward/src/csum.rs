@@ -307,17 +307,26 @@ fn locate(frame: &[u8]) -> Result<Segment, CsumError> {
 /// FCS), whatever its checksum field held. A UDP checksum that computes to 0 is written
 /// as 0xFFFF (0 would mean "no checksum").
 pub fn complete(frame: &mut [u8]) -> Result<Transport, CsumError> {
+    let (field, c, transport) = completed(frame)?;
+    frame[field..field + 2].copy_from_slice(&c);
+    Ok(transport)
+}
+
+/// What [`complete`] would write, without writing it: the offset of the checksum field
+/// in `frame` and its value (big-endian), and the transport. For a caller that sends a
+/// modified copy of the frame's first octets and the rest from where it lies.
+pub fn completed(frame: &[u8]) -> Result<(usize, [u8; 2], Transport), CsumError> {
     let seg = locate(frame)?;
     let field = seg.field();
-    frame[field] = 0;
-    frame[field + 1] = 0;
-    let total = seg.pseudo + sum(&frame[seg.start..seg.start + seg.len]);
+    // The sum with the field taken as zero: the octets before it (an even count from
+    // the segment start, so the two sums add up) and after it.
+    let total =
+        seg.pseudo + sum(&frame[seg.start..field]) + sum(&frame[field + 2..seg.start + seg.len]);
     let mut c = !fold(total);
     if c == 0 && seg.transport == Transport::Udp {
         c = 0xFFFF;
     }
-    frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
-    Ok(seg.transport)
+    Ok((field, c.to_be_bytes(), seg.transport))
 }
 
 /// Whether the TCP or UDP checksum of `frame` is correct. A UDP-over-IPv4 checksum of 0

@@ -8,3 +8,4 @@ mod io;
 mod multilink_mem;
 mod pcap_cli;
 mod redundancy;
+mod tx_full_mem;
