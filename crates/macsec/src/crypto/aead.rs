@@ -273,7 +273,7 @@ impl AeadKey {
 /// [`AeadKey::seal_into`] for a RustCrypto key: one out-of-place pass when there is one
 /// input part; two parts are copied into `out` first (it has no streaming API).
 #[inline(always)]
-fn portable_seal_into<A: AeadInOut<NonceSize = aes_gcm::aead::consts::U12>>(
+fn portable_seal_into<A>(
     k: &A,
     iv: &[u8; 12],
     aad: &[u8],
@@ -282,7 +282,11 @@ fn portable_seal_into<A: AeadInOut<NonceSize = aes_gcm::aead::consts::U12>>(
     out: &mut [u8],
 ) -> Result<(), SealError>
 where
-    A: aes_gcm::aead::AeadCore<TagSize = aes_gcm::aead::consts::U16>,
+    A: AeadInOut
+        + aes_gcm::aead::AeadCore<
+            NonceSize = aes_gcm::aead::consts::U12,
+            TagSize = aes_gcm::aead::consts::U16,
+        >,
 {
     let n = in1.len() + in2.len();
     let (data, tag_out) = out.split_at_mut(n);
@@ -301,7 +305,7 @@ where
 
 /// [`AeadKey::open_into`] for a RustCrypto key.
 #[inline(always)]
-fn portable_open_into<A: AeadInOut<NonceSize = aes_gcm::aead::consts::U12>>(
+fn portable_open_into<A>(
     k: &A,
     iv: &[u8; 12],
     aad: &[u8],
@@ -310,7 +314,11 @@ fn portable_open_into<A: AeadInOut<NonceSize = aes_gcm::aead::consts::U12>>(
     out: &mut [u8],
 ) -> Result<(), AuthError>
 where
-    A: aes_gcm::aead::AeadCore<TagSize = aes_gcm::aead::consts::U16>,
+    A: AeadInOut
+        + aes_gcm::aead::AeadCore<
+            NonceSize = aes_gcm::aead::consts::U12,
+            TagSize = aes_gcm::aead::consts::U16,
+        >,
 {
     let buf = InOutBuf::new(input, out).map_err(|_| AuthError)?;
     k.decrypt_inout_detached(iv.into(), aad, buf, tag.into())
