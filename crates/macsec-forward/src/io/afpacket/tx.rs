@@ -321,10 +321,12 @@ impl TxPort for AfPacketTx {
             Err(e) if !is_transient(&e) => Err(e),
             _ => Ok(()),
         };
-        if self.still_pending() {
-            self.stats.partial_kicks += 1;
-        } else {
+        if result.is_err() || !self.still_pending() {
+            // Sent, or the port cannot send (it is down): nothing to come back for. Frames
+            // the kernel did not take go with the next kick that succeeds.
             self.pending = 0;
+        } else {
+            self.stats.partial_kicks += 1;
         }
         result
     }
