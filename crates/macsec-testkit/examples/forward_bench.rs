@@ -663,6 +663,22 @@ fn main() {
         None,
         false,
     ));
+    // MACSEC_BIN_ALT: a third build (say, this one with a fix from elsewhere), GCM-AES-128
+    // in both thread modes, labelled MACSEC_BIN_ALT_LABEL.
+    if let Ok(alt) = std::env::var("MACSEC_BIN_ALT") {
+        let label = std::env::var("MACSEC_BIN_ALT_LABEL").unwrap_or_else(|_| "alt".into());
+        let alt = PathBuf::from(alt);
+        for t in ["two", "one"] {
+            variants.push(pair(
+                &format!("pair GCM-AES-128, {label}, threads = {t}"),
+                &alt,
+                CipherSuite::GcmAes128,
+                true,
+                Some(t),
+                false,
+            ));
+        }
+    }
     let mut notes = Vec::new();
     if have("wireguard-go") && have("wg") {
         variants.push(Variant {
