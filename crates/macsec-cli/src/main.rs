@@ -214,7 +214,14 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
         None => println!("activation_key = \"{}\"", text.as_str()),
     }
     println!("priority = 16            # lower value wins the key server election");
-    println!("cipher = \"gcm-aes-256\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
+    // The suite that matches the CAK's strength; a 128-bit CAK is what wpa_supplicant
+    // 2.10 peers use, and they only do gcm-aes-128.
+    let suite = if bits == 128 {
+        "gcm-aes-128"
+    } else {
+        "gcm-aes-256"
+    };
+    println!("cipher = \"{suite}\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
     println!();
     println!("# The same CA for a wpa_supplicant peer (network block, -D macsec_linux):");
     let cak = zeroize::Zeroizing::new(hex::encode(key.cak.expose_secret()));

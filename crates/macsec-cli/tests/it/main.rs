@@ -4,6 +4,7 @@
 mod cli;
 mod forward;
 mod forward_mem;
+mod hardening;
 mod io;
 mod multilink_mem;
 mod pcap_cli;

@@ -355,7 +355,13 @@ fn forward_section_defaults_and_paths() {
         KeyFilePolicy::Strict,
     )
     .unwrap();
-    assert_eq!(c.forward.state_file, Path::new("dir/f.toml.pn-state"));
+    assert_eq!(c.forward.state_file, None);
+    assert_eq!(
+        c.forward.legacy_state_file,
+        Path::new("dir/f.toml.pn-state")
+    );
+    assert_eq!(c.forward.state_dir, Path::new("/var/lib/macsec"));
+    assert_eq!(c.forward.run_dir, Path::new("/run/macsec"));
     assert_eq!(c.forward.pn_block, DEFAULT_PN_BLOCK);
     assert_eq!(
         (c.forward.stats_interval, c.forward.qdisc_bypass),
@@ -368,7 +374,10 @@ fn forward_section_defaults_and_paths() {
         KeyFilePolicy::Strict,
     )
     .unwrap();
-    assert_eq!(c.forward.state_file, Path::new("/etc/macsec/s.pn"));
+    assert_eq!(
+        c.forward.state_file.as_deref(),
+        Some(Path::new("/etc/macsec/s.pn"))
+    );
     assert_eq!(
         c.forward.stats_interval,
         Some(std::time::Duration::from_secs(10))

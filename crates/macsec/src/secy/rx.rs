@@ -140,6 +140,9 @@ pub struct RxStats {
     pub secy: RxSecYCounters,
     /// Per receive SC.
     pub rx_sc: Vec<RxScStats>,
+    /// The SCI of the last frame that matched no receive SC (InPktsNoSCI or
+    /// InPktsUnknownSCI), so an operator can tell which peer it was.
+    pub last_unknown_sci: Option<Sci>,
 }
 
 /// The receive half of a SecY: receive SCs keyed by SCI, each with up to four SAs.
@@ -157,6 +160,7 @@ pub struct Receiver {
     /// Sorted by SCI for binary search.
     scs: Vec<RxSc>,
     secy: RxSecYCounters,
+    last_unknown_sci: Option<Sci>,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -185,6 +189,7 @@ impl Receiver {
             vlan_in_clear: cfg.vlan_in_clear as usize,
             scs: Vec::new(),
             secy: RxSecYCounters::default(),
+            last_unknown_sci: None,
         }
     }
 
@@ -374,6 +379,7 @@ impl Receiver {
                         .collect(),
                 })
                 .collect(),
+            last_unknown_sci: self.last_unknown_sci,
         }
     }
 
@@ -472,6 +478,11 @@ impl Receiver {
             }
         };
         let Some(sc_idx) = sc_idx else {
+            self.last_unknown_sci = Some(sci.unwrap_or_else(|| {
+                let mut src = [0u8; 6];
+                src.copy_from_slice(&buf[start + 6..start + 12]);
+                Sci::new(MacAddr(src), 1)
+            }));
             if changed || strict {
                 self.secy.in_pkts_no_sci += 1;
                 self.secy.in_pkts_no_sa_error += 1;

@@ -6,6 +6,7 @@ use super::kay::{Changes, Kay, Mkpdu};
 use super::report;
 use super::ForwardError;
 use crate::config::{ForwardSettings, LinkSettings};
+use crate::forward::locks::Locks;
 use crate::forward::pnstore::{PnStore, SaId};
 use crate::forward::pump::ProbeIn;
 use crate::forward::worker::{TxOp, Up, Workers};
@@ -32,6 +33,8 @@ pub(super) struct LinkCtl {
     ids: [Option<SaId>; 4],
     /// Times traffic moved away from this link.
     pub(super) failovers: u64,
+    /// Warns when the peer's frames keep failing (key or SCI mismatch).
+    mismatch: super::mismatch::MismatchWatch,
 }
 
 impl LinkCtl {
@@ -56,6 +59,7 @@ impl LinkCtl {
             carrier,
             ids,
             failovers: 0,
+            mismatch: Default::default(),
         }
     }
 
@@ -83,13 +87,20 @@ pub(super) struct Started {
     pub(super) up: Receiver<Up>,
     pub(super) probes: Receiver<ProbeIn>,
     pub(super) mkpdus: Receiver<Mkpdu>,
-    pub(super) store: PnStore,
+    pub(super) store: Option<PnStore>,
+    /// The locks on the ports and keys, held until the forwarder exits.
+    pub(super) locks: Locks,
     pub(super) selector: Selector,
     /// Whether the link monitor runs (it then decides which links carry traffic).
     pub(super) monitored: bool,
     pub(super) cipher: CipherSuite,
     pub(super) key_source: &'static str,
     pub(super) fwd: ForwardSettings,
+    /// What re-opening a port needs: the MACsec overhead on the secure MTU, the KaY
+    /// socket's settings (EtherType, VLAN, destination) and where MKPDUs go.
+    pub(super) overhead: u32,
+    pub(super) kay_sock: Option<(u16, Option<u16>, macsec::wire::MacAddr)>,
+    pub(super) mkpdu_tx: channel::Sender<Mkpdu>,
 }
 
 /// The control thread's state.
@@ -97,6 +108,10 @@ struct Control {
     s: Started,
     started_at: Instant,
     failovers: u64,
+    /// Ports whose interface is gone (`None`: plain, `Some(k)`: link k), and since when.
+    gone: Vec<(Option<usize>, Instant)>,
+    /// Ports opened again after their interface came back.
+    port_reopens: u64,
 }
 
 /// SIGINT, SIGTERM, SIGHUP and SIGUSR1 as a channel.
@@ -133,15 +148,15 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
         Some(i) => channel::tick(i),
         None => channel::never(),
     };
-    let pn_tick = if s.links.iter().any(|l| l.kay.is_some()) {
-        channel::tick(Duration::from_secs(1))
-    } else {
-        channel::never()
-    };
+    // Once a second: PNs for the KaYs, and a look at the receive counters.
+    let pn_tick = channel::tick(Duration::from_secs(1));
+    let reopen_tick = channel::tick(Duration::from_millis(200));
     let mut c = Control {
         s,
         started_at: Instant::now(),
         failovers: 0,
+        gone: Vec::new(),
+        port_reopens: 0,
     };
     for i in 0..c.s.links.len() {
         c.drain_kay(i);
@@ -181,6 +196,7 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
             },
             recv(pn_tick) -> _ => {
                 if let Some(r) = c.s.workers.report() {
+                    let now = Instant::now();
                     for i in 0..c.s.links.len() {
                         if let (Some(k), Some((t, _)), Some((x, _))) =
                             (c.s.links[i].kay.as_mut(), r.tx.get(i), r.rx.get(i))
@@ -188,6 +204,12 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
                             k.report_pns(t, x);
                         }
                         c.drain_kay(i);
+                        if let Some((x, _)) = r.rx.get(i) {
+                            let l = &mut c.s.links[i];
+                            for w in l.mismatch.observe(now, x) {
+                                tracing::warn!("link {}: {w}", l.cfg.name);
+                            }
+                        }
                     }
                 }
             },
@@ -209,6 +231,12 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
                 }
             },
             recv(ticker) -> _ => c.print_stats("stats"),
+            recv(reopen_tick) -> _ => {
+                if let Err(e) = c.reopen_ports() {
+                    failure = Some(e);
+                    break;
+                }
+            },
         }
         c.service(Instant::now());
     }
@@ -216,6 +244,8 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
         s,
         started_at,
         failovers,
+        port_reopens,
+        ..
     } = c;
     let Started {
         plain,
@@ -224,6 +254,7 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
         selector,
         cipher,
         key_source,
+        locks,
         ..
     } = s;
     let r = workers.stop();
@@ -235,6 +266,7 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
         key_source,
         uptime: started_at.elapsed(),
         failovers,
+        port_reopens,
         threads: None,
     };
     println!("{}", report::json("exit", &r, &info));
@@ -243,6 +275,8 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
             k.stop();
         }
     }
+    // The ports and keys are free for another forwarder only now.
+    drop(locks);
     match failure {
         Some(f) => Err(ForwardError::Runtime(f)),
         None => Ok(()),
@@ -338,9 +372,122 @@ impl Control {
         }
     }
 
-    /// An interface event: carrier of a secure port.
+    /// The name and role of a port (`None`: plain).
+    fn port_name(&self, link: Option<usize>) -> (String, &'static str) {
+        match link {
+            None => (self.s.plain.clone(), "plain"),
+            Some(k) => (
+                self.s
+                    .links
+                    .get(k)
+                    .map_or_else(String::new, |l| l.ifname.clone()),
+                "secure",
+            ),
+        }
+    }
+
+    /// A port's interface is gone: wait for it to come back.
+    fn port_gone(&mut self, link: Option<usize>) {
+        if self.gone.iter().any(|(l, _)| *l == link) {
+            return;
+        }
+        let (name, role) = self.port_name(link);
+        tracing::warn!(
+            "{role} port {name} is gone (interface deleted); nothing is forwarded through it until it is back (waiting up to {} s, then exit 1)",
+            self.s.fwd.port_timeout.as_secs()
+        );
+        self.gone.push((link, Instant::now()));
+        if let Some(l) = link.and_then(|k| self.s.links.get_mut(k)) {
+            l.carrier = false;
+            if let Some(m) = l.monitor.as_mut() {
+                m.set_carrier(Instant::now(), false);
+            }
+        }
+    }
+
+    /// Opens gone ports whose interface is back, with the start-up checks; fails once
+    /// one has been gone longer than `port_timeout`.
+    fn reopen_ports(&mut self) -> Result<(), String> {
+        let gone = std::mem::take(&mut self.gone);
+        for (link, since) in gone {
+            match self.reopen(link) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::debug!("re-opening a port: {e}"),
+            }
+            if since.elapsed() > self.s.fwd.port_timeout {
+                let (name, role) = self.port_name(link);
+                return Err(format!(
+                    "{role} port {name} has been gone for {} s; exiting so that a supervisor can restart the forwarder",
+                    since.elapsed().as_secs()
+                ));
+            }
+            self.gone.push((link, since));
+        }
+        Ok(())
+    }
+
+    /// Opens one port again if its interface exists. Returns whether it did.
+    fn reopen(&mut self, link: Option<usize>) -> Result<bool, String> {
+        use crate::io::afpacket::{AfPacketRx, AfPacketTx, TxConfig};
+        use crate::io::iface::Interface;
+        let (name, role) = self.port_name(link);
+        let Ok(mut i) = Interface::lookup(&name) else {
+            return Ok(false);
+        };
+        let e = |e: &dyn std::fmt::Display| format!("{role} port {name}: {e}");
+        super::startup::fix_port(&mut i, role).map_err(|x| e(&x))?;
+        let plain = Interface::lookup(&self.s.plain).map_err(|x| e(&x))?;
+        let tx_cfg = TxConfig {
+            qdisc_bypass: self.s.fwd.qdisc_bypass,
+            ..TxConfig::default()
+        };
+        let rx = match link {
+            None => AfPacketRx::open(&i, &super::startup::rx_config(i.mtu, true)),
+            Some(_) => {
+                super::startup::fit_mtu(&mut i, &plain, self.s.overhead).map_err(|x| e(&x))?;
+                AfPacketRx::open(&i, &super::startup::rx_config(i.mtu, false))
+            }
+        }
+        .map_err(|x| e(&x))?;
+        let tx = AfPacketTx::open(&i, &tx_cfg).map_err(|x| e(&x))?;
+        if let Some(k) = link {
+            if let (Some(l), Some((ethertype, vlan, dest))) =
+                (self.s.links.get_mut(k), self.s.kay_sock)
+            {
+                if let Some(kay) = l.kay.as_mut() {
+                    let sock = crate::io::control::ControlSocket::open_for_kay(&i, ethertype, vlan)
+                        .map_err(|x| e(&x))?;
+                    sock.join_multicast(dest).map_err(|x| e(&x))?;
+                    kay.reopen(sock, self.s.mkpdu_tx.clone());
+                }
+                l.carrier = i.is_running();
+                if let Some(m) = l.monitor.as_mut() {
+                    m.set_carrier(Instant::now(), l.carrier);
+                }
+            }
+        }
+        self.s.workers.replace_port(link, rx, tx);
+        self.port_reopens += 1;
+        tracing::info!(
+            "{role} port {name} is up again (interface index {}); forwarding through it again",
+            i.index
+        );
+        Ok(true)
+    }
+
+    /// An interface event: carrier of a secure port, or a port's interface deleted.
     fn link_event(&mut self, ev: LinkEvent) {
         let now = Instant::now();
+        if let LinkEvent::Deleted { ifname, .. } = &ev {
+            if *ifname == self.s.plain {
+                self.port_gone(None);
+            }
+            if let Some(k) = self.s.links.iter().position(|l| l.ifname == *ifname) {
+                self.port_gone(Some(k));
+            }
+            return;
+        }
         for l in &mut self.s.links {
             if l.ifname != ev.ifname() {
                 continue;
@@ -374,7 +521,9 @@ impl Control {
                 let ceiling = ceiling.min(self.s.cipher.max_pn());
                 // If this fails the SA stops at its current ceiling, so no PN is ever
                 // unrecorded.
-                self.s.store.set(id, ceiling).map_err(|e| e.to_string())?;
+                if let Some(st) = self.s.store.as_mut() {
+                    st.set(id, ceiling).map_err(|e| e.to_string())?;
+                }
                 self.s.workers.tx(link, TxOp::RaiseCeiling { an, ceiling });
             }
             Up::Event(link, ev) => {
@@ -404,6 +553,7 @@ impl Control {
                     other => tracing::debug!("link {name}: transmit event {other:?}"),
                 }
             }
+            Up::PortGone(link) => self.port_gone(link),
             Up::Failed(which, e) => return Err(format!("{which} thread: {e}")),
         }
         Ok(())
@@ -449,6 +599,7 @@ impl Control {
             key_source: self.s.key_source,
             uptime: self.started_at.elapsed(),
             failovers: self.failovers,
+            port_reopens: self.port_reopens,
             threads: Some(self.s.workers.mode()),
         }
     }

@@ -56,6 +56,40 @@ fn with_vlan_tag(frame: &[u8], vid: u16) -> Vec<u8> {
     out
 }
 
+/// The thread that reads link `link`'s MKPDUs from `sock` until `stop`.
+fn spawn_reader(
+    link: usize,
+    sock: Arc<ControlSocket>,
+    stop: Arc<AtomicBool>,
+    to: Sender<Mkpdu>,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("mka-rx-{link}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; 2048];
+            let mut failing = false;
+            // The socket's filter lets through only MKPDUs of our VLAN (`[mka] vlan`).
+            while !stop.load(Ordering::Relaxed) {
+                match sock.recv(&mut buf, Duration::from_millis(200)) {
+                    Ok(Some(f)) if !f.truncated => {
+                        failing = false;
+                        // A full queue means a flood: drop, the KaY counts nothing lost.
+                        let _ = to.try_send((link, buf[..f.len].to_vec()));
+                    }
+                    Ok(_) => failing = false,
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!("MKA socket of link {link}: {e}");
+                            failing = true;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        })
+        .ok()
+}
+
 impl Kay {
     /// Starts the reader thread of link `link`'s KaY socket; MKPDUs go to `to`.
     pub(super) fn start(
@@ -69,27 +103,7 @@ impl Kay {
     ) -> Kay {
         let sock = Arc::new(sock);
         let stop = Arc::new(AtomicBool::new(false));
-        let (s2, stop2) = (sock.clone(), stop.clone());
-        let reader = std::thread::Builder::new()
-            .name(format!("mka-rx-{link}"))
-            .spawn(move || {
-                let mut buf = vec![0u8; 2048];
-                // The socket's filter lets through only MKPDUs of our VLAN (`[mka] vlan`).
-                while !stop2.load(Ordering::Relaxed) {
-                    match s2.recv(&mut buf, Duration::from_millis(200)) {
-                        Ok(Some(f)) if !f.truncated => {
-                            // A full queue means a flood: drop, the KaY counts nothing lost.
-                            let _ = to.try_send((link, buf[..f.len].to_vec()));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!("MKA socket of link {link}: {e}");
-                            std::thread::sleep(Duration::from_millis(200));
-                        }
-                    }
-                }
-            })
-            .ok();
+        let reader = spawn_reader(link, sock.clone(), stop.clone(), to);
         Kay {
             participant,
             link,
@@ -105,12 +119,26 @@ impl Kay {
         }
     }
 
-    /// Stops the reader thread.
-    pub(super) fn stop(mut self) {
+    /// Moves the KaY to a new socket (its port was made anew).
+    pub(super) fn reopen(&mut self, sock: ControlSocket, to: Sender<Mkpdu>) {
+        self.stop_reader();
+        let sock = Arc::new(sock);
+        self.stop = Arc::new(AtomicBool::new(false));
+        self.reader = spawn_reader(self.link, sock.clone(), self.stop.clone(), to);
+        self.sock = sock;
+        self.send_error = None;
+    }
+
+    fn stop_reader(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
+    }
+
+    /// Stops the reader thread.
+    pub(super) fn stop(mut self) {
+        self.stop_reader();
     }
 
     /// Hands a received MKPDU to the participant.

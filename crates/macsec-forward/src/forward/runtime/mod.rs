@@ -14,6 +14,7 @@
 
 mod control;
 mod kay;
+mod mismatch;
 mod report;
 mod startup;
 
@@ -58,7 +59,8 @@ pub struct Options {
     pub config: PathBuf,
     /// Accept key files others can read.
     pub key_policy: KeyFilePolicy,
-    /// Only check the interfaces; refuse instead of fixing MTU, state or offloads.
+    /// Dry run: report every problem (ports, MTUs, offloads, keys, state, locks) with
+    /// the command that fixes it, and start nothing.
     pub check_only: bool,
 }
 
@@ -67,6 +69,9 @@ pub fn run(opts: &Options) -> Result<(), ForwardError> {
     let cfg = Config::load(&opts.config, opts.key_policy)?;
     cfg.reject_unknown_sections(&["forward", "mka", "links", "redundancy", "monitor"])?;
     let plan = startup::Plan::new(cfg)?;
+    if opts.check_only {
+        return startup::check(plan, opts);
+    }
     let started = startup::start(plan, opts)?;
     control::run(started)
 }

@@ -33,6 +33,7 @@ pub(super) struct Context<'a> {
     pub(super) key_source: &'static str,
     pub(super) uptime: Duration,
     pub(super) failovers: u64,
+    pub(super) port_reopens: u64,
     pub(super) threads: Option<ThreadMode>,
 }
 
@@ -154,6 +155,7 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
             "uptime_s": c.uptime.as_secs_f64(),
             "mka": first.and_then(|l| l.kay.as_ref()).map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
             "threads": c.threads.map(|t| t.as_str()),
+            "port_reopens": c.port_reopens,
         },
     })
     .to_string()
