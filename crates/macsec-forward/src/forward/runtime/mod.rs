@@ -65,7 +65,15 @@ pub struct Options {
 /// Runs the forwarder until SIGINT/SIGTERM.
 pub fn run(opts: &Options) -> Result<(), ForwardError> {
     let cfg = Config::load(&opts.config, opts.key_policy)?;
-    cfg.reject_unknown_sections(&["forward", "mka", "links", "redundancy", "monitor"])?;
+    cfg.reject_unknown_sections(&[
+        "forward",
+        "mka",
+        "links",
+        "redundancy",
+        "monitor",
+        "control",
+        "metrics",
+    ])?;
     let plan = startup::Plan::new(cfg)?;
     let started = startup::start(plan, opts)?;
     control::run(started)
