@@ -7,3 +7,4 @@ mod forward_mem;
 mod io;
 mod multilink_mem;
 mod pcap_cli;
+mod status_cli;

@@ -38,7 +38,7 @@ mod server;
 
 pub use events::{Event, EventKind, EventLog};
 pub use http::MetricsServer;
-pub use metrics::render_metrics;
+pub use metrics::{pn_used_ratio, render_metrics, CONTENT_TYPE};
 pub use server::ControlServer;
 
 use crossbeam::channel::{self, Sender};
