@@ -19,6 +19,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// The content type of what [`render_metrics`] returns.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -61,12 +62,12 @@ struct Family {
 
 /// The families of one status, in the order they are first seen.
 #[derive(Debug, Default)]
-struct Families(Vec<Family>);
+struct Families(Vec<Family>, HashMap<String, usize>);
 
 impl Families {
     fn add(&mut self, name: &str, help: &str, kind: Kind, labels: Labels, v: Val) {
-        let i = match self.0.iter().position(|f| f.name == name) {
-            Some(i) => i,
+        let i = match self.1.get(name) {
+            Some(i) => *i,
             None => {
                 self.0.push(Family {
                     name: name.to_owned(),
@@ -74,6 +75,7 @@ impl Families {
                     kind,
                     samples: Vec::new(),
                 });
+                self.1.insert(name.to_owned(), self.0.len() - 1);
                 self.0.len() - 1
             }
         };

@@ -924,9 +924,57 @@ fn the_dashboard_uses_only_metrics_the_renderer_produces() {
         assert!(used.contains(needed), "no panel shows {needed}");
     }
     assert!(titles.len() >= 9, "{titles:?}");
+    promql_is_valid(&all);
     // The self-check of the name scanner.
     assert_eq!(
         metric_names("sum by (link) (rate(macsec_rx_sc_in_pkts_not_valid_total{link=~\"$link\"}[5m])) + xmacsec_no"),
         ["macsec_rx_sc_in_pkts_not_valid_total"]
     );
+}
+
+/// Every expression parses as PromQL (Grafana's variables replaced by values), checked
+/// by promtool as recording rules when it is installed.
+fn promql_is_valid(panels: &[Value]) {
+    let tool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for t in panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+    {
+        let expr = t["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$__rate_interval", "1m")
+            .replace("$__range", "1h")
+            .replace("$instance", ".*")
+            .replace("$link", ".*");
+        assert!(!expr.contains('$'), "unknown variable in {expr}");
+        rules.push_str(&format!(
+            "      - record: dashboard:expr_{n}\n        expr: {}\n",
+            json!(expr)
+        ));
+        n += 1;
+    }
+    let d = TempDir::new("promql");
+    let file = d.path("rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let out = match std::process::Command::new(&tool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("skipped: PromQL check, {tool} not found (apt-get install prometheus, or set PROMTOOL)");
+            return;
+        }
+    };
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{msg}");
+    assert!(msg.contains(&format!("SUCCESS: {n} rules found")), "{msg}");
 }
