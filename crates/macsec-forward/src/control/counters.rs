@@ -199,6 +199,27 @@ pub fn errors_json(counters: &Value) -> Value {
     )
 }
 
+/// A link's `traffic` object for the status, from its `counters`: frames and user data
+/// octets protected and sent (the transmit SC's `OutPkts*`/`OutOctets*`, probes
+/// included), and valid frames and their user data octets received (`InPktsOK` and
+/// `InOctets*` summed over the receive SCs). What `macsec_link_{tx,rx}_*_total` export.
+pub fn traffic_json(counters: &Value) -> Value {
+    let tx = &counters["tx_sc"];
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let rx_sum = |k: &str| -> u64 {
+        counters["rx_sc"]
+            .as_array()
+            .map(|scs| scs.iter().map(|sc| n(sc, k)).sum())
+            .unwrap_or(0)
+    };
+    serde_json::json!({
+        "frames_out": n(tx, "OutPktsProtected") + n(tx, "OutPktsEncrypted"),
+        "octets_out": n(tx, "OutOctetsProtected") + n(tx, "OutOctetsEncrypted"),
+        "frames_in": rx_sum("InPktsOK"),
+        "octets_in": rx_sum("InOctetsValidated") + rx_sum("InOctetsDecrypted"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +315,10 @@ mod tests {
             serde_json::json!({"InPktsBadTag": 2, "OutPktsTooLong": 1, "InPktsLate": 1, "InPktsNotValid": 7})
         );
         assert!(error_counters(&serde_json::json!({})).is_empty());
+        assert_eq!(
+            traffic_json(&counters),
+            serde_json::json!({"frames_out": 5, "octets_out": 0, "frames_in": 10, "octets_in": 0})
+        );
         assert_eq!(
             describe("InPktsNotValid"),
             Some("Frames that failed validation, discarded")

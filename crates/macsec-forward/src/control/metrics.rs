@@ -289,22 +289,22 @@ fn link_families(fam: &mut Families, l: &Value, cipher: &str) {
         (
             "frames_out",
             "macsec_link_tx_packets",
-            "Frames sent on the link's secure interface",
+            "Frames protected and sent on the link (802.1AE OutPktsProtected + OutPktsEncrypted)",
         ),
         (
             "octets_out",
             "macsec_link_tx_bytes",
-            "Octets sent on the link's secure interface",
+            "User data octets protected and sent on the link (802.1AE OutOctetsProtected + OutOctetsEncrypted)",
         ),
         (
             "frames_in",
             "macsec_link_rx_packets",
-            "Frames received on the link's secure interface",
+            "Valid frames received on the link (802.1AE InPktsOK over the receive SCs)",
         ),
         (
             "octets_in",
             "macsec_link_rx_bytes",
-            "Octets received on the link's secure interface",
+            "User data octets of valid frames received on the link (802.1AE InOctetsValidated + InOctetsDecrypted)",
         ),
     ] {
         fam.counter(metric, help, link.clone(), &t[key]);

@@ -621,6 +621,27 @@ fn collect_secrets(v: &Value, out: &mut Vec<String>) {
 }
 
 #[test]
+fn the_samples_are_consistent_with_the_helpers() {
+    // `traffic` and `errors` as the control loop is meant to make them.
+    for s in [MKA_SECURED, STATIC, TWO_LINKS] {
+        for l in doc(s)["links"].as_array().unwrap() {
+            assert_eq!(
+                l["traffic"],
+                counters::traffic_json(&l["counters"]),
+                "{}",
+                l["name"]
+            );
+            assert_eq!(
+                l["errors"],
+                counters::errors_json(&l["counters"]),
+                "{}",
+                l["name"]
+            );
+        }
+    }
+}
+
+#[test]
 fn the_parser_used_here_rejects_what_prometheus_rejects() {
     // So that the checks below can fail: a bad escape, a value that is not a number.
     use prom_text_format_parser::Scrape;
