@@ -63,6 +63,10 @@ fn sockets(a: &Args) -> Result<Vec<PathBuf>, (String, u8)> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .filter(|p| {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
+        })
         .collect();
     out.sort();
     if out.is_empty() {

@@ -190,6 +190,7 @@ fn every_socket_in_the_directory_and_a_stale_one() {
     let _a = serve(&d.path("a.sock"), MKA_SECURED);
     let _b = serve(&d.path("b.sock"), STATIC);
     std::fs::write(d.path("notes.txt"), "not a socket").unwrap();
+    std::fs::write(d.path("old.sock"), "a file, not a socket: not asked").unwrap();
     let dir = d.0.to_str().unwrap();
     let o = run(&["status", "--dir", dir]);
     let (out, err) = text(&o);

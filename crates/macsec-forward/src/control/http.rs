@@ -99,6 +99,8 @@ fn accept_loop(listener: TcpListener, to: Sender<Request>, stop: Arc<AtomicBool>
             break;
         }
         let Ok(conn) = conn else {
+            // Out of descriptors or memory: wait instead of spinning.
+            std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
         };
         // Over the limit the connection is simply closed; Prometheus retries at the

@@ -181,6 +181,8 @@ fn accept_loop(listener: UnixListener, to: Sender<Request>, stop: Arc<AtomicBool
             break;
         }
         let Ok(mut conn) = conn else {
+            // Out of descriptors or memory: wait instead of spinning.
+            std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
         };
         let Some(slot) = Slot::take(&busy) else {
