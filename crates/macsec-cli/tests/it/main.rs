@@ -9,3 +9,5 @@ mod io;
 mod multilink_mem;
 mod pcap_cli;
 mod redundancy;
+mod status_cli;
+mod status_live;

@@ -177,7 +177,11 @@ fn unknown_keys_are_named_in_every_section() {
             "an, key, key_file, pn, salt, ssci",
         ),
         ("[mka]\n", "mka", "activation_key, activation_key_file, cak"),
-        ("[forward]\n", "forward", "pn_reserve_block, qdisc_bypass"),
+        (
+            "[forward]\n",
+            "forward",
+            "port_timeout_s, qdisc_bypass, run_dir",
+        ),
     ] {
         let e = err(&good.replacen(after, &format!("{after}bogus = 1\n"), 1));
         assert!(
@@ -188,7 +192,7 @@ fn unknown_keys_are_named_in_every_section() {
     }
     let e = err(&format!("{good}[mystery]\n"));
     assert!(
-        e.starts_with("mystery: unknown section; known sections: forward, links, mka, monitor, ports, redundancy, secy"),
+        e.starts_with("mystery: unknown section; known sections: control, forward, links, metrics, mka, monitor, ports, redundancy, secy"),
         "{e}"
     );
 }
@@ -631,4 +635,64 @@ fn forward_threads_setting() {
     assert_eq!(parse(base).unwrap().forward.threads, None);
     assert!(err(&format!("{base}threads = \"three\"\n"))
         .starts_with("forward.threads: \"three\": use \"auto\", \"one\" or \"two\""));
+}
+
+#[test]
+fn control_and_metrics_sections() {
+    use std::net::SocketAddr;
+    // Absent: the default socket, no metrics endpoint.
+    let c = parse("[secy]\n").unwrap();
+    assert_eq!(c.control, ControlSettings::default());
+    let c = parse(
+        "[secy]\n[control]\nsocket = \"/run/macsec/a.sock\"\n[metrics]\nlisten = \"127.0.0.1:9876\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.control.socket.as_deref(),
+        Some(Path::new("/run/macsec/a.sock"))
+    );
+    assert_eq!(
+        c.control.metrics,
+        Some("127.0.0.1:9876".parse::<SocketAddr>().unwrap())
+    );
+    assert_eq!(c.sections(), ["secy", "control", "metrics"]);
+    // IPv6 and any address are accepted (a non-loopback one is warned about at start).
+    let c = parse("[secy]\n[metrics]\nlisten = \"[::]:9876\"\n").unwrap();
+    assert_eq!(c.control.metrics.unwrap().port(), 9876);
+    // A relative socket path is relative to the config file, as other paths are.
+    let c = parse("[secy]\n[control]\nsocket = \"ctl.sock\"\n").unwrap();
+    assert_eq!(c.control.socket.as_deref(), Some(Path::new("./ctl.sock")));
+    for (text, msg) in [
+        ("[control]\nsocket = \"\"\n", "control.socket: empty"),
+        ("[control]\nsocket = 3\n", "control.socket:"),
+        (
+            "[control]\nsokcet = \"/x\"\n",
+            "control.sokcet: unknown key; known keys here: socket",
+        ),
+        ("[metrics]\n", "metrics.listen: missing"),
+        (
+            "[metrics]\nlisten = \"localhost:9876\"\n",
+            "metrics.listen: \"localhost:9876\": expected an IP address and a port",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1\"\n",
+            "metrics.listen: \"127.0.0.1\": expected",
+        ),
+        (
+            "[metrics]\nport = 9876\n",
+            "metrics.port: unknown key; known keys here: listen",
+        ),
+    ] {
+        let e = err(&format!("[secy]\n{text}"));
+        assert!(e.starts_with(msg), "{e}");
+    }
+    let long = format!("/run/{}/x.sock", "d".repeat(100));
+    let e = err(&format!("[secy]\n[control]\nsocket = \"{long}\"\n"));
+    assert!(
+        e.starts_with("control.socket: ") && e.contains("at most 107") && e.contains(&long),
+        "{e}"
+    );
+    // `macsec pcap` does not read them.
+    let c = parse("[secy]\n[metrics]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    assert!(c.reject_unknown_sections(&["mka", "forward"]).is_err());
 }

@@ -6,10 +6,11 @@ use super::kay::{Changes, Kay, Mkpdu};
 use super::report;
 use super::ForwardError;
 use crate::config::{ForwardSettings, LinkSettings};
+use crate::control::{Command, EventKind, EventLog, Request};
 use crate::forward::locks::Locks;
 use crate::forward::pnstore::{PnStore, SaId};
 use crate::forward::pump::ProbeIn;
-use crate::forward::worker::{TxOp, Up, Workers};
+use crate::forward::worker::{Report, TxOp, Up, Workers};
 use crate::io::linkwatch::{LinkEvent, LinkWatch};
 use crate::monitor::link::{Monitor, State};
 use crate::monitor::select::{LinkView, Selector};
@@ -107,12 +108,25 @@ pub(super) struct Started {
 struct Control {
     s: Started,
     started_at: Instant,
+    /// The forwarder's name (its configuration file's stem) and configuration.
+    name: String,
+    config: std::path::PathBuf,
+    /// The last 50 events, each also one log line.
+    events: EventLog,
+    /// The latest counter snapshot, reused for queries within [`REPORT_REUSE`].
+    report: Option<(Instant, Report)>,
+    /// Per link, per peer SCI: InPktsOK and when it last grew.
+    last_valid: Vec<std::collections::HashMap<String, (u64, Instant)>>,
     failovers: u64,
     /// Ports whose interface is gone (`None`: plain, `Some(k)`: link k), and since when.
     gone: Vec<(Option<usize>, Instant)>,
     /// Ports opened again after their interface came back.
     port_reopens: u64,
 }
+
+/// How old a counter snapshot may be to answer a query (scrapes at 10 Hz cost the
+/// data plane one snapshot each at most).
+const REPORT_REUSE: Duration = Duration::from_millis(100);
 
 /// SIGINT, SIGTERM, SIGHUP and SIGUSR1 as a channel.
 fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
@@ -133,8 +147,14 @@ fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
     Ok(rx)
 }
 
-/// Runs the control loop until SIGINT/SIGTERM or a data-plane failure.
-pub(super) fn run(s: Started) -> Result<(), ForwardError> {
+/// Runs the control loop until SIGINT/SIGTERM or a data-plane failure, answering the
+/// control socket's and the metrics endpoint's `requests`.
+pub(super) fn run(
+    s: Started,
+    requests: Receiver<Request>,
+    name: String,
+    config: std::path::PathBuf,
+) -> Result<(), ForwardError> {
     let signals = signal_channel()?;
     let (lw_tx, lw_rx) = channel::bounded(256);
     let _watch = match LinkWatch::start(lw_tx) {
@@ -151,9 +171,15 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
     // Once a second: PNs for the KaYs, and a look at the receive counters.
     let pn_tick = channel::tick(Duration::from_secs(1));
     let reopen_tick = channel::tick(Duration::from_millis(200));
+    let n = s.links.len();
     let mut c = Control {
         s,
         started_at: Instant::now(),
+        name,
+        config,
+        events: EventLog::new(),
+        report: None,
+        last_valid: vec![Default::default(); n],
         failovers: 0,
         gone: Vec::new(),
         port_reopens: 0,
@@ -194,8 +220,14 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
             recv(lw_rx) -> ev => if let Ok(ev) = ev {
                 c.link_event(ev);
             },
+            recv(requests) -> q => if let Ok(q) = q {
+                let answer = c.answer(q.cmd);
+                // The asker waits at most a while; never block the loop on it.
+                let _ = q.reply.try_send(answer);
+            },
             recv(pn_tick) -> _ => {
-                if let Some(r) = c.s.workers.report() {
+                if let Some(r) = c.fresh_report(Duration::ZERO) {
+                    c.track_valid(&r);
                     let now = Instant::now();
                     for i in 0..c.s.links.len() {
                         if let (Some(k), Some((t, _)), Some((x, _))) =
@@ -207,7 +239,7 @@ pub(super) fn run(s: Started) -> Result<(), ForwardError> {
                         if let Some((x, _)) = r.rx.get(i) {
                             let l = &mut c.s.links[i];
                             for w in l.mismatch.observe(now, x) {
-                                tracing::warn!("link {}: {w}", l.cfg.name);
+                                c.events.push(EventKind::KeyMismatchSuspected, Some(&l.cfg.name), w);
                             }
                         }
                     }
@@ -307,11 +339,29 @@ impl Control {
         let Some(k) = l.kay.as_mut() else {
             return;
         };
-        let Changes { secured } = k.drain(&self.s.workers);
+        let Changes { secured, new_key } = k.drain(&self.s.workers);
         if let Some(s) = secured {
             l.secured = s;
             if let Some(m) = l.monitor.as_mut() {
                 m.set_secured(Instant::now(), s);
+            }
+            let (kind, msg) = if s {
+                (EventKind::Secured, "MKA secured the link")
+            } else {
+                (
+                    EventKind::Unsecured,
+                    "MKA lost the link's keys; its frames are dropped",
+                )
+            };
+            self.events.push(kind, Some(&l.cfg.name), msg);
+        }
+        if let Some((an, kn)) = new_key {
+            if k.keys_installed > 1 {
+                self.events.push(
+                    EventKind::Rekey,
+                    Some(&l.cfg.name),
+                    format!("new SAK installed for transmission: AN {an}, KN {kn}"),
+                );
             }
         }
     }
@@ -329,11 +379,12 @@ impl Control {
                 self.s.workers.probe(i, p.encode());
             }
             while let Some(ev) = m.poll_event() {
-                let name = &l.cfg.name;
-                match ev.new {
-                    State::Up => tracing::info!("link {name}: {ev}"),
-                    _ => tracing::warn!("link {name}: {ev}"),
-                }
+                let kind = match ev.new {
+                    State::Up => EventKind::LinkUp,
+                    State::Degraded => EventKind::LinkDegraded,
+                    State::Down => EventKind::LinkDown,
+                };
+                self.events.push(kind, Some(&l.cfg.name), ev.to_string());
             }
             self.s.selector.set_link(i, LinkView::of(m));
         }
@@ -364,11 +415,12 @@ impl Control {
                 names(f.to),
                 f.reason
             );
-            if f.to.is_empty() {
-                tracing::error!("failover: {msg}: no link can carry traffic; frames are dropped");
+            let msg = if f.to.is_empty() {
+                format!("failover: {msg}: no link can carry traffic; frames are dropped")
             } else {
-                tracing::warn!("failover: {msg}");
-            }
+                format!("failover: {msg}")
+            };
+            self.events.push(EventKind::Failover, None, msg);
         }
     }
 
@@ -584,9 +636,79 @@ impl Control {
         }
     }
 
-    fn print_stats(&self, event: &str) {
-        if let Some(r) = self.s.workers.report() {
+    fn print_stats(&mut self, event: &str) {
+        if let Some(r) = self.fresh_report(Duration::ZERO) {
             println!("{}", report::json(event, &r, &self.context()));
+        }
+    }
+
+    /// A counter snapshot no older than `age` (a new one from the data plane otherwise).
+    fn fresh_report(&mut self, age: Duration) -> Option<Report> {
+        if let Some((t, r)) = &self.report {
+            if t.elapsed() <= age {
+                return Some(r.clone());
+            }
+        }
+        let r = self.s.workers.report()?;
+        self.report = Some((Instant::now(), r.clone()));
+        Some(r)
+    }
+
+    /// Remembers when each peer's InPktsOK last grew (the status's static peers).
+    fn track_valid(&mut self, r: &Report) {
+        let now = Instant::now();
+        for (i, (x, _)) in r.rx.iter().enumerate() {
+            let Some(m) = self.last_valid.get_mut(i) else {
+                continue;
+            };
+            for sc in &x.rx_sc {
+                let ok = sc.counters.in_pkts_ok;
+                let e = m.entry(sc.sci.clone()).or_insert((ok, now));
+                if ok > e.0 || (ok > 0 && e.0 == 0) {
+                    *e = (ok, now);
+                }
+            }
+        }
+    }
+
+    /// The answer to a control-socket or metrics request.
+    fn answer(&mut self, cmd: Command) -> String {
+        match cmd {
+            Command::Status => match self.fresh_report(REPORT_REUSE) {
+                Some(r) => {
+                    self.track_valid(&r);
+                    let last_valid: Vec<Vec<(String, f64)>> = self
+                        .last_valid
+                        .iter()
+                        .map(|m| {
+                            m.iter()
+                                .filter(|(_, (ok, _))| *ok > 0)
+                                .map(|(sci, (_, t))| (sci.clone(), t.elapsed().as_secs_f64()))
+                                .collect()
+                        })
+                        .collect();
+                    let sc = report::StatusContext {
+                        name: &self.name,
+                        config: &self.config,
+                        last_valid: &last_valid,
+                    };
+                    report::status(&r, &self.context(), &sc)
+                }
+                None => crate::control::answer_error("the data plane did not answer"),
+            },
+            Command::Counters => match self.fresh_report(Duration::ZERO) {
+                Some(r) => report::json("stats", &r, &self.context()),
+                None => crate::control::answer_error("the data plane did not answer"),
+            },
+            Command::Events => self.events.to_json(),
+            Command::Rekey => {
+                self.rekey("control socket");
+                crate::control::answer_ok("rekey requested (see the log for each link)")
+            }
+            other => crate::control::answer_error(&format!(
+                "{}: not supported by this forwarder yet; restart it to read a changed configuration",
+                other.as_str()
+            )),
         }
     }
 

@@ -23,6 +23,8 @@ pub(super) type Mkpdu = (usize, Vec<u8>);
 pub(super) struct Changes {
     /// The CA became secured (`Some(true)`) or not (`Some(false)`).
     pub(super) secured: Option<bool>,
+    /// A new SAK was installed for transmission: its AN and KN.
+    pub(super) new_key: Option<(u8, u32)>,
 }
 
 /// One link's KaY.
@@ -39,10 +41,15 @@ pub(super) struct Kay {
     send_error: Option<std::io::ErrorKind>,
     /// `[mka] vlan`: the VLAN ID our MKPDUs carry and the only one we accept them on.
     vlan: Option<u16>,
-    /// When the CA was last secured, while it is.
+    /// When the CA was last secured, while it is (and as Unix time, for status).
     pub(super) secured_since: Option<Instant>,
+    pub(super) secured_since_unix: Option<f64>,
     /// When the last MKPDU arrived.
     pub(super) last_mkpdu: Option<Instant>,
+    /// Transmit SAs installed (the first SAK and every rekey after it).
+    pub(super) keys_installed: u64,
+    /// The CKN, hex (not secret: it is in every MKPDU).
+    pub(super) ckn_hex: String,
 }
 
 /// `frame` (DA ‖ SA ‖ EtherType ‖ body) with an 802.1Q tag for `vid` (priority 0)
@@ -115,7 +122,10 @@ impl Kay {
             send_error: None,
             vlan,
             secured_since: None,
+            secured_since_unix: None,
             last_mkpdu: None,
+            keys_installed: 0,
+            ckn_hex: String::new(),
         }
     }
 
@@ -257,6 +267,8 @@ impl Kay {
                     ki.kn,
                     Setting(p)
                 );
+                self.keys_installed += 1;
+                changes.new_key = Some((an, ki.kn));
                 w.tx(link, TxOp::SetProtection(p));
                 w.rx(link, RxOp::SetProtection(p));
                 let xpn = xpn(suite, ssci, salt);
@@ -292,11 +304,13 @@ impl Kay {
                 };
                 tracing::info!("link {name}: MKA: secured (key server {ks}{me})");
                 self.secured_since = Some(Instant::now());
+                self.secured_since_unix = Some(crate::control::events::now_unix());
                 changes.secured = Some(true);
             }
             Action::Unsecured => {
                 tracing::warn!("link {name}: MKA: not secured; frames are dropped");
                 self.secured_since = None;
+                self.secured_since_unix = None;
                 changes.secured = Some(false);
             }
             other => {

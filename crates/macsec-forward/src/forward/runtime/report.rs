@@ -160,3 +160,153 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
     })
     .to_string()
 }
+
+/// What the status document needs besides [`Context`]: who this forwarder is, and per
+/// link what the control loop tracks.
+pub(super) struct StatusContext<'a> {
+    pub(super) name: &'a str,
+    pub(super) config: &'a std::path::Path,
+    /// Per link, per peer SCI: seconds since its `InPktsOK` last grew (static keys).
+    pub(super) last_valid: &'a [Vec<(String, f64)>],
+}
+
+fn secs_since(t: Option<std::time::Instant>) -> Value {
+    t.map_or(Value::Null, |t| {
+        json!((t.elapsed().as_secs_f64() * 10.0).round() / 10.0)
+    })
+}
+
+/// The status document (version 1, the control socket's `status` answer; schema in the
+/// README and in `crate::control`).
+pub(super) fn status(r: &Report, c: &Context<'_>, sc: &StatusContext<'_>) -> String {
+    use crate::control::counters::{errors_json, traffic_json};
+    let mut links = Vec::new();
+    for (i, l) in c.links.iter().enumerate() {
+        let (Some((t, tp)), Some((x, xp))) = (r.tx.get(i), r.rx.get(i)) else {
+            continue;
+        };
+        let counters =
+            serde_json::to_value(SecYStats::new(t.clone(), x.clone())).unwrap_or_default();
+        let encoding = t.sc.sa.iter().find(|s| s.an == t.sc.encoding_sa);
+        let next_pn = encoding.and_then(|s| s.next_pn);
+        let mka = l.kay.as_ref().map(|k| {
+            let p = &k.participant;
+            let st = serde_json::to_value(p.status()).unwrap_or_default();
+            let peers = |key: &str| -> Value {
+                Value::Array(
+                    st[key]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|x| json!({"sci": x["sci"], "mi": x["mi"], "mn": x["mn"]}))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                )
+            };
+            let max = k.cipher.max_pn() as f64;
+            json!({
+                "state": st["state"],
+                "secured_for_s": secs_since(k.secured_since),
+                "secured_since_unix": k.secured_since_unix,
+                "key_server": p.key_server().map(|s| s.to_string()),
+                "is_key_server": p.is_key_server(),
+                "ckn": k.ckn_hex,
+                "live_peers": peers("live_peers"),
+                "potential_peers": peers("potential_peers"),
+                "cipher": k.cipher.name(),
+                "an": p.tx_an(),
+                "kn": p.tx_ki().map(|k| k.kn),
+                "tx_next_pn": next_pn,
+                "pn_used_ratio": next_pn.map(|n| n.saturating_sub(1) as f64 / max),
+                "last_mkpdu_s": secs_since(k.last_mkpdu),
+                "rekeys": k.keys_installed.saturating_sub(1),
+            })
+        });
+        let stat = l.kay.is_none().then(|| {
+            let peers: Vec<Value> = sc
+                .last_valid
+                .get(i)
+                .map(|v| {
+                    v.iter()
+                        .map(|(sci, s)| json!({"sci": sci, "last_valid_frame_s": (s * 10.0).round() / 10.0}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({ "peers": peers })
+        });
+        let monitor = l.monitor.as_ref().map(|m| {
+            let s = m.snapshot();
+            let f = s.figures;
+            json!({
+                "active": s.monitor_active,
+                "rtt_ms": { "last": ms(f.rtt_last_ms), "mean": ms(f.rtt_mean_ms), "p99": ms(f.rtt_p99_ms) },
+                "jitter_ms": ms(f.jitter_ms),
+                "loss": { "tx_dir": f.loss_tx, "rx_dir": f.loss_rx },
+                "probes": { "sent": s.probes_sent, "received": s.probes_received },
+                "rtt_samples_total": s.rtt_samples_total,
+                "rtt_sum_s": s.rtt_sum_s,
+            })
+        });
+        let (state, reason) = match &l.monitor {
+            Some(m) => (m.state().as_str(), m.reason().as_str()),
+            None if l.carrier && l.secured => ("up", "healthy"),
+            None if !l.carrier => ("down", "carrier lost"),
+            None => ("down", "not secured"),
+        };
+        links.push(json!({
+            "name": l.name(),
+            "secure": l.ifname(),
+            "sci": l.sci.to_string(),
+            "priority": l.priority(),
+            "carrier": l.carrier,
+            "state": state,
+            "reason": reason,
+            "role": role(c, i),
+            "secured": l.secured,
+            "mka": mka,
+            "static": stat,
+            "monitor": monitor,
+            "traffic": traffic_json(&counters),
+            "errors": errors_json(&counters),
+            "counters": counters,
+            "pumps": { "plain_to_secure": tp, "secure_to_plain": xp },
+            "failovers": l.failovers,
+        }));
+    }
+    let active: Vec<String> = c
+        .selector
+        .path()
+        .links()
+        .iter()
+        .filter_map(|i| c.links.get(i).map(|l| l.name().to_owned()))
+        .collect();
+    let cipher = c
+        .links
+        .first()
+        .and_then(|l| l.kay.as_ref())
+        .map_or(c.cipher, |k| k.cipher);
+    json!({
+        "version": 1,
+        "forwarder": {
+            "name": sc.name,
+            "pid": std::process::id(),
+            "config": sc.config.display().to_string(),
+            "uptime_s": c.uptime.as_secs_f64(),
+            "plain": c.plain,
+            "key_source": c.key_source,
+            "cipher": cipher.name(),
+            "threads": c.threads.map(|t| t.as_str()),
+            "port_reopens": c.port_reopens,
+        },
+        "redundancy": {
+            "mode": c.selector.mode().as_str(),
+            "active": active,
+            "failovers": c.failovers,
+            "monitor": c.links.iter().any(|l| l.monitor.is_some()),
+        },
+        "links": links,
+        "pumps": { "plain_to_secure": r.protect_total(), "secure_to_plain": r.validate_total() },
+    })
+    .to_string()
+}

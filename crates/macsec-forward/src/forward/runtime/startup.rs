@@ -556,15 +556,9 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
                 let p = Participant::new(pcfg, now).map_err(|e| field("mka", e.to_string()))?;
                 let sock = ControlSocket::open_for_kay(secure, m.ethertype, m.vlan)?;
                 sock.join_multicast(m.destination)?;
-                Some(Kay::start(
-                    i,
-                    &l.name,
-                    p,
-                    sock,
-                    cipher,
-                    m.vlan,
-                    mkpdu_tx.clone(),
-                ))
+                let mut k = Kay::start(i, &l.name, p, sock, cipher, m.vlan, mkpdu_tx.clone());
+                k.ckn_hex = hex::encode(m.ckn.as_bytes());
+                Some(k)
             }
         };
         let monitor = match &links_cfg.monitor {
