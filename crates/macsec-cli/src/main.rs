@@ -67,6 +67,31 @@ enum Cmd {
         #[arg(long)]
         events: bool,
     },
+    /// Re-read the key chain ([mka] keys, policy) of running forwarders and have their key
+    /// servers distribute a fresh SAK (as SIGHUP does). Exit status 0 when every one did.
+    Reload {
+        /// The forwarder (its config file's name without .toml); default: all in --dir.
+        #[arg(conflicts_with = "socket")]
+        name: Option<String>,
+        /// Its control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where the forwarders' sockets are.
+        #[arg(long, default_value = macsec_forward::control::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Have running forwarders' key servers distribute a fresh SAK now.
+    Rekey {
+        /// The forwarder (its config file's name without .toml); default: all in --dir.
+        #[arg(conflicts_with = "socket")]
+        name: Option<String>,
+        /// Its control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where the forwarders' sockets are.
+        #[arg(long, default_value = macsec_forward::control::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
     /// Show the whole thing working: builds a namespace topology with two forwarders,
     /// pings, measures, prints the counters, and removes it all again (needs root).
     Demo {
@@ -347,6 +372,23 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Keygen { bits, out } => run_keygen(*bits, out.as_deref()),
+        Cmd::Reload { name, socket, dir } | Cmd::Rekey { name, socket, dir } => {
+            let cmd = if matches!(cli.cmd, Cmd::Reload { .. }) {
+                macsec_forward::control::Command::Reload
+            } else {
+                macsec_forward::control::Command::Rekey
+            };
+            status::send(
+                &status::Args {
+                    name: name.clone(),
+                    socket: socket.clone(),
+                    dir: dir.clone(),
+                    json: false,
+                    events: false,
+                },
+                cmd,
+            )
+        }
         Cmd::Status {
             name,
             socket,

@@ -75,6 +75,44 @@ fn sockets(a: &Args) -> Result<Vec<PathBuf>, (String, u8)> {
     Ok(out)
 }
 
+/// Runs `macsec reload` / `macsec rekey`: sends `cmd` to each forwarder and prints its
+/// answer, one line each. Exit status 0 when every one accepted it.
+pub fn send(a: &Args, cmd: Command) -> ExitCode {
+    let paths = match sockets(a) {
+        Ok(p) => p,
+        Err((msg, code)) => {
+            eprintln!("macsec {}: {msg}", cmd.as_str());
+            return ExitCode::from(code);
+        }
+    };
+    let mut ok = true;
+    for p in paths {
+        match query(&p, cmd, TIMEOUT) {
+            Ok(v) if v["ok"] == true => {
+                println!(
+                    "{}: {}",
+                    p.display(),
+                    v["message"].as_str().unwrap_or("done")
+                );
+            }
+            Ok(v) => {
+                ok = false;
+                eprintln!(
+                    "macsec {}: {}: {}",
+                    cmd.as_str(),
+                    p.display(),
+                    v["error"].as_str().unwrap_or("refused")
+                );
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("macsec {}: {e}", cmd.as_str());
+            }
+        }
+    }
+    ExitCode::from(if ok { 0 } else { 1 })
+}
+
 /// Runs `macsec status`.
 pub fn run(a: &Args) -> ExitCode {
     let paths = match sockets(a) {
@@ -169,7 +207,11 @@ fn line(out: &mut String, indent: usize, label: &str, value: impl std::fmt::Disp
         out,
         "{:indent$}{:<width$}{value}",
         "",
-        format!("{label}:"),
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!("{label}:")
+        },
         width = LABEL + 1
     );
 }
@@ -331,6 +373,48 @@ pub fn render(v: &Value, socket: &Path) -> String {
     out
 }
 
+/// The key in use and, for a chain of several keys, each key's state.
+fn render_keys(out: &mut String, mka: &Value) {
+    let keys = mka["keys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let in_use = &mka["key_in_use"];
+    if let Some(ckn) = in_use["ckn"].as_str() {
+        let why = in_use["reason"].as_str().unwrap_or("");
+        let kind = if in_use["fallback"] == true {
+            "FALLBACK key"
+        } else {
+            "key"
+        };
+        if keys.len() > 1 || in_use["fallback"] == true {
+            line(out, 4, "ckn", format!("{ckn} ({kind}; {why})"));
+        } else {
+            line(out, 4, "ckn", ckn);
+        }
+    }
+    if keys.len() > 1 {
+        let mut first = true;
+        for k in keys {
+            let mut t = format!("{} {}", s(&k["ckn"]), s(&k["state"]));
+            if k["fallback"] == true {
+                t += ", fallback";
+            }
+            if k["in_use"] == true {
+                t += ", in use";
+            }
+            if let Some(st) = k["start"].as_str() {
+                let _ = write!(t, ", from {st}");
+            }
+            if let Some(e) = k["end"].as_str() {
+                let _ = write!(t, ", until {e}");
+            }
+            line(out, 4, if first { "key chain" } else { "" }, t);
+            first = false;
+        }
+    }
+}
+
 fn render_link(out: &mut String, l: &Value, cipher: &str) {
     let _ = writeln!(out, "  link: {}", s(&l["name"]));
     let secured = if l["secured"] == true {
@@ -362,6 +446,16 @@ fn render_link(out: &mut String, l: &Value, cipher: &str) {
     }
     line(out, 4, "interface", iface);
     line(out, 4, "sci", s(&l["sci"]));
+    match (l["policy"].as_str(), l["unprotected"].as_bool()) {
+        (Some(p), Some(true)) => line(
+            out,
+            4,
+            "policy",
+            format!("{p}: NOT SECURED, frames pass UNPROTECTED both ways"),
+        ),
+        (Some("should-secure"), _) => line(out, 4, "policy", "should-secure"),
+        _ => {}
+    }
 
     let mka = &l["mka"];
     if mka.is_object() {
@@ -381,6 +475,7 @@ fn render_link(out: &mut String, l: &Value, cipher: &str) {
             (other, _) => other.to_owned(),
         };
         line(out, 4, "mka", what);
+        render_keys(out, mka);
         let ks = match (mka["key_server"].as_str(), mka["is_key_server"].as_bool()) {
             (_, Some(true)) => "this end".to_owned(),
             (Some(k), _) => format!("{k} (peer)"),

@@ -19,5 +19,6 @@ pub mod csum;
 pub mod forward;
 pub mod gso;
 pub mod io;
+pub mod keychain;
 pub mod monitor;
 pub mod pcap;

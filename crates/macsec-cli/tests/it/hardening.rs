@@ -460,3 +460,46 @@ fn root_logs_show_settings_as_configured_and_scis_as_hex() {
         }
     }
 }
+
+/// CPU time (user + system) of process `pid` so far, from /proc/<pid>/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // In clock ticks of USER_HZ, which Linux fixes at 100 for /proc.
+    Duration::from_millis(ticks * 10)
+}
+
+/// An idle forwarder sleeps: its threads wake for timers and frames only. (A channel
+/// whose senders were gone, the link monitor's probes without a monitor, once made the
+/// control loop spin a whole core.)
+#[test]
+fn root_an_idle_forwarder_uses_almost_no_cpu() {
+    require_root();
+    for mka in [false, true] {
+        let lab = Lab::start(
+            LabSpec {
+                mka,
+                replay_window: 0,
+                ..spec(if mka { "cpum" } else { "cpus" })
+            },
+            Path::new(BIN),
+        )
+        .expect("lab");
+        if mka {
+            lab.wait_secured(Side::A, Duration::from_secs(10)).unwrap();
+        }
+        std::thread::sleep(ms(500));
+        let pid = lab.forwarder(Side::A).unwrap().child.id();
+        let before = cpu_time(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        let used = cpu_time(pid) - before;
+        eprintln!("idle forwarder (mka {mka}): {used:?} of CPU in 3 s");
+        assert!(
+            used < Duration::from_millis(300),
+            "an idle forwarder (mka {mka}) used {used:?} of CPU in 3 s"
+        );
+    }
+}

@@ -14,7 +14,7 @@
 //! A new section (`[[links]]`, `[monitor]`, ...) is a new module with its raw struct, its
 //! settings and its `validate`, plus one field in `RawConfig` (and its name in
 //! `RawConfig::sections`) and one in [`Config`]. Key material written inline (as
-//! `[[mka.keys]]` will be) is a `SecretText`, reported by `RawConfig::inline_secret`.
+//! `[[mka.keys]]` is) is a `SecretText`, reported by `RawConfig::inline_secret`.
 //! Which sections a command reads is checked by the command with
 //! [`Config::reject_unknown_sections`] (`macsec pcap` in the CLI, `forward::runtime::run`).
 //!

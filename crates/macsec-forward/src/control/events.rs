@@ -30,6 +30,12 @@ pub enum EventKind {
     Failover,
     /// A peer's frames or MKPDUs fail validation as a different key would make them.
     KeyMismatchSuspected,
+    /// Traffic moved from one key's CA to another's (key chain rollover or fallback).
+    KeySwitch,
+    /// Frames pass unprotected (policy should-secure, not secured).
+    Unprotected,
+    /// A should-secure link is secured again: only protected frames pass.
+    Protected,
 }
 
 impl EventKind {
@@ -44,6 +50,9 @@ impl EventKind {
             EventKind::Rekey => "rekey",
             EventKind::Failover => "failover",
             EventKind::KeyMismatchSuspected => "key_mismatch_suspected",
+            EventKind::KeySwitch => "key_switch",
+            EventKind::Unprotected => "unprotected",
+            EventKind::Protected => "protected",
         }
     }
 
@@ -56,6 +65,7 @@ impl EventKind {
                 | EventKind::Unsecured
                 | EventKind::Failover
                 | EventKind::KeyMismatchSuspected
+                | EventKind::Unprotected
         )
     }
 }

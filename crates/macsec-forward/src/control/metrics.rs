@@ -140,6 +140,9 @@ impl Families {
     }
 }
 
+/// The states of a key chain's keys (`crate::keychain::KeyState`).
+const KEY_STATES: [&str; 4] = ["pending", "active", "retired", "expired"];
+
 fn int_or_float(v: &Value) -> Option<Val> {
     match v.as_u64() {
         Some(n) => Some(Val::Int(n)),
@@ -249,6 +252,12 @@ fn link_families(fam: &mut Families, l: &Value, cipher: &str) {
         "1 when the link's SecY is secured (MKA: a SAK in use; static keys: installed)",
         link.clone(),
         &l["secured"],
+    );
+    fam.flag(
+        "macsec_link_unprotected",
+        "1 while frames pass unprotected (policy should-secure and not secured)",
+        link.clone(),
+        &l["unprotected"],
     );
     fam.flag(
         "macsec_link_carrier",
@@ -382,6 +391,31 @@ fn link_families(fam: &mut Families, l: &Value, cipher: &str) {
             link.clone(),
             &mka["rekeys"],
         );
+        fam.counter(
+            "macsec_mka_key_switches",
+            "Times traffic moved from one key's CA to another's (key chain rollover, fallback)",
+            link.clone(),
+            &mka["key_switches"],
+        );
+        fam.flag(
+            "macsec_mka_fallback_in_use",
+            "1 while the fallback key carries traffic (no primary key has a live peer)",
+            link.clone(),
+            &mka["key_in_use"]["fallback"],
+        );
+        if let Some(keys) = mka["keys"].as_array() {
+            for st in KEY_STATES {
+                let mut lab = link.clone();
+                lab.push(("state", st.to_owned()));
+                let n = keys.iter().filter(|k| k["state"] == st).count();
+                fam.count(
+                    "macsec_mka_keys",
+                    "Keys of the key chain by state (pending, active, retired, expired)",
+                    lab,
+                    Some(n),
+                );
+            }
+        }
     }
     for p in l["static"]["peers"].as_array().into_iter().flatten() {
         fam.gauge(

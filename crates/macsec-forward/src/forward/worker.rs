@@ -10,7 +10,7 @@ use crate::io::{wait_readable, Waker, POLLERR};
 use crate::monitor::select::Path;
 use crossbeam::channel::{self, Receiver, Sender};
 use macsec::crypto::{CipherSuite, SecretKey};
-use macsec::secy::{Protection, RxStats, TxEvent, TxStats, XpnParams};
+use macsec::secy::{Protection, RxStats, TxEvent, TxStats, ValidateFrames, XpnParams};
 use macsec::wire::Sci;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub(crate) enum TxOp {
     SetProtection(Protection),
     /// Change the cipher suite (drops every SA).
     SetCipher(CipherSuite),
+    /// protectFrames: off sends frames unprotected (should-secure, no CA secured).
+    SetProtectFrames(bool),
 }
 
 /// A change to a link's receive SecY.
@@ -63,6 +65,8 @@ pub(crate) enum RxOp {
     SetProtection(Protection),
     /// Change the cipher suite (drops every SA).
     SetCipher(CipherSuite),
+    /// validateFrames (Check while should-secure lets unprotected frames pass).
+    SetValidateFrames(ValidateFrames),
 }
 
 /// Messages to a data-plane thread.
@@ -252,6 +256,7 @@ impl ProtectSide {
                 self.ceilings[link] = [None; 4];
                 secy.set_cipher(c);
             }
+            TxOp::SetProtectFrames(on) => secy.set_protect_frames(on),
         }
     }
 
@@ -346,6 +351,7 @@ impl ValidateSide {
             }
             RxOp::SetProtection(p) => secy.set_protection(p),
             RxOp::SetCipher(c) => secy.set_cipher(c),
+            RxOp::SetValidateFrames(v) => secy.set_validate_frames(v),
         }
     }
 

@@ -258,6 +258,17 @@ impl Receiver {
         };
     }
 
+    /// Changes validateFrames (802.1AE 10.7.8), e.g. to pass unprotected frames while
+    /// no CA is secured under a should-secure policy, and back to Strict once one is.
+    pub fn set_validate_frames(&mut self, v: ValidateFrames) {
+        self.validate = v;
+    }
+
+    /// validateFrames.
+    pub fn validate_frames(&self) -> ValidateFrames {
+        self.validate
+    }
+
     /// Number of receive SCs.
     pub fn sc_count(&self) -> usize {
         self.scs.len()

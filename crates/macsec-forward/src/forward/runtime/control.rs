@@ -2,21 +2,23 @@
 //! PN reservations, signals and counters. Everything here is event-driven; the data
 //! plane is told what changed through [`Workers`].
 
+use super::chain::ChainState;
 use super::kay::{Changes, Kay, Mkpdu};
 use super::report;
 use super::ForwardError;
+use crate::config::mka::Policy;
 use crate::config::{ForwardSettings, LinkSettings};
 use crate::control::{Command, EventKind, EventLog, Request};
 use crate::forward::locks::Locks;
 use crate::forward::pnstore::{PnStore, SaId};
 use crate::forward::pump::ProbeIn;
-use crate::forward::worker::{Report, TxOp, Up, Workers};
+use crate::forward::worker::{Report, RxOp, TxOp, Up, Workers};
 use crate::io::linkwatch::{LinkEvent, LinkWatch};
 use crate::monitor::link::{Monitor, State};
 use crate::monitor::select::{LinkView, Selector};
 use crossbeam::channel::{self, Receiver};
 use macsec::crypto::CipherSuite;
-use macsec::secy::TxEvent;
+use macsec::secy::{TxEvent, ValidateFrames};
 use macsec::wire::Sci;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,8 @@ pub(super) struct LinkCtl {
     pub(super) monitor: Option<Monitor>,
     /// Secured: MKA secured the CA, or static keys are installed.
     pub(super) secured: bool,
+    /// Frames pass unprotected (policy should-secure while not secured).
+    pub(super) unprotected: bool,
     pub(super) carrier: bool,
     /// PN store identities of the static transmit SAs, per AN.
     ids: [Option<SaId>; 4],
@@ -57,6 +61,7 @@ impl LinkCtl {
             kay,
             monitor,
             secured,
+            unprotected: false,
             carrier,
             ids,
             failovers: 0,
@@ -102,6 +107,10 @@ pub(super) struct Started {
     pub(super) overhead: u32,
     pub(super) kay_sock: Option<(u16, Option<u16>, macsec::wire::MacAddr)>,
     pub(super) mkpdu_tx: channel::Sender<Mkpdu>,
+    /// MKA's key chain, clock and policy.
+    pub(super) chain: Option<ChainState>,
+    /// The configured validateFrames (restored once a should-secure link is secured).
+    pub(super) validate: ValidateFrames,
 }
 
 /// The control thread's state.
@@ -151,12 +160,12 @@ fn signal_channel() -> Result<Receiver<i32>, ForwardError> {
 /// control socket's and the metrics endpoint's `requests`.
 pub(super) fn run(
     s: Started,
-    requests: Receiver<Request>,
+    mut requests: Receiver<Request>,
     name: String,
     config: std::path::PathBuf,
 ) -> Result<(), ForwardError> {
     let signals = signal_channel()?;
-    let (lw_tx, lw_rx) = channel::bounded(256);
+    let (lw_tx, mut lw_rx) = channel::bounded(256);
     let _watch = match LinkWatch::start(lw_tx) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -184,26 +193,45 @@ pub(super) fn run(
         gone: Vec::new(),
         port_reopens: 0,
     };
+    if let Some(ch) = c.s.chain.as_mut() {
+        if ch.clock.is_test() {
+            tracing::warn!(
+                "{}: the key chain runs on a test clock (now {})",
+                crate::keychain::TEST_CLOCK_ENV,
+                crate::keychain::rfc3339(ch.now())
+            );
+        }
+        ch.check_expiry();
+    }
+    c.chain_tick(Instant::now());
     for i in 0..c.s.links.len() {
-        c.drain_kay(i);
+        c.apply_policy(i);
     }
     c.service(Instant::now());
     let mut failure: Option<String> = None;
+    let mut mkpdus = c.s.mkpdus.clone();
+    let mut probes = c.s.probes.clone();
     loop {
         let deadline = c.deadline();
         let timer = deadline.map(channel::at).unwrap_or_else(channel::never);
         channel::select! {
-            recv(c.s.mkpdus) -> m => if let Ok((i, f)) = m {
-                if let Some(k) = c.s.links.get_mut(i).and_then(|l| l.kay.as_mut()) {
-                    k.receive(Instant::now(), &f);
+            recv(mkpdus) -> m => match m {
+                Ok((i, f)) => {
+                    if let Some(k) = c.s.links.get_mut(i).and_then(|l| l.kay.as_mut()) {
+                        k.receive(Instant::now(), &f);
+                    }
+                    c.drain_kay(i);
                 }
-                c.drain_kay(i);
+                // A channel whose senders are all gone is always ready: never select
+                // it again (else the loop would spin).
+                Err(_) => mkpdus = channel::never(),
             },
             recv(timer) -> _ => {
                 let now = Instant::now();
+                c.chain_tick(now);
                 for i in 0..c.s.links.len() {
                     if let Some(k) = c.s.links[i].kay.as_mut() {
-                        k.participant.handle_timeout(now);
+                        k.handle_timeout(now);
                     }
                     c.drain_kay(i);
                     if let Some(m) = c.s.links[i].monitor.as_mut() {
@@ -211,19 +239,28 @@ pub(super) fn run(
                     }
                 }
             },
-            recv(c.s.probes) -> p => if let Ok(p) = p {
-                if let Some(m) = c.s.links.get_mut(p.link).and_then(|l| l.monitor.as_mut()) {
-                    // Malformed probes are counted by the monitor.
-                    let _ = m.on_probe(p.at, p.payload());
+            recv(probes) -> p => match p {
+                Ok(p) => {
+                    if let Some(m) = c.s.links.get_mut(p.link).and_then(|l| l.monitor.as_mut()) {
+                        // Malformed probes are counted by the monitor.
+                        let _ = m.on_probe(p.at, p.payload());
+                    }
                 }
+                // No monitor: nobody sends probes.
+                Err(_) => probes = channel::never(),
             },
-            recv(lw_rx) -> ev => if let Ok(ev) = ev {
-                c.link_event(ev);
+            recv(lw_rx) -> ev => match ev {
+                Ok(ev) => c.link_event(ev),
+                Err(_) => lw_rx = channel::never(),
             },
-            recv(requests) -> q => if let Ok(q) = q {
-                let answer = c.answer(q.cmd);
-                // The asker waits at most a while; never block the loop on it.
-                let _ = q.reply.try_send(answer);
+            recv(requests) -> q => match q {
+                Ok(q) => {
+                    let answer = c.answer(q.cmd);
+                    // The asker waits at most a while; never block the loop on it.
+                    let _ = q.reply.try_send(answer);
+                }
+                // No control socket and no metrics endpoint.
+                Err(_) => requests = channel::never(),
             },
             recv(pn_tick) -> _ => {
                 if let Some(r) = c.fresh_report(Duration::ZERO) {
@@ -246,7 +283,12 @@ pub(super) fn run(
                 }
             },
             recv(signals) -> sig => match sig {
-                Ok(signal_hook::consts::SIGHUP) => c.rekey("SIGHUP"),
+                Ok(signal_hook::consts::SIGHUP) => {
+                    if let Err(e) = c.reload("SIGHUP") {
+                        tracing::error!("SIGHUP: {e}; the key chain stays as it was");
+                    }
+                    c.rekey("SIGHUP");
+                }
                 Ok(signal_hook::consts::SIGUSR1) => c.print_stats("stats"),
                 Ok(_) | Err(_) => break,
             },
@@ -300,6 +342,7 @@ pub(super) fn run(
         failovers,
         port_reopens,
         threads: None,
+        chain: s.chain.as_ref(),
     };
     println!("{}", report::json("exit", &r, &info));
     for l in &mut links {
@@ -324,8 +367,11 @@ impl Control {
                 d = Some(d.map_or(t, |x| x.min(t)));
             }
         };
+        if let Some(ch) = self.s.chain.as_ref() {
+            take(ch.deadline(Instant::now()));
+        }
         for l in &self.s.links {
-            take(l.kay.as_ref().and_then(|k| k.participant.poll_timeout()));
+            take(l.kay.as_ref().and_then(|k| k.poll_timeout()));
             take(l.monitor.as_ref().and_then(|m| m.poll_timeout()));
         }
         d
@@ -333,17 +379,61 @@ impl Control {
 
     /// Applies link `i`'s KaY actions and passes on what changed.
     fn drain_kay(&mut self, i: usize) {
-        let Some(l) = self.s.links.get_mut(i) else {
+        let (Some(l), Some(ch)) = (self.s.links.get_mut(i), self.s.chain.as_ref()) else {
             return;
         };
         let Some(k) = l.kay.as_mut() else {
             return;
         };
-        let Changes { secured, new_key } = k.drain(&self.s.workers);
+        let changes = k.drain(&self.s.workers, &ch.chain, ch.now(), Instant::now());
+        self.kay_changed(i, changes);
+    }
+
+    /// Starts and stops each link's participants as the key chain says now.
+    fn chain_tick(&mut self, now: Instant) {
+        let Some(ch) = self.s.chain.as_mut() else {
+            return;
+        };
+        ch.check_expiry();
+        let t = ch.now();
+        for i in 0..self.s.links.len() {
+            let (Some(ch), Some(k)) = (self.s.chain.as_ref(), self.s.links[i].kay.as_mut()) else {
+                continue;
+            };
+            let changes = k.update_chain(&ch.chain, t, now, &self.s.workers);
+            self.kay_changed(i, changes);
+            self.drain_kay(i);
+        }
+    }
+
+    /// Re-reads the key chain (SIGHUP, the control socket's `reload`).
+    fn reload(&mut self, why: &str) -> Result<String, String> {
+        let Some(ch) = self.s.chain.as_mut() else {
+            return Err("static keys: change them with a restart".into());
+        };
+        let msg = ch.reload(&self.config)?;
+        tracing::info!("{why}: {msg}");
+        self.chain_tick(Instant::now());
+        for i in 0..self.s.links.len() {
+            self.apply_policy(i);
+        }
+        Ok(msg)
+    }
+
+    /// Passes on what a link's KaY changed: secured state, rekeys, key switches.
+    fn kay_changed(&mut self, i: usize, c: Changes) {
+        let Changes {
+            secured,
+            new_key,
+            key_switch,
+        } = c;
+        let Some(l) = self.s.links.get_mut(i) else {
+            return;
+        };
         if let Some(s) = secured {
             l.secured = s;
             if let Some(m) = l.monitor.as_mut() {
-                m.set_secured(Instant::now(), s);
+                m.set_secured(Instant::now(), s || l.unprotected);
             }
             let (kind, msg) = if s {
                 (EventKind::Secured, "MKA secured the link")
@@ -355,14 +445,67 @@ impl Control {
             };
             self.events.push(kind, Some(&l.cfg.name), msg);
         }
+        if let Some(msg) = key_switch {
+            self.events
+                .push(EventKind::KeySwitch, Some(&l.cfg.name), msg);
+        }
         if let Some((an, kn)) = new_key {
-            if k.keys_installed > 1 {
+            if l.kay.as_ref().is_some_and(|k| k.keys_installed > 1) {
                 self.events.push(
                     EventKind::Rekey,
                     Some(&l.cfg.name),
                     format!("new SAK installed for transmission: AN {an}, KN {kn}"),
                 );
             }
+        }
+        if secured.is_some() {
+            self.apply_policy(i);
+        }
+    }
+
+    /// `[mka] policy = "should-secure"`: while link `i` is not secured its frames pass
+    /// unprotected both ways (802.1AE protectFrames off, validateFrames Check: counted
+    /// as OutPktsUntagged and InPktsUntagged); once secured, only protected frames.
+    fn apply_policy(&mut self, i: usize) {
+        let should = self
+            .s
+            .chain
+            .as_ref()
+            .is_some_and(|c| c.policy == Policy::ShouldSecure);
+        let validate = self.s.validate;
+        let Some(l) = self.s.links.get_mut(i) else {
+            return;
+        };
+        let bypass = should && l.kay.is_some() && !l.secured;
+        if bypass == l.unprotected {
+            return;
+        }
+        l.unprotected = bypass;
+        let w = &self.s.workers;
+        w.tx(i, TxOp::SetProtectFrames(!bypass));
+        let v = match (bypass, validate) {
+            (true, ValidateFrames::Disabled) => ValidateFrames::Disabled,
+            (true, _) => ValidateFrames::Check,
+            (false, v) => v,
+        };
+        w.rx(i, RxOp::SetValidateFrames(v));
+        w.sync();
+        if let Some(m) = l.monitor.as_mut() {
+            m.set_secured(Instant::now(), l.secured || bypass);
+        }
+        let name = l.cfg.name.clone();
+        if bypass {
+            self.events.push(
+                EventKind::Unprotected,
+                Some(&name),
+                "not secured: frames pass unprotected both ways (policy should-secure; counted as OutPktsUntagged and InPktsUntagged)",
+            );
+        } else {
+            self.events.push(
+                EventKind::Protected,
+                Some(&name),
+                "secured: only protected frames pass again (policy should-secure)",
+            );
         }
     }
 
@@ -590,7 +733,7 @@ impl Control {
                         match self.s.links.get_mut(link).and_then(|l| l.kay.as_mut()) {
                             Some(k) => {
                                 // Tell the KaY now rather than at the next report.
-                                k.participant.report_tx_pn(an, next_pn);
+                                k.report_tx_pn(an, next_pn);
                                 self.drain_kay(link);
                             }
                             None => tracing::warn!("link {name}: transmit SA {an} passed the rekey threshold (next PN {next_pn:#x}); configure a new key (static keys do not rekey)"),
@@ -618,7 +761,7 @@ impl Control {
             let l = &mut self.s.links[i];
             if let Some(k) = l.kay.as_mut() {
                 any = true;
-                let ok = k.participant.request_rekey();
+                let ok = k.request_rekey();
                 tracing::info!(
                     "{why}: link {}: {}",
                     l.cfg.name,
@@ -705,10 +848,15 @@ impl Control {
                 self.rekey("control socket");
                 crate::control::answer_ok("rekey requested (see the log for each link)")
             }
-            other => crate::control::answer_error(&format!(
-                "{}: not supported by this forwarder yet; restart it to read a changed configuration",
-                other.as_str()
-            )),
+            Command::Reload => match self.reload("control socket") {
+                Ok(msg) => {
+                    self.rekey("control socket");
+                    crate::control::answer_ok(&msg)
+                }
+                Err(e) => crate::control::answer_error(&format!(
+                    "reload: {e}; the key chain stays as it was"
+                )),
+            },
         }
     }
 
@@ -723,6 +871,7 @@ impl Control {
             failovers: self.failovers,
             port_reopens: self.port_reopens,
             threads: Some(self.s.workers.mode()),
+            chain: self.s.chain.as_ref(),
         }
     }
 }

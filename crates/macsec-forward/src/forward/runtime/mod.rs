@@ -8,10 +8,13 @@
 //! the data plane with an eventfd, and nothing on the data path waits on a lock.
 //!
 //! - [`startup`]: configuration rules, interfaces, SecYs, static keys and the PN store.
-//! - [`kay`]: a link's MKA participant, its socket and the actions it applies.
+//! - [`kay`]: a link's MKA participants (one per key of the chain), its socket and the
+//!   actions it applies.
+//! - [`chain`]: the key chain at run time (clock, policy, expiry warnings, reload).
 //! - [`control`]: the control loop.
 //! - [`report`]: the JSON counters.
 
+mod chain;
 mod control;
 mod kay;
 mod mismatch;

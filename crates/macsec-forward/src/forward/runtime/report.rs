@@ -35,6 +35,8 @@ pub(super) struct Context<'a> {
     pub(super) failovers: u64,
     pub(super) port_reopens: u64,
     pub(super) threads: Option<ThreadMode>,
+    /// The key chain (MKA): its state at this chain time.
+    pub(super) chain: Option<&'a super::chain::ChainState>,
 }
 
 /// Adds every number of `from` to the same key of `into` (objects of counters).
@@ -115,7 +117,7 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
             "failovers": l.failovers,
             "counters": stats,
             "pumps": { "plain_to_secure": tp, "secure_to_plain": xp },
-            "mka": l.kay.as_ref().map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+            "mka": l.kay.as_ref().map(|k| counters_mka(k, c)),
         });
         if let (Some(Value::Object(m)), Value::Object(o)) = (mon, &mut link) {
             for (k, v) in m {
@@ -153,12 +155,25 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
             "sci": first.map(|l| l.sci.to_string()),
             "key_source": c.key_source,
             "uptime_s": c.uptime.as_secs_f64(),
-            "mka": first.and_then(|l| l.kay.as_ref()).map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+            "mka": first.and_then(|l| l.kay.as_ref()).map(|k| counters_mka(k, c)),
             "threads": c.threads.map(|t| t.as_str()),
             "port_reopens": c.port_reopens,
         },
     })
     .to_string()
+}
+
+/// The `mka` object of the counters line: the principal participant's status, plus
+/// which key carries traffic and the key chain (`ckn`, `key_in_use`, `keys`).
+fn counters_mka(k: &super::kay::Kay, c: &Context<'_>) -> Value {
+    let mut v = k.participant_status();
+    if let (Value::Object(o), Some(ch)) = (&mut v, c.chain) {
+        let st = k.status(&ch.chain, ch.now());
+        for key in ["ckn", "key_in_use", "keys", "key_switches"] {
+            o.insert(key.into(), st[key].clone());
+        }
+    }
+    v
 }
 
 /// What the status document needs besides [`Context`]: who this forwarder is, and per
@@ -189,40 +204,25 @@ pub(super) fn status(r: &Report, c: &Context<'_>, sc: &StatusContext<'_>) -> Str
             serde_json::to_value(SecYStats::new(t.clone(), x.clone())).unwrap_or_default();
         let encoding = t.sc.sa.iter().find(|s| s.an == t.sc.encoding_sa);
         let next_pn = encoding.and_then(|s| s.next_pn);
-        let mka = l.kay.as_ref().map(|k| {
-            let p = &k.participant;
-            let st = serde_json::to_value(p.status()).unwrap_or_default();
-            let peers = |key: &str| -> Value {
-                Value::Array(
-                    st[key]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|x| json!({"sci": x["sci"], "mi": x["mi"], "mn": x["mn"]}))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                )
-            };
-            let max = k.cipher.max_pn() as f64;
-            json!({
-                "state": st["state"],
-                "secured_for_s": secs_since(k.secured_since),
-                "secured_since_unix": k.secured_since_unix,
-                "key_server": p.key_server().map(|s| s.to_string()),
-                "is_key_server": p.is_key_server(),
-                "ckn": k.ckn_hex,
-                "live_peers": peers("live_peers"),
-                "potential_peers": peers("potential_peers"),
-                "cipher": k.cipher.name(),
-                "an": p.tx_an(),
-                "kn": p.tx_ki().map(|k| k.kn),
-                "tx_next_pn": next_pn,
-                "pn_used_ratio": next_pn.map(|n| n.saturating_sub(1) as f64 / max),
-                "last_mkpdu_s": secs_since(k.last_mkpdu),
-                "rekeys": k.keys_installed.saturating_sub(1),
-            })
-        });
+        let mka = match (l.kay.as_ref(), c.chain) {
+            (Some(k), Some(ch)) => {
+                let mut v = k.status(&ch.chain, ch.now());
+                let max = k.cipher.max_pn() as f64;
+                if let Value::Object(o) = &mut v {
+                    o.insert("secured_for_s".into(), secs_since(k.secured_since));
+                    o.insert("secured_since_unix".into(), json!(k.secured_since_unix));
+                    o.insert("tx_next_pn".into(), json!(next_pn));
+                    o.insert(
+                        "pn_used_ratio".into(),
+                        json!(next_pn.map(|n| n.saturating_sub(1) as f64 / max)),
+                    );
+                    o.insert("last_mkpdu_s".into(), secs_since(k.last_mkpdu));
+                    o.insert("rekeys".into(), json!(k.keys_installed.saturating_sub(1)));
+                }
+                Some(v)
+            }
+            _ => None,
+        };
         let stat = l.kay.is_none().then(|| {
             let peers: Vec<Value> = sc
                 .last_valid
@@ -264,6 +264,8 @@ pub(super) fn status(r: &Report, c: &Context<'_>, sc: &StatusContext<'_>) -> Str
             "reason": reason,
             "role": role(c, i),
             "secured": l.secured,
+            "policy": c.chain.map(|ch| ch.policy.as_str()),
+            "unprotected": l.unprotected,
             "mka": mka,
             "static": stat,
             "monitor": monitor,

@@ -2,8 +2,9 @@
 //! off, MTUs that fit), one SecY per link with its SCI, static keys above their PN
 //! high-water marks, the KaYs, the rings and the data-plane threads.
 
+use super::chain::ChainState;
 use super::control::{LinkCtl, Started};
-use super::kay::Kay;
+use super::kay::{Kay, KaySetup};
 use super::ForwardError;
 use crate::config::mka::MkaSettings;
 use crate::config::{Config, ConfigError, ForwardSettings, LinksSettings, SecYSettings, Setting};
@@ -17,7 +18,6 @@ use crate::io::iface::{Interface, Offloads};
 use crate::monitor::link::Monitor;
 use crate::monitor::select::{Path as LinkPath, Selector};
 use macsec::crypto::ICV_LEN;
-use macsec::mka::Participant;
 use macsec::wire::sectag::SECTAG_SCI_LEN;
 use macsec::wire::Sci;
 use std::path::{Path, PathBuf};
@@ -326,9 +326,12 @@ pub(super) fn check(plan: Plan, opts: &super::Options) -> Result<(), ForwardErro
         links: links_cfg,
         secy: settings,
         fwd,
-        ..
+        mka,
     } = plan;
     let mut problems: Vec<String> = Vec::new();
+    if let Some(m) = &mka {
+        problems.extend(chain_problems(m));
+    }
     let overhead = (SECTAG_SCI_LEN + ICV_LEN) as u32 + 4 * settings.cfg.vlan_in_clear as u32;
     let look = |name: &str, role: &str, problems: &mut Vec<String>| -> Option<Interface> {
         match Interface::lookup(name) {
@@ -406,6 +409,40 @@ pub(super) fn check(plan: Plan, opts: &super::Options) -> Result<(), ForwardErro
         "--check-only found {} problem(s) (listed above)",
         problems.len()
     )))
+}
+
+/// What would keep a key chain from securing the links now.
+fn chain_problems(m: &MkaSettings) -> Vec<String> {
+    use crate::keychain::{rfc3339, ChainClock, ChainEnd};
+    let clock = match ChainClock::from_env() {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
+    let t = clock.now();
+    let chain = &m.keys;
+    let mut out = Vec::new();
+    if chain.end(t) == ChainEnd::Over {
+        out.push(format!(
+            "mka.keys: every primary key has ended (now {}); add a key with a later end, or none",
+            rfc3339(t)
+        ));
+    } else if !chain.keys().iter().any(|k| !k.fallback && k.valid_at(t)) {
+        let next = chain
+            .keys()
+            .iter()
+            .filter(|k| !k.fallback)
+            .filter_map(|k| k.start.filter(|s| *s > t))
+            .min();
+        out.push(format!(
+            "mka.keys: no primary key is valid now ({}){}; the links stay unsecured until then",
+            rfc3339(t),
+            next.map_or(String::new(), |n| format!(
+                ", the next starts at {}",
+                rfc3339(n)
+            ))
+        ));
+    }
+    out
 }
 
 /// Prepares everything and starts the data plane.
@@ -501,6 +538,10 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
     }
 
     let now = Instant::now();
+    let clock = crate::keychain::ChainClock::from_env().map_err(ForwardError::Startup)?;
+    let kay_sock = mka.as_ref().map(|m| (m.ethertype, m.vlan, m.destination));
+    let chain = mka.map(|m| ChainState::new(m, clock, opts.key_policy));
+    let mka = chain.as_ref().map(|c| c.mka.clone());
     let mut links = Vec::new();
     let mut ceilings0 = [None; 4];
     let (mkpdu_tx, mkpdu_rx) = crossbeam::channel::bounded(1024);
@@ -552,13 +593,28 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
         let kay = match &mka {
             None => None,
             Some(m) => {
-                let pcfg = m.participant_config(sci, cfg.protection);
-                let p = Participant::new(pcfg, now).map_err(|e| field("mka", e.to_string()))?;
+                // The participants start with the key chain (control loop); their
+                // settings are checked here, once per key.
+                for k in chain.iter().flat_map(|c| c.chain.keys()) {
+                    m.participant_config(k, sci, cfg.protection)
+                        .validate()
+                        .map_err(|e| field("mka", e.to_string()))?;
+                }
                 let sock = ControlSocket::open_for_kay(secure, m.ethertype, m.vlan)?;
                 sock.join_multicast(m.destination)?;
-                let mut k = Kay::start(i, &l.name, p, sock, cipher, m.vlan, mkpdu_tx.clone());
-                k.ckn_hex = hex::encode(m.ckn.as_bytes());
-                Some(k)
+                let setup = KaySetup {
+                    mka: m.clone(),
+                    sci,
+                    protection: cfg.protection,
+                };
+                Some(Kay::start(
+                    i,
+                    &l.name,
+                    setup,
+                    sock,
+                    cipher,
+                    mkpdu_tx.clone(),
+                ))
             }
         };
         let monitor = match &links_cfg.monitor {
@@ -647,14 +703,37 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
             links_cfg.redundancy.hold_up_ms
         );
     }
-    if let Some(m) = &mka {
+    if let (Some(m), Some(c)) = (&mka, &chain) {
+        let keys: Vec<String> = c
+            .chain
+            .keys()
+            .iter()
+            .map(|k| {
+                let mut s = k.ckn_hex();
+                if let Some(t) = k.start {
+                    s += &format!(" from {}", crate::keychain::rfc3339(t));
+                }
+                if let Some(t) = k.end {
+                    s += &format!(" until {}", crate::keychain::rfc3339(t));
+                }
+                if k.fallback {
+                    s += " (fallback)";
+                }
+                s
+            })
+            .collect();
         tracing::info!(
-            ckn = %hex::encode(m.ckn.as_bytes()),
+            keys = %keys.join(", "),
+            policy = m.policy.as_str(),
             priority = m.priority, distributes = %m.cipher, hello_ms = m.hello_time.as_millis() as u64,
             life_ms = m.life_time.as_millis() as u64, destination = %m.destination,
             ethertype = format_args!("{:#06x}", m.ethertype),
             vlan = m.vlan.map_or("untagged".to_string(), |v| v.to_string()),
-            "MKA participant started; frames are dropped until the CA is secured"
+            "MKA: {}",
+            match m.policy {
+                crate::config::mka::Policy::MustSecure => "frames are dropped until a CA is secured (policy must-secure)",
+                crate::config::mka::Policy::ShouldSecure => "frames pass unprotected until a CA is secured (policy should-secure)",
+            }
         );
     }
 
@@ -683,7 +762,9 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
         key_source,
         fwd,
         overhead,
-        kay_sock: mka.as_ref().map(|m| (m.ethertype, m.vlan, m.destination)),
+        kay_sock,
         mkpdu_tx,
+        chain,
+        validate: settings.cfg.validate,
     })
 }
