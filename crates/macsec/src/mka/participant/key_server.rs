@@ -107,28 +107,16 @@ impl Participant {
             _ => {}
         }
         self.last_sak_at = Some(self.now);
-        self.add_key(SaKey {
+        self.add_key(SaKey::new(
             ki,
             an,
             suite,
             confidentiality,
-            salt: if suite.is_xpn() {
-                xpn_salt(&ki)
-            } else {
-                Salt::default()
-            },
             key,
-            wrapped: Some(wrapped),
+            Some(wrapped),
             recipients,
-            distributed_at: self.now,
-            rx_scs: Vec::new(),
-            rx_installed: false,
-            tx_installed: false,
-            transmitting: false,
-            tx_next_pn: 1,
-            lpn_snapshot: 0,
-            lpn_report: 1,
-        });
+            self.now,
+        ));
     }
 
     /// The next AN in 0, 1, 2, 3, 0, … that no held SAK uses, nor (while another one

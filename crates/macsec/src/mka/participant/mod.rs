@@ -128,6 +128,43 @@ struct SaKey {
 }
 
 impl SaKey {
+    /// A SAK just distributed (by us, with its wrapped form and recipients) or
+    /// received, with no SA installed yet. XPN suites derive the salt from the KI.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ki: Ki,
+        an: u8,
+        suite: CipherSuite,
+        confidentiality: ConfidentialityOffset,
+        key: SecretKey,
+        wrapped: Option<WrappedKey>,
+        recipients: Vec<Mi>,
+        now: Instant,
+    ) -> SaKey {
+        SaKey {
+            ki,
+            an,
+            suite,
+            confidentiality,
+            salt: if suite.is_xpn() {
+                xpn_salt(&ki)
+            } else {
+                Salt::default()
+            },
+            key,
+            wrapped,
+            recipients,
+            distributed_at: now,
+            rx_scs: Vec::new(),
+            rx_installed: false,
+            tx_installed: false,
+            transmitting: false,
+            tx_next_pn: 1,
+            lpn_snapshot: 0,
+            lpn_report: 1,
+        }
+    }
+
     fn status(&self) -> KeyStatus {
         KeyStatus {
             key_server_mi: self.ki.mi.to_string(),
