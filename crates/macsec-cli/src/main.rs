@@ -1,4 +1,4 @@
-//! The `macsec` command: `pcap`, `forward`, `keygen`, `demo`.
+//! The `macsec` command: `pcap`, `forward`, `status`, `keygen`, `demo`.
 
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod demo;
+mod status;
 
 /// Exit status for configuration and usage errors.
 const EXIT_CONFIG: u8 = 2;
@@ -43,6 +44,53 @@ enum Cmd {
         /// Refuse to start instead of fixing interface state, MTU or offloads.
         #[arg(long)]
         check_only: bool,
+        /// Log lines as text, or as one JSON object per line (for journald, Loki, ...).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Show each running forwarder's links: secured, MKA peers and keys, RTT and loss,
+    /// traffic and 802.1AE errors. Exit status 0 when every link is secured, 1 otherwise.
+    Status {
+        /// The forwarder to ask (its config file's name without .toml); default: all in --dir.
+        #[arg(conflicts_with = "socket")]
+        name: Option<String>,
+        /// Ask the control socket at this path.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where the forwarders' sockets are.
+        #[arg(long, default_value = macsec_forward::control::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// One JSON document (an array of the forwarders' answers) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The last 50 events (link up/down, secured, rekey, failover) instead of the status.
+        #[arg(long)]
+        events: bool,
+    },
+    /// Re-read the key chain ([mka] keys, policy) of running forwarders and have their key
+    /// servers distribute a fresh SAK (as SIGHUP does). Exit status 0 when every one did.
+    Reload {
+        /// The forwarder (its config file's name without .toml); default: all in --dir.
+        #[arg(conflicts_with = "socket")]
+        name: Option<String>,
+        /// Its control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where the forwarders' sockets are.
+        #[arg(long, default_value = macsec_forward::control::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Have running forwarders' key servers distribute a fresh SAK now.
+    Rekey {
+        /// The forwarder (its config file's name without .toml); default: all in --dir.
+        #[arg(conflicts_with = "socket")]
+        name: Option<String>,
+        /// Its control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Where the forwarders' sockets are.
+        #[arg(long, default_value = macsec_forward::control::DEFAULT_DIR)]
+        dir: PathBuf,
     },
     /// Show the whole thing working: builds a namespace topology with two forwarders,
     /// pings, measures, prints the counters, and removes it all again (needs root).
@@ -67,6 +115,15 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// How `forward` writes its log lines.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Text, one event per line.
+    Text,
+    /// One JSON object per line, fields at the top level.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -214,7 +271,14 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
         None => println!("activation_key = \"{}\"", text.as_str()),
     }
     println!("priority = 16            # lower value wins the key server election");
-    println!("cipher = \"gcm-aes-256\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
+    // The suite that matches the CAK's strength; a 128-bit CAK is what wpa_supplicant
+    // 2.10 peers use, and they only do gcm-aes-128.
+    let suite = if bits == 128 {
+        "gcm-aes-128"
+    } else {
+        "gcm-aes-256"
+    };
+    println!("cipher = \"{suite}\"   # what this end distributes as key server (wpa_supplicant 2.10 peers: gcm-aes-128)");
     println!();
     println!("# The same CA for a wpa_supplicant peer (network block, -D macsec_linux):");
     let cak = zeroize::Zeroizing::new(hex::encode(key.cak.expose_secret()));
@@ -226,18 +290,29 @@ fn run_keygen(bits: u32, out: Option<&std::path::Path>) -> ExitCode {
 }
 
 /// Logs go to stderr; `MACSEC_LOG` (or `RUST_LOG`) sets the filter, default `info`.
-fn init_logging() {
+/// As JSON, each line is one object: `timestamp`, `level`, `message` and the event's
+/// fields (`event`, `link`, ...) at the top level.
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("MACSEC_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 fn main() -> ExitCode {
@@ -251,8 +326,14 @@ fn main() -> ExitCode {
             config,
             unsafe_key_permissions,
             check_only,
+            log_format,
         } => {
-            init_logging();
+            init_logging(*log_format);
+            tracing::info!(
+                "macsec {} forward: config {}",
+                env!("CARGO_PKG_VERSION"),
+                config.display()
+            );
             let opts = macsec_forward::forward::runtime::Options {
                 config: config.clone(),
                 key_policy: policy(*unsafe_key_permissions),
@@ -291,5 +372,35 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Keygen { bits, out } => run_keygen(*bits, out.as_deref()),
+        Cmd::Reload { name, socket, dir } | Cmd::Rekey { name, socket, dir } => {
+            let cmd = if matches!(cli.cmd, Cmd::Reload { .. }) {
+                macsec_forward::control::Command::Reload
+            } else {
+                macsec_forward::control::Command::Rekey
+            };
+            status::send(
+                &status::Args {
+                    name: name.clone(),
+                    socket: socket.clone(),
+                    dir: dir.clone(),
+                    json: false,
+                    events: false,
+                },
+                cmd,
+            )
+        }
+        Cmd::Status {
+            name,
+            socket,
+            dir,
+            json,
+            events,
+        } => status::run(&status::Args {
+            name: name.clone(),
+            socket: socket.clone(),
+            dir: dir.clone(),
+            json: *json,
+            events: *events,
+        }),
     }
 }

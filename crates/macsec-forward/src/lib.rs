@@ -8,14 +8,17 @@
 //! - [`pcap`]: protect or validate capture files.
 //! - [`monitor`]: per-link probes, loss/RTT statistics, link states and link selection
 //!   (sans-IO, time passed in).
+//! - [`control`]: the control socket, the Prometheus endpoint and the event log.
 //! - [`csum`], [`gso`]: checksum completion and segmentation of offloaded super-frames.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod control;
 pub mod csum;
 pub mod forward;
 pub mod gso;
 pub mod io;
+pub mod keychain;
 pub mod monitor;
 pub mod pcap;

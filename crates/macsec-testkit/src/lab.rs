@@ -325,7 +325,7 @@ impl Lab {
                 )
             };
             let cfg = format!(
-                "# lab forwarder {side:?}\n{ports}\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\n{sci_line}\n{keys}\n{}\n[forward]\nstate_file = \"{}\"\n{}",
+                "# lab forwarder {side:?}\n{ports}\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\n{sci_line}\n{keys}\n{}\n[forward]\nstate_file = \"{}\"\nrun_dir = \"{}\"\n{}",
                 self.spec.cipher.name(),
                 self.spec.encrypt,
                 if self.spec.encrypt { self.spec.offset } else { 0 },
@@ -333,6 +333,7 @@ impl Lab {
                 self.spec.replay_window,
                 self.spec.extra,
                 self.dir.join(format!("{side:?}.pn")).display(),
+                self.dir.join("run").display(),
                 self.spec.forward_extra,
             );
             let p = self.config_path(side);
@@ -433,7 +434,7 @@ impl Lab {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let log = std::fs::read_to_string(&err).unwrap_or_default();
-            if log.contains("macsec forward:") {
+            if log.contains(" keys; protecting ") {
                 return Ok(());
             }
             if let Some(f) = self.slot(side).as_mut() {
@@ -541,6 +542,15 @@ impl Lab {
             })
             .unwrap_or(Value::Null);
         Ok((code, last))
+    }
+
+    /// Whether `side`'s forwarder has exited, and with which code (`Some(None)`: by a
+    /// signal).
+    pub fn forwarder_exit(&mut self, side: Side) -> Result<Option<Option<i32>>, LabError> {
+        match self.slot(side).as_mut() {
+            None => Ok(None),
+            Some(f) => Ok(f.child.try_wait()?.map(|s| s.code())),
+        }
     }
 
     /// The logs of `side`'s forwarder so far.

@@ -36,6 +36,12 @@ fn keygen_prints_a_parseable_activation_key_and_snippets() {
     let k = macsec::mka::ActivationKey::parse(key).unwrap();
     assert_eq!(k.cak.len(), 32, "256-bit CAK by default");
     assert!(out.contains("[mka]") && out.contains("mka_ckn=") && out.contains("mka_cak="));
+    assert!(out.contains("cipher = \"gcm-aes-256\""), "{out}");
+    // A 128-bit CAK suggests the 128-bit suite (issue 12.10).
+    let o = run(&["keygen", "--bits", "128"]);
+    let out128 = String::from_utf8(o.stdout).unwrap();
+    assert!(out128.contains("cipher = \"gcm-aes-128\""), "{out128}");
+    assert!(!out128.contains("gcm-aes-256\""), "{out128}");
     assert_ne!(activation_key(), activation_key(), "fresh every time");
     // --out writes an owner-only file and refuses to overwrite.
     let d = TempDir::new("keygen");

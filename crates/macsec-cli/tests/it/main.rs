@@ -4,8 +4,11 @@
 mod cli;
 mod forward;
 mod forward_mem;
+mod hardening;
 mod io;
 mod multilink_mem;
 mod pcap_cli;
 mod redundancy;
+mod status_cli;
+mod status_live;
 mod tx_full_mem;

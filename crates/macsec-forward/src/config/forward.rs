@@ -2,10 +2,13 @@
 //!
 //! ```toml
 //! [forward]
-//! state_file = "/var/lib/macsec/link1.pn"   # default: <config file>.pn-state beside it
+//! state_dir = "/var/lib/macsec"            # PN high-water marks, one file per transmit SCI
+//! run_dir = "/run/macsec"                   # locks shared by every forwarder on the host
+//! # state_file = "/var/lib/macsec/link1.pn" # instead of <state_dir>/pn-<SCI>.state
 //! pn_reserve_block = 1048576                # PNs reserved on disk at a time
 //! stats_interval = 60                       # seconds; 0 = only on SIGUSR1 and at exit
 //! qdisc_bypass = true
+//! port_timeout_s = 60                      # a deleted port is waited for this long, then exit 1
 //! threads = "auto"                          # "one": one thread serves both directions;
 //!                                           # "two": one per direction; "auto": one below 4 cores
 //! ```
@@ -17,6 +20,11 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Default directory of the PN high-water marks (systemd's `StateDirectory=macsec`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/macsec";
+/// Default directory of the locks (systemd's `RuntimeDirectory=macsec`).
+pub const DEFAULT_RUN_DIR: &str = "/run/macsec";
+
 /// Default PN block reserved on disk at a time.
 pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
 
@@ -25,17 +33,29 @@ pub const DEFAULT_PN_BLOCK: u64 = 1 << 20;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawForward {
     state_file: Option<String>,
+    state_dir: Option<String>,
+    run_dir: Option<String>,
     pn_reserve_block: Option<i128>,
     stats_interval: Option<i128>,
     qdisc_bypass: Option<bool>,
     threads: Option<String>,
+    port_timeout_s: Option<i128>,
 }
 
 /// The `[forward]` section.
 #[derive(Debug, Clone)]
 pub struct ForwardSettings {
-    /// PN high-water mark file.
-    pub state_file: PathBuf,
+    /// PN high-water mark file, if given: else `<state_dir>/pn-<SCI>.state`, so that a
+    /// copied or renamed configuration finds the marks of its SCI and keys.
+    pub state_file: Option<PathBuf>,
+    /// Directory of the PN high-water marks.
+    pub state_dir: PathBuf,
+    /// Directory of the locks every forwarder on the host shares (ports, SCIs and keys
+    /// in use).
+    pub run_dir: PathBuf,
+    /// Where releases before 0.2 kept the marks of this configuration by default
+    /// (`<config file>.pn-state`): read, if it exists, so an upgrade never reuses a PN.
+    pub legacy_state_file: PathBuf,
     /// PNs reserved on disk at a time.
     pub pn_block: u64,
     /// Print the counters every so often (`None`: only on SIGUSR1 and at exit).
@@ -45,6 +65,9 @@ pub struct ForwardSettings {
     pub qdisc_bypass: bool,
     /// How the data plane is spread over threads; `None`: the built-in default.
     pub threads: Option<ThreadMode>,
+    /// How long a port whose interface is gone (deleted) is waited for before the
+    /// forwarder exits with status 1, for a supervisor to restart it.
+    pub port_timeout: Duration,
 }
 
 /// Validates `[forward]` (an absent section is all defaults).
@@ -70,12 +93,21 @@ pub(crate) fn validate(raw: RawForward, ctx: &Ctx<'_>) -> Result<ForwardSettings
         }
     };
     Ok(ForwardSettings {
-        state_file: raw
-            .state_file
-            .map_or_else(|| ctx.default_state_file.clone(), |p| ctx.base_dir.join(p)),
+        state_file: raw.state_file.map(|p| ctx.base_dir.join(p)),
+        state_dir: raw.state_dir.map_or_else(
+            || PathBuf::from(DEFAULT_STATE_DIR),
+            |p| ctx.base_dir.join(p),
+        ),
+        run_dir: raw
+            .run_dir
+            .map_or_else(|| PathBuf::from(DEFAULT_RUN_DIR), |p| ctx.base_dir.join(p)),
+        legacy_state_file: ctx.default_state_file.clone(),
         pn_block,
         stats_interval,
         qdisc_bypass: raw.qdisc_bypass.unwrap_or(true),
         threads,
+        port_timeout: Duration::from_secs(
+            uint("forward.port_timeout_s", raw.port_timeout_s, 86_400)?.unwrap_or(60),
+        ),
     })
 }

@@ -15,10 +15,18 @@
 //! ethertype = 0x888E
 //! vlan = 100               # optional: MKPDUs carry this 802.1Q VLAN ID (WAN MACsec over a
 //!                          # provider VLAN); without it they are untagged
+//! policy = "must-secure"   # or "should-secure": unprotected frames pass while no CA is secured
+//! rekey_on_peer_loss = true
+//! expiry_warning = 86400   # seconds before the last key's end: warn
 //! ```
+//!
+//! A key chain instead of the one key ([`crate::keychain`]): several `[[mka.keys]]`, each
+//! one of the three key forms above plus `start`/`end` (TOML datetimes or RFC 3339 text
+//! with a UTC offset) and `fallback`.
 
 use super::value::{field_err, u64_value, uint, IntOrText, SecretText};
 use super::{read_key_file, read_secret_file, ConfigError, Ctx};
+use crate::keychain::{ChainKey, KeyChain};
 use macsec::crypto::{CipherSuite, SecretKey};
 use macsec::mka::{ActivationKey, Capability, Ckn, ConfidentialityOffset};
 use macsec::secy::{ConfidentialityOffset as Offset, Protection};
@@ -45,17 +53,71 @@ pub(crate) struct RawMka {
     ethertype: Option<IntOrText>,
     send_icv_indicator: Option<bool>,
     vlan: Option<i128>,
+    keys: Option<Vec<RawKey>>,
+    policy: Option<String>,
+    rekey_on_peer_loss: Option<bool>,
+    expiry_warning: Option<i128>,
+}
+
+/// One `[[mka.keys]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKey {
+    activation_key: Option<SecretText>,
+    activation_key_file: Option<String>,
+    ckn: Option<String>,
+    cak: Option<SecretText>,
+    cak_file: Option<String>,
+    start: Option<toml::Value>,
+    end: Option<toml::Value>,
+    fallback: Option<bool>,
+}
+
+/// The key fields of `[mka]` or of one `[[mka.keys]]`.
+struct KeyFields<'a> {
+    activation_key: Option<SecretText>,
+    activation_key_file: Option<&'a str>,
+    ckn: Option<&'a str>,
+    cak: Option<SecretText>,
+    cak_file: Option<&'a str>,
 }
 
 impl RawMka {
     /// The path of the first key written inline.
     pub(crate) fn inline_secret(&self) -> Option<String> {
         if self.activation_key.is_some() {
-            Some("mka.activation_key".into())
+            return Some("mka.activation_key".into());
         } else if self.cak.is_some() {
-            Some("mka.cak".into())
-        } else {
-            None
+            return Some("mka.cak".into());
+        }
+        for (i, k) in self.keys.iter().flatten().enumerate() {
+            if k.activation_key.is_some() {
+                return Some(format!("mka.keys[{i}].activation_key"));
+            } else if k.cak.is_some() {
+                return Some(format!("mka.keys[{i}].cak"));
+            }
+        }
+        None
+    }
+}
+
+/// What `[mka] policy` allows while no CA is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Nothing passes unless secured (the default).
+    #[default]
+    MustSecure,
+    /// Frames pass unprotected, both ways, while no CA is secured; once one is, only
+    /// protected frames are accepted.
+    ShouldSecure,
+}
+
+impl Policy {
+    /// The configuration's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::MustSecure => "must-secure",
+            Policy::ShouldSecure => "should-secure",
         }
     }
 }
@@ -63,10 +125,14 @@ impl RawMka {
 /// Validated `[mka]` section.
 #[derive(Debug)]
 pub struct MkaSettings {
-    /// CA key name.
-    pub ckn: Ckn,
-    /// Pre-shared CAK.
-    pub cak: SecretKey,
+    /// The keys: one (the single-key form, or one `[[mka.keys]]`) or a chain.
+    pub keys: KeyChain,
+    /// What passes while no CA is secured.
+    pub policy: Policy,
+    /// As key server, rekey when a live peer is lost.
+    pub rekey_on_peer_loss: bool,
+    /// Warn this long before the last primary key ends.
+    pub expiry_warning: Duration,
     /// Key server priority.
     pub priority: u8,
     /// Whether this end may be key server.
@@ -102,44 +168,45 @@ fn seconds(field: &str, v: Option<f64>, default: Duration) -> Result<Duration, C
     }
 }
 
-/// The CKN and CAK from exactly one of the three ways to give them.
-fn ckn_and_cak(raw: &mut RawMka, ctx: &Ctx<'_>) -> Result<(Ckn, SecretKey), ConfigError> {
-    let ak_file = raw.activation_key_file.as_deref();
-    let cak_file = raw.cak_file.as_deref();
+/// The CKN and CAK from exactly one of the three ways to give them; `at` is where
+/// they are (`mka` or `mka.keys[i]`).
+fn ckn_and_cak(f: KeyFields<'_>, at: &str, ctx: &Ctx<'_>) -> Result<(Ckn, SecretKey), ConfigError> {
     match (
-        raw.activation_key.take(),
-        ak_file,
-        raw.ckn.as_deref(),
-        raw.cak.take(),
-        cak_file,
+        f.activation_key,
+        f.activation_key_file,
+        f.ckn,
+        f.cak,
+        f.cak_file,
     ) {
         (Some(a), None, None, None, None) => {
             let k = ActivationKey::parse(&a.0)
-                .map_err(|e| field_err("mka.activation_key", e.to_string()))?;
+                .map_err(|e| field_err(&format!("{at}.activation_key"), e.to_string()))?;
             Ok((k.ckn, k.cak))
         }
         (None, Some(p), None, None, None) => {
+            let field = format!("{at}.activation_key_file");
             let path = ctx.base_dir.join(p);
-            let text = read_secret_file("mka.activation_key_file", &path, ctx.policy)?;
-            let k = ActivationKey::parse(&text).map_err(|e| {
-                field_err(
-                    "mka.activation_key_file",
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
+            let text = read_secret_file(&field, &path, ctx.policy)?;
+            let k = ActivationKey::parse(&text)
+                .map_err(|e| field_err(&field, format!("{}: {e}", path.display())))?;
             Ok((k.ckn, k.cak))
         }
         (None, None, Some(n), c, cf) => {
-            let ckn = Ckn::from_hex(n).map_err(|e| field_err("mka.ckn", e.to_string()))?;
+            let ckn =
+                Ckn::from_hex(n).map_err(|e| field_err(&format!("{at}.ckn"), e.to_string()))?;
             let cak = match (c, cf) {
-                (Some(c), None) => SecretKey::from_hex(&c.0)
-                    .map_err(|e| field_err("mka.cak", format!("{e}; a CAK is 128 or 256 bits")))?,
+                (Some(c), None) => SecretKey::from_hex(&c.0).map_err(|e| {
+                    field_err(
+                        &format!("{at}.cak"),
+                        format!("{e}; a CAK is 128 or 256 bits"),
+                    )
+                })?,
                 (None, Some(p)) => {
-                    read_key_file("mka.cak_file", &ctx.base_dir.join(p), ctx.policy)?
+                    read_key_file(&format!("{at}.cak_file"), &ctx.base_dir.join(p), ctx.policy)?
                 }
                 _ => {
                     return Err(field_err(
-                        "mka.cak",
+                        &format!("{at}.cak"),
                         "give exactly one of cak or cak_file with ckn",
                     ))
                 }
@@ -147,16 +214,139 @@ fn ckn_and_cak(raw: &mut RawMka, ctx: &Ctx<'_>) -> Result<(Ckn, SecretKey), Conf
             Ok((ckn, cak))
         }
         _ => Err(field_err(
-            "mka.activation_key",
+            &format!("{at}.activation_key"),
             "give exactly one of: activation_key, activation_key_file, or ckn with cak/cak_file \
              (see `macsec keygen`)",
         )),
     }
 }
 
+/// A `start`/`end` value: a TOML datetime or an RFC 3339 string.
+fn time_value(field: &str, v: &toml::Value) -> Result<std::time::SystemTime, ConfigError> {
+    let r = match v {
+        toml::Value::Datetime(d) => crate::keychain::from_toml_datetime(d),
+        toml::Value::String(s) => crate::keychain::parse_time(s),
+        other => Err(format!(
+            "expected a date and time such as 2026-12-07T23:55:00Z, found a {}",
+            other.type_str()
+        )),
+    };
+    r.map_err(|e| field_err(field, e))
+}
+
+/// The key chain: the single-key form in `[mka]`, or `[[mka.keys]]`.
+fn key_chain(raw: &mut RawMka, ctx: &Ctx<'_>) -> Result<KeyChain, ConfigError> {
+    let single = raw.activation_key.is_some()
+        || raw.activation_key_file.is_some()
+        || raw.ckn.is_some()
+        || raw.cak.is_some()
+        || raw.cak_file.is_some();
+    let Some(list) = raw.keys.take() else {
+        let f = KeyFields {
+            activation_key: raw.activation_key.take(),
+            activation_key_file: raw.activation_key_file.as_deref(),
+            ckn: raw.ckn.as_deref(),
+            cak: raw.cak.take(),
+            cak_file: raw.cak_file.as_deref(),
+        };
+        let (ckn, cak) = ckn_and_cak(f, "mka", ctx)?;
+        return Ok(KeyChain::new(vec![ChainKey {
+            ckn,
+            cak,
+            start: None,
+            end: None,
+            fallback: false,
+            origin: "mka".into(),
+        }]));
+    };
+    if single {
+        return Err(field_err(
+            "mka.keys",
+            "give the key either in [mka] (one key) or as [[mka.keys]] (a key chain), not both",
+        ));
+    }
+    if list.is_empty() {
+        return Err(field_err(
+            "mka.keys",
+            "empty: give at least one [[mka.keys]] with a key",
+        ));
+    }
+    let mut keys: Vec<ChainKey> = Vec::with_capacity(list.len());
+    for (i, mut k) in list.into_iter().enumerate() {
+        let at = format!("mka.keys[{i}]");
+        let f = KeyFields {
+            activation_key: k.activation_key.take(),
+            activation_key_file: k.activation_key_file.as_deref(),
+            ckn: k.ckn.as_deref(),
+            cak: k.cak.take(),
+            cak_file: k.cak_file.as_deref(),
+        };
+        let (ckn, cak) = ckn_and_cak(f, &at, ctx)?;
+        let start = k
+            .start
+            .as_ref()
+            .map(|v| time_value(&format!("{at}.start"), v))
+            .transpose()?;
+        let end = k
+            .end
+            .as_ref()
+            .map(|v| time_value(&format!("{at}.end"), v))
+            .transpose()?;
+        if let (Some(s), Some(e)) = (start, end) {
+            if e <= s {
+                return Err(field_err(
+                    &format!("{at}.end"),
+                    format!(
+                        "{} is not after start {}",
+                        crate::keychain::rfc3339(e),
+                        crate::keychain::rfc3339(s)
+                    ),
+                ));
+            }
+        }
+        if let Some(j) = keys.iter().position(|o| o.ckn == ckn) {
+            return Err(field_err(
+                &format!("{at}.ckn"),
+                format!(
+                    "the same CKN as mka.keys[{j}]; each key of a chain is its own CA and needs its own CKN (`macsec keygen` makes one)"
+                ),
+            ));
+        }
+        keys.push(ChainKey {
+            ckn,
+            cak,
+            start,
+            end,
+            fallback: k.fallback.unwrap_or(false),
+            origin: at,
+        });
+    }
+    if keys.iter().all(|k| k.fallback) {
+        return Err(field_err(
+            "mka.keys",
+            "every key is a fallback key; a fallback is used only when no primary key works: add a key without fallback = true",
+        ));
+    }
+    Ok(KeyChain::new(keys))
+}
+
 /// Validates `[mka]`.
 pub(crate) fn validate(mut raw: RawMka, ctx: &Ctx<'_>) -> Result<MkaSettings, ConfigError> {
-    let (ckn, cak) = ckn_and_cak(&mut raw, ctx)?;
+    let keys = key_chain(&mut raw, ctx)?;
+    let policy = match raw.policy.as_deref() {
+        None | Some("must-secure") => Policy::MustSecure,
+        Some("should-secure") => Policy::ShouldSecure,
+        Some(p) => {
+            return Err(field_err(
+                "mka.policy",
+                format!("{p:?}: expected \"must-secure\" (nothing passes unless secured) or \"should-secure\" (unprotected frames pass while no CA is secured)"),
+            ))
+        }
+    };
+    let rekey_on_peer_loss = raw.rekey_on_peer_loss.unwrap_or(true);
+    let expiry_warning = Duration::from_secs(
+        uint("mka.expiry_warning", raw.expiry_warning, 86_400 * 365)?.unwrap_or(86_400),
+    );
     let priority = uint("mka.priority", raw.priority, 255)?.unwrap_or(16) as u8;
     let key_server = raw.key_server.unwrap_or(true);
     let cipher = match &raw.cipher {
@@ -223,8 +413,10 @@ pub(crate) fn validate(mut raw: RawMka, ctx: &Ctx<'_>) -> Result<MkaSettings, Co
         return Err(field_err("mka.life_time", "must be longer than hello_time"));
     }
     Ok(MkaSettings {
-        ckn,
-        cak,
+        keys,
+        policy,
+        rekey_on_peer_loss,
+        expiry_warning,
         priority,
         key_server,
         cipher,
@@ -239,10 +431,17 @@ pub(crate) fn validate(mut raw: RawMka, ctx: &Ctx<'_>) -> Result<MkaSettings, Co
 }
 
 impl MkaSettings {
-    /// The participant configuration for a SecY with SCI `sci` and transmit policy
-    /// `protection` (integrity only or an offset, 802.1X 9.7.x Confidentiality Offset).
-    pub fn participant_config(&self, sci: Sci, protection: Protection) -> macsec::mka::Config {
-        let mut c = macsec::mka::Config::new(self.cak.duplicate(), self.ckn, sci);
+    /// The participant configuration for `key`'s CA on a SecY with SCI `sci` and
+    /// transmit policy `protection` (integrity only or an offset, 802.1X 9.7.x
+    /// Confidentiality Offset).
+    pub fn participant_config(
+        &self,
+        key: &ChainKey,
+        sci: Sci,
+        protection: Protection,
+    ) -> macsec::mka::Config {
+        let mut c = macsec::mka::Config::new(key.cak.duplicate(), key.ckn, sci);
+        c.rekey_on_peer_loss = self.rekey_on_peer_loss;
         c.key_server_priority = self.priority;
         c.key_server_capable = self.key_server;
         c.cipher_suite = self.cipher;

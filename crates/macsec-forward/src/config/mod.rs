@@ -3,7 +3,8 @@
 //! Keys follow `ip macsec` names. Every error names the field (`secy.tx.sa[0].key`)
 //! and what is wrong with it, and never contains key material.
 //!
-//! Two layers, one module per section ([`secy`], [`ports`], [`mka`], [`forward`]):
+//! Two layers, one module per section ([`secy`], [`ports`], [`mka`], [`forward`],
+//! [`links`], [`control`]):
 //! - raw: `#[derive(Deserialize)]` structs with `deny_unknown_fields` that mirror the file.
 //!   `serde_path_to_error` gives the path of type errors and unknown keys. Every field is
 //!   optional there, so that what is missing is reported by the validation layer.
@@ -13,7 +14,7 @@
 //! A new section (`[[links]]`, `[monitor]`, ...) is a new module with its raw struct, its
 //! settings and its `validate`, plus one field in `RawConfig` (and its name in
 //! `RawConfig::sections`) and one in [`Config`]. Key material written inline (as
-//! `[[mka.keys]]` will be) is a `SecretText`, reported by `RawConfig::inline_secret`.
+//! `[[mka.keys]]` is) is a `SecretText`, reported by `RawConfig::inline_secret`.
 //! Which sections a command reads is checked by the command with
 //! [`Config::reject_unknown_sections`] (`macsec pcap` in the CLI, `forward::runtime::run`).
 //!
@@ -41,6 +42,7 @@
 //! pn = 1
 //! ```
 
+pub mod control;
 pub mod forward;
 pub mod links;
 pub mod mka;
@@ -48,6 +50,7 @@ pub mod ports;
 pub mod secy;
 mod value;
 
+pub use control::ControlSettings;
 pub use forward::{ForwardSettings, DEFAULT_PN_BLOCK};
 pub use links::{LinkSettings, LinksSettings};
 pub use mka::MkaSettings;
@@ -123,6 +126,8 @@ struct RawConfig {
     links: Option<Vec<links::RawLink>>,
     redundancy: Option<links::RawRedundancy>,
     monitor: Option<links::RawMonitor>,
+    control: Option<control::RawControl>,
+    metrics: Option<control::RawMetrics>,
 }
 
 impl RawConfig {
@@ -136,6 +141,8 @@ impl RawConfig {
             ("links", self.links.is_some()),
             ("redundancy", self.redundancy.is_some()),
             ("monitor", self.monitor.is_some()),
+            ("control", self.control.is_some()),
+            ("metrics", self.metrics.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -175,6 +182,8 @@ pub struct Config {
     /// The secure links (`[[links]]`, or `[ports] secure` as one link) with
     /// `[redundancy]` and `[monitor]`; `None` when the file names no secure port.
     pub links: Option<LinksSettings>,
+    /// `[control]` and `[metrics]`: the status socket and the Prometheus endpoint.
+    pub control: ControlSettings,
     /// Directory relative paths (key files) are resolved against.
     pub base_dir: PathBuf,
     /// Sections present in the file.
@@ -221,12 +230,14 @@ fn validate(raw: RawConfig, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
     )?;
     let mka = raw.mka.map(|m| mka::validate(m, ctx)).transpose()?;
     let forward = forward::validate(raw.forward.unwrap_or_default(), ctx)?;
+    let control = control::validate(raw.control, raw.metrics, ctx)?;
     Ok(Config {
         secy,
         ports,
         mka,
         forward,
         links,
+        control,
         base_dir: ctx.base_dir.to_path_buf(),
         sections,
     })

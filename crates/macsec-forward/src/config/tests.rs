@@ -177,7 +177,11 @@ fn unknown_keys_are_named_in_every_section() {
             "an, key, key_file, pn, salt, ssci",
         ),
         ("[mka]\n", "mka", "activation_key, activation_key_file, cak"),
-        ("[forward]\n", "forward", "pn_reserve_block, qdisc_bypass"),
+        (
+            "[forward]\n",
+            "forward",
+            "port_timeout_s, qdisc_bypass, run_dir",
+        ),
     ] {
         let e = err(&good.replacen(after, &format!("{after}bogus = 1\n"), 1));
         assert!(
@@ -188,7 +192,7 @@ fn unknown_keys_are_named_in_every_section() {
     }
     let e = err(&format!("{good}[mystery]\n"));
     assert!(
-        e.starts_with("mystery: unknown section; known sections: forward, links, mka, monitor, ports, redundancy, secy"),
+        e.starts_with("mystery: unknown section; known sections: control, forward, links, metrics, mka, monitor, ports, redundancy, secy"),
         "{e}"
     );
 }
@@ -355,7 +359,13 @@ fn forward_section_defaults_and_paths() {
         KeyFilePolicy::Strict,
     )
     .unwrap();
-    assert_eq!(c.forward.state_file, Path::new("dir/f.toml.pn-state"));
+    assert_eq!(c.forward.state_file, None);
+    assert_eq!(
+        c.forward.legacy_state_file,
+        Path::new("dir/f.toml.pn-state")
+    );
+    assert_eq!(c.forward.state_dir, Path::new("/var/lib/macsec"));
+    assert_eq!(c.forward.run_dir, Path::new("/run/macsec"));
     assert_eq!(c.forward.pn_block, DEFAULT_PN_BLOCK);
     assert_eq!(
         (c.forward.stats_interval, c.forward.qdisc_bypass),
@@ -368,7 +378,10 @@ fn forward_section_defaults_and_paths() {
         KeyFilePolicy::Strict,
     )
     .unwrap();
-    assert_eq!(c.forward.state_file, Path::new("/etc/macsec/s.pn"));
+    assert_eq!(
+        c.forward.state_file.as_deref(),
+        Some(Path::new("/etc/macsec/s.pn"))
+    );
     assert_eq!(
         c.forward.stats_interval,
         Some(std::time::Duration::from_secs(10))
@@ -622,4 +635,205 @@ fn forward_threads_setting() {
     assert_eq!(parse(base).unwrap().forward.threads, None);
     assert!(err(&format!("{base}threads = \"three\"\n"))
         .starts_with("forward.threads: \"three\": use \"auto\", \"one\" or \"two\""));
+}
+
+#[test]
+fn control_and_metrics_sections() {
+    use std::net::SocketAddr;
+    // Absent: the default socket, no metrics endpoint.
+    let c = parse("[secy]\n").unwrap();
+    assert_eq!(c.control, ControlSettings::default());
+    let c = parse(
+        "[secy]\n[control]\nsocket = \"/run/macsec/a.sock\"\n[metrics]\nlisten = \"127.0.0.1:9876\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.control.socket.as_deref(),
+        Some(Path::new("/run/macsec/a.sock"))
+    );
+    assert_eq!(
+        c.control.metrics,
+        Some("127.0.0.1:9876".parse::<SocketAddr>().unwrap())
+    );
+    assert_eq!(c.sections(), ["secy", "control", "metrics"]);
+    // IPv6 and any address are accepted (a non-loopback one is warned about at start).
+    let c = parse("[secy]\n[metrics]\nlisten = \"[::]:9876\"\n").unwrap();
+    assert_eq!(c.control.metrics.unwrap().port(), 9876);
+    // A relative socket path is relative to the config file, as other paths are.
+    let c = parse("[secy]\n[control]\nsocket = \"ctl.sock\"\n").unwrap();
+    assert_eq!(c.control.socket.as_deref(), Some(Path::new("./ctl.sock")));
+    for (text, msg) in [
+        ("[control]\nsocket = \"\"\n", "control.socket: empty"),
+        ("[control]\nsocket = 3\n", "control.socket:"),
+        (
+            "[control]\nsokcet = \"/x\"\n",
+            "control.sokcet: unknown key; known keys here: socket",
+        ),
+        ("[metrics]\n", "metrics.listen: missing"),
+        (
+            "[metrics]\nlisten = \"localhost:9876\"\n",
+            "metrics.listen: \"localhost:9876\": expected an IP address and a port",
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1\"\n",
+            "metrics.listen: \"127.0.0.1\": expected",
+        ),
+        (
+            "[metrics]\nport = 9876\n",
+            "metrics.port: unknown key; known keys here: listen",
+        ),
+    ] {
+        let e = err(&format!("[secy]\n{text}"));
+        assert!(e.starts_with(msg), "{e}");
+    }
+    let long = format!("/run/{}/x.sock", "d".repeat(100));
+    let e = err(&format!("[secy]\n[control]\nsocket = \"{long}\"\n"));
+    assert!(
+        e.starts_with("control.socket: ") && e.contains("at most 107") && e.contains(&long),
+        "{e}"
+    );
+    // `macsec pcap` does not read them.
+    let c = parse("[secy]\n[metrics]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    assert!(c.reject_unknown_sections(&["mka", "forward"]).is_err());
+}
+
+fn ak() -> String {
+    macsec::mka::ActivationKey::generate(16)
+        .unwrap()
+        .encode()
+        .as_str()
+        .to_string()
+}
+
+#[test]
+fn a_key_chain_with_times_and_a_fallback() {
+    use crate::keychain::{parse_time, rfc3339};
+    let (a, b, f) = (ak(), ak(), ak());
+    let c = parse(&format!(
+        "[secy]\n[mka]\npolicy = \"should-secure\"\nrekey_on_peer_loss = false\nexpiry_warning = 3600\n\
+         [[mka.keys]]\nactivation_key = \"{a}\"\nend = 2026-12-08T00:00:00Z\n\
+         [[mka.keys]]\nactivation_key = \"{b}\"\nstart = \"2026-12-07T23:55:00Z\"\n\
+         [[mka.keys]]\nactivation_key = \"{f}\"\nfallback = true\n"
+    ))
+    .unwrap();
+    let m = c.mka.unwrap();
+    assert_eq!(m.policy, mka::Policy::ShouldSecure);
+    assert!(!m.rekey_on_peer_loss);
+    assert_eq!(m.expiry_warning, std::time::Duration::from_secs(3600));
+    let k = m.keys.keys();
+    assert_eq!(k.len(), 3);
+    assert_eq!(k[0].end, Some(parse_time("2026-12-08T00:00:00Z").unwrap()));
+    assert_eq!(k[0].start, None);
+    assert_eq!(rfc3339(k[1].start.unwrap()), "2026-12-07T23:55:00Z");
+    assert!(!k[0].fallback && !k[1].fallback && k[2].fallback);
+    assert_eq!(k[1].origin, "mka.keys[1]");
+    assert_eq!(
+        k[0].ckn_hex(),
+        a.split('.').nth(1).unwrap().to_ascii_lowercase()
+    );
+    // No CAK in the Debug form.
+    let dbg = format!("{m:?}");
+    let cak = a.split('.').nth(2).unwrap();
+    assert!(
+        !dbg.to_ascii_lowercase().contains(&cak.to_ascii_lowercase()),
+        "{dbg}"
+    );
+
+    // The single-key form is a chain of one, must-secure, rekey on peer loss.
+    let c = parse(&format!("[secy]\n[mka]\nactivation_key = \"{a}\"\n")).unwrap();
+    let m = c.mka.unwrap();
+    assert_eq!(m.keys.keys().len(), 1);
+    assert_eq!(m.keys.keys()[0].origin, "mka");
+    assert_eq!(m.policy, mka::Policy::MustSecure);
+    assert!(m.rekey_on_peer_loss);
+    assert_eq!(m.expiry_warning, std::time::Duration::from_secs(86_400));
+}
+
+#[test]
+fn key_chain_mistakes_are_named() {
+    let (a, b) = (ak(), ak());
+    let one = |extra: &str| format!("[[mka.keys]]\nactivation_key = \"{a}\"\n{extra}");
+    for (text, want) in [
+        (
+            format!("[secy]\n[mka]\nactivation_key = \"{a}\"\n{}", one("")),
+            "mka.keys: give the key either in [mka] (one key) or as [[mka.keys]] (a key chain), not both",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}{}", one(""), one("")),
+            "mka.keys[1].ckn: the same CKN as mka.keys[0]",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("start = 2026-12-08T00:00:00Z\nend = 2026-12-07T00:00:00Z\n")),
+            "mka.keys[0].end: 2026-12-07T00:00:00Z is not after start 2026-12-08T00:00:00Z",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("start = 2026-12-08T00:00:00\n")),
+            "mka.keys[0].start: 2026-12-08T00:00:00 has no UTC offset",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("end = \"next tuesday\"\n")),
+            "mka.keys[0].end: \"next tuesday\" is not an RFC 3339 time",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("end = 5\n")),
+            "mka.keys[0].end: expected a date and time such as 2026-12-07T23:55:00Z, found a integer",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("fallback = true\n")),
+            "mka.keys: every key is a fallback key",
+        ),
+        (
+            "[secy]\n[mka]\n[[mka.keys]]\nfallback = false\n".to_string(),
+            "mka.keys[0].activation_key: give exactly one of",
+        ),
+        (
+            format!("[secy]\n[mka]\n[[mka.keys]]\nactivation_key = \"{b}\"\nckn = \"0011\"\n"),
+            "mka.keys[0].activation_key: give exactly one of",
+        ),
+        (
+            format!("[secy]\n[mka]\npolicy = \"may-secure\"\n{}", one("")),
+            "mka.policy: \"may-secure\": expected \"must-secure\"",
+        ),
+        (
+            format!("[secy]\n[mka]\n{}", one("lifetime = 5\n")),
+            "mka.keys[0].lifetime: unknown key; known keys here: activation_key, activation_key_file, cak, cak_file, ckn, end, fallback, start",
+        ),
+        (
+            "[secy]\n[mka]\nkeys = []\n".to_string(),
+            "mka.keys: empty",
+        ),
+    ] {
+        let e = err(&text);
+        assert!(e.starts_with(want), "want {want:?}\n got {e}");
+        for k in [&a, &b] {
+            assert!(!e.contains(k.split('.').nth(2).unwrap()), "{e}");
+        }
+    }
+}
+
+#[test]
+fn an_inline_key_in_a_chain_needs_a_private_config_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = ak();
+    let text = format!("[secy]\n[mka]\n[[mka.keys]]\nactivation_key_file = \"k.key\"\n[[mka.keys]]\nactivation_key = \"{a}\"\n");
+    let (dir, p) = file_with_mode("chain", &text, 0o644);
+    let key = dir.join("k.key");
+    std::fs::write(&key, format!("{}\n", ak())).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = Config::load(&p, KeyFilePolicy::Strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("mka.keys[1].activation_key: config file"),
+        "{e}"
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Config::load(&p, KeyFilePolicy::Strict).unwrap();
+    // A key file others can read is refused, naming the chain entry.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Config::load(&p, KeyFilePolicy::Strict)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("mka.keys[0].activation_key_file: "), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

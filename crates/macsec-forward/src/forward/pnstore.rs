@@ -90,6 +90,35 @@ pub enum PnStoreError {
     },
 }
 
+/// The entries of a state file's text.
+fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, PnStoreError> {
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let corrupt = || PnStoreError::Corrupt {
+            path: path.to_path_buf(),
+            line: i + 1,
+        };
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 5 || f[0] != "v1" {
+            return Err(corrupt());
+        }
+        let sci: Sci = f[1].parse().map_err(|_| corrupt())?;
+        let an: u8 = f[2].parse().ok().filter(|a| *a < 4).ok_or_else(corrupt)?;
+        let mut check = [0u8; 8];
+        hex::decode_to_slice(f[3], &mut check).map_err(|_| corrupt())?;
+        let ceiling: u64 = f[4].parse().map_err(|_| corrupt())?;
+        entries.push(Entry {
+            id: SaId { sci, an, check },
+            ceiling,
+        });
+    }
+    Ok(entries)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     id: SaId,
@@ -149,35 +178,55 @@ impl PnStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),
         };
-        let mut entries = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let corrupt = || PnStoreError::Corrupt {
-                path: path.to_path_buf(),
-                line: i + 1,
-            };
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() != 5 || f[0] != "v1" {
-                return Err(corrupt());
-            }
-            let sci: Sci = f[1].parse().map_err(|_| corrupt())?;
-            let an: u8 = f[2].parse().ok().filter(|a| *a < 4).ok_or_else(corrupt)?;
-            let mut check = [0u8; 8];
-            hex::decode_to_slice(f[3], &mut check).map_err(|_| corrupt())?;
-            let ceiling: u64 = f[4].parse().map_err(|_| corrupt())?;
-            entries.push(Entry {
-                id: SaId { sci, an, check },
-                ceiling,
-            });
-        }
+        let entries = parse(path, &text)?;
         Ok(PnStore {
             path: path.to_path_buf(),
             entries,
             _lock: lock,
         })
+    }
+
+    /// Takes the marks of another state file (an older location of this state) as
+    /// marks of this one where they are higher, so no PN below them is used again.
+    /// A missing file adds nothing; a corrupt one is an error, as for the store itself.
+    pub fn import(&mut self, other: &Path) -> Result<usize, PnStoreError> {
+        if !other.exists() || other == self.path {
+            return Ok(0);
+        }
+        let text = std::fs::read_to_string(other).map_err(|source| PnStoreError::Io {
+            path: other.to_path_buf(),
+            source,
+        })?;
+        let entries = parse(other, &text)?;
+        let n = entries.len();
+        for e in entries {
+            match self.entries.iter_mut().find(|x| x.id == e.id) {
+                Some(x) => x.ceiling = x.ceiling.max(e.ceiling),
+                None => self.entries.push(e),
+            }
+        }
+        if n > 0 {
+            self.persist()?;
+        }
+        Ok(n)
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that the state file at `path`, if it exists, can be read and is not
+    /// corrupt; takes no lock and changes nothing (`--check-only`).
+    pub fn check(path: &Path) -> Result<(), PnStoreError> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => parse(path, &t).map(drop),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(PnStoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     /// The highest PN that may already have been used for `id`, if any is recorded.

@@ -10,7 +10,7 @@ use crate::io::{wait_readable, Waker, POLLERR};
 use crate::monitor::select::Path;
 use crossbeam::channel::{self, Receiver, Sender};
 use macsec::crypto::{CipherSuite, SecretKey};
-use macsec::secy::{Protection, RxStats, TxEvent, TxStats, XpnParams};
+use macsec::secy::{Protection, RxStats, TxEvent, TxStats, ValidateFrames, XpnParams};
 use macsec::wire::Sci;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub(crate) enum TxOp {
     SetProtection(Protection),
     /// Change the cipher suite (drops every SA).
     SetCipher(CipherSuite),
+    /// protectFrames: off sends frames unprotected (should-secure, no CA secured).
+    SetProtectFrames(bool),
 }
 
 /// A change to a link's receive SecY.
@@ -67,6 +69,8 @@ pub(crate) enum RxOp {
     SetProtection(Protection),
     /// Change the cipher suite (drops every SA).
     SetCipher(CipherSuite),
+    /// validateFrames (Check while should-secure lets unprotected frames pass).
+    SetValidateFrames(ValidateFrames),
 }
 
 /// Messages to a data-plane thread.
@@ -84,6 +88,12 @@ pub(crate) enum Ctl {
         link: usize,
         payload: [u8; crate::monitor::probe::LEN],
     },
+    /// The plain port was made anew: its new receive ring (protect side) or transmit
+    /// ring (validate side).
+    ReplacePlain(Option<AfPacketRx>, Option<AfPacketTx>),
+    /// Link `.0`'s secure port was made anew: its new receive ring (validate side) or
+    /// transmit ring (protect side).
+    ReplaceSecure(usize, Option<AfPacketRx>, Option<AfPacketTx>),
     /// Send a counter snapshot.
     Report(Sender<Part>),
     /// Reply once every earlier message is applied.
@@ -96,8 +106,16 @@ pub(crate) enum Up {
     PnReserve { link: usize, an: u8, ceiling: u64 },
     /// An event of link `.0`'s transmit SecY.
     Event(usize, TxEvent),
+    /// A port's interface is gone (deleted, or moved to another namespace): `None` is
+    /// the plain port, `Some(k)` link k's secure port. It is no longer read.
+    PortGone(Option<usize>),
     /// A data-plane thread stopped on an error.
     Failed(&'static str, String),
+}
+
+/// Whether a port's socket error means its interface is gone for good.
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENODEV) | Some(libc::ENXIO))
 }
 
 /// What one side reports.
@@ -151,6 +169,8 @@ impl Report {
 /// The plain -> secure side with its PN reservation state (static keys).
 pub(crate) struct ProtectSide {
     pub(crate) pump: ProtectPump<AfPacketRx, AfPacketTx>,
+    /// The plain port's interface is gone: its ring is not read until replaced.
+    plain_gone: bool,
     /// Per link and AN: the PN the store covers (static keys; `None` for MKA SAs).
     pub(crate) ceilings: Vec<[Option<u64>; 4]>,
     asked: Vec<[u64; 4]>,
@@ -163,6 +183,7 @@ impl ProtectSide {
         let n = pump.links().len();
         ProtectSide {
             pump,
+            plain_gone: false,
             ceilings: vec![[None; 4]; n],
             asked: vec![[0; 4]; n],
             pn_block,
@@ -239,6 +260,7 @@ impl ProtectSide {
                 self.ceilings[link] = [None; 4];
                 secy.set_cipher(c);
             }
+            TxOp::SetProtectFrames(on) => secy.set_protect_frames(on),
         }
     }
 
@@ -257,6 +279,31 @@ impl ProtectSide {
 /// The secure -> plain side.
 pub(crate) struct ValidateSide {
     pub(crate) pump: ValidatePump<AfPacketRx, AfPacketTx>,
+    /// Per link: its secure port's interface is gone, its ring is not read.
+    gone: Vec<bool>,
+}
+
+impl ValidateSide {
+    /// The validate side of `pump`.
+    pub(crate) fn new(pump: ValidatePump<AfPacketRx, AfPacketTx>) -> ValidateSide {
+        let n = pump.links().len();
+        ValidateSide {
+            pump,
+            gone: vec![false; n],
+        }
+    }
+
+    /// Validates what every readable link has, delivers it, and flushes.
+    fn step(&mut self) -> std::io::Result<usize> {
+        let mut n = 0;
+        for i in 0..self.pump.links().len() {
+            if !self.gone[i] {
+                n += self.pump.run_link(i, Duration::ZERO)?;
+            }
+        }
+        self.pump.flush();
+        Ok(n)
+    }
 }
 
 impl ValidateSide {
@@ -308,6 +355,7 @@ impl ValidateSide {
             }
             RxOp::SetProtection(p) => secy.set_protection(p),
             RxOp::SetCipher(c) => secy.set_cipher(c),
+            RxOp::SetValidateFrames(v) => secy.set_validate_frames(v),
         }
     }
 
@@ -461,6 +509,27 @@ impl Workers {
         self.protect.send(Ctl::SetPath(path));
     }
 
+    /// Hands the data plane the rings of a port made anew (`link` `None`: the plain
+    /// port).
+    pub(crate) fn replace_port(&self, link: Option<usize>, rx: AfPacketRx, tx: AfPacketTx) {
+        match (link, &self.validate) {
+            (None, Some(v)) => {
+                self.protect.send(Ctl::ReplacePlain(Some(rx), None));
+                v.send(Ctl::ReplacePlain(None, Some(tx)));
+            }
+            (None, None) => {
+                self.protect.send(Ctl::ReplacePlain(Some(rx), Some(tx)));
+            }
+            (Some(k), Some(v)) => {
+                self.protect.send(Ctl::ReplaceSecure(k, None, Some(tx)));
+                v.send(Ctl::ReplaceSecure(k, Some(rx), None));
+            }
+            (Some(k), None) => {
+                self.protect.send(Ctl::ReplaceSecure(k, Some(rx), Some(tx)));
+            }
+        }
+    }
+
     /// Sends a probe on link `link`.
     pub(crate) fn probe(&self, link: usize, payload: [u8; crate::monitor::probe::LEN]) {
         self.protect.send(Ctl::Probe { link, payload });
@@ -527,7 +596,7 @@ fn run(
     let mut last_housekeeping = Instant::now();
     'outer: loop {
         let mut busy = 0;
-        if let Some(p) = protect.as_mut() {
+        if let Some(p) = protect.as_mut().filter(|p| !p.plain_gone) {
             match p.pump.run_batch(Duration::ZERO) {
                 Ok(n) => busy += n,
                 Err(e) => {
@@ -538,7 +607,7 @@ fn run(
             p.after_batch(&up);
         }
         if let Some(v) = validate.as_mut() {
-            match v.pump.run_batch(Duration::ZERO) {
+            match v.step() {
                 Ok(n) => busy += n,
                 Err(e) => {
                     let _ = up.send(Up::Failed("secure->plain", e.to_string()));
@@ -580,6 +649,28 @@ fn run(
                         probes |= p.pump.send_probe(link, &payload);
                     }
                 }
+                Ctl::ReplacePlain(rx, tx) => {
+                    if let (Some(p), Some(rx)) = (protect.as_mut(), rx) {
+                        *p.pump.rx_mut() = rx;
+                        p.plain_gone = false;
+                    }
+                    if let (Some(v), Some(tx)) = (validate.as_mut(), tx) {
+                        *v.pump.tx_mut() = tx;
+                    }
+                }
+                Ctl::ReplaceSecure(link, rx, tx) => {
+                    if let (Some(p), Some(tx)) = (protect.as_mut(), tx) {
+                        if let Some(l) = p.pump.link_mut(link) {
+                            *l.port_mut() = tx;
+                        }
+                    }
+                    if let (Some(v), Some(rx)) = (validate.as_mut(), rx) {
+                        if let Some(l) = v.pump.link_mut(link) {
+                            *l.port_mut() = rx;
+                            v.gone[link] = false;
+                        }
+                    }
+                }
                 Ctl::Report(to) => {
                     if let Some(p) = protect.as_ref() {
                         let _ = to.send(p.report());
@@ -607,6 +698,8 @@ fn run(
             {
                 let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(8);
                 fds.push(waker.as_fd());
+                // A gone port stays in the set (its index in `revents` matters): once its
+                // error is taken it reports nothing more.
                 if let Some(p) = protect.as_ref() {
                     fds.push(p.pump.rx().as_fd());
                 }
@@ -622,19 +715,34 @@ fn run(
             // the error is taken.
             let mut k = 1;
             if let Some(p) = protect.as_mut() {
-                if revents[k] & POLLERR != 0 {
-                    if let Err(e) = p.pump.rx_mut().take_error() {
-                        let _ = up.send(Up::Failed("plain->secure", e.to_string()));
-                        break;
+                if revents[k] & POLLERR != 0 && !p.plain_gone {
+                    match p.pump.rx_mut().take_error() {
+                        Ok(()) => {}
+                        Err(e) if is_gone(&e) => {
+                            p.plain_gone = true;
+                            let _ = up.send(Up::PortGone(None));
+                        }
+                        Err(e) => {
+                            let _ = up.send(Up::Failed("plain->secure", e.to_string()));
+                            break;
+                        }
                     }
                 }
                 k += 1;
             }
             if let Some(v) = validate.as_mut() {
                 for i in 0..v.pump.links().len() {
-                    if revents.get(k + i).is_some_and(|r| r & POLLERR != 0) {
-                        if let Some(l) = v.pump.link_mut(i) {
-                            if let Err(e) = l.port_mut().take_error() {
+                    if v.gone[i] || revents.get(k + i).is_none_or(|r| r & POLLERR == 0) {
+                        continue;
+                    }
+                    if let Some(l) = v.pump.link_mut(i) {
+                        match l.port_mut().take_error() {
+                            Ok(()) => {}
+                            Err(e) if is_gone(&e) => {
+                                v.gone[i] = true;
+                                let _ = up.send(Up::PortGone(Some(i)));
+                            }
+                            Err(e) => {
                                 let _ = up.send(Up::Failed("secure->plain", e.to_string()));
                                 break 'outer;
                             }

@@ -65,25 +65,18 @@ fn check_name(name: &str) -> Result<(), SetupError> {
 }
 
 impl Interface {
-    /// Looks up `name` in the current network namespace (index, MAC and flags through
-    /// `pnet`, MTU through `SIOCGIFMTU`).
+    /// Looks up `name` in the current network namespace (index, MAC, flags and MTU
+    /// through ioctls on a socket of that namespace).
     pub fn lookup(name: &str) -> Result<Interface, SetupError> {
         check_name(name)?;
-        let found = pnet::datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == name);
         let sock = sys::ioctl_socket().map_err(|e| SetupError::os(name, "open ioctl socket", e))?;
-        let (index, mac, flags) = match found {
-            Some(i) => (i.index, i.mac.map(|m| MacAddr(m.octets())), i.flags),
-            // getifaddrs can miss interfaces in unusual states; ask the kernel directly.
-            None => {
-                let index = sys::if_index(sock.as_fd(), name)
-                    .map_err(|e| SetupError::os(name, "look up the interface index", e))?;
-                let flags = sys::if_flags(sock.as_fd(), name)
-                    .map_err(|e| SetupError::os(name, "read flags (SIOCGIFFLAGS)", e))?;
-                (index, None, flags)
-            }
-        };
+        let index = sys::if_index(sock.as_fd(), name)
+            .map_err(|e| SetupError::os(name, "look up the interface index", e))?;
+        let flags = sys::if_flags(sock.as_fd(), name)
+            .map_err(|e| SetupError::os(name, "read flags (SIOCGIFFLAGS)", e))?;
+        let mac = sys::if_hwaddr(sock.as_fd(), name)
+            .map_err(|e| SetupError::os(name, "read the MAC address (SIOCGIFHWADDR)", e))?
+            .map(MacAddr);
         let mtu = sys::if_mtu(sock.as_fd(), name)
             .map_err(|e| SetupError::os(name, "read MTU (SIOCGIFMTU)", e))?;
         Ok(Interface {

@@ -156,3 +156,40 @@ fn event(l: &LinkMessage, deleted: bool) -> Option<LinkEvent> {
         carrier: f.contains(LinkFlags::LowerUp) && f.contains(LinkFlags::Running),
     })
 }
+
+/// The largest MTU the kernel allows for `ifname` (`IFLA_MAX_MTU`), if it says.
+pub fn max_mtu(ifname: &str) -> Option<u32> {
+    use netlink_packet_core::{NetlinkHeader, NLM_F_REQUEST};
+    let mut sock = Socket::new(NETLINK_ROUTE).ok()?;
+    sock.bind_auto().ok()?;
+    sock.connect(&SocketAddr::new(0, 0)).ok()?;
+    let mut msg = LinkMessage::default();
+    msg.attributes
+        .push(LinkAttribute::IfName(ifname.to_owned()));
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST;
+    header.sequence_number = 1;
+    let mut packet = NetlinkMessage::new(
+        header,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetLink(msg)),
+    );
+    packet.finalize();
+    let mut buf = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut buf);
+    sock.send(&buf, 0).ok()?;
+    if super::wait_readable(&[sock.as_fd()], Duration::from_secs(1), &mut []).is_err() {
+        return None;
+    }
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let n = sock.recv(&mut &mut rbuf[..], libc::MSG_DONTWAIT).ok()?;
+    let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rbuf.get(..n)?).ok()?;
+    match m.payload {
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+            l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::MaxMtu(v) => Some(*v),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}

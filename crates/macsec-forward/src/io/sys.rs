@@ -496,6 +496,23 @@ pub(crate) fn if_flags(fd: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
     Ok(u32::from(f as u16))
 }
 
+/// `SIOCGIFHWADDR`: the hardware address of an Ethernet-like interface (`None` for
+/// other link types, such as loopback or a tun device).
+pub(crate) fn if_hwaddr(fd: BorrowedFd<'_>, name: &str) -> io::Result<Option<[u8; 6]>> {
+    let mut ifr = ifreq_for(name)?;
+    ifreq_ioctl(fd, libc::SIOCGIFHWADDR, &mut ifr)?;
+    // SAFETY: SIOCGIFHWADDR filled the ifru_hwaddr member (a sockaddr) of the union.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    if sa.sa_family != libc::ARPHRD_ETHER {
+        return Ok(None);
+    }
+    let mut mac = [0u8; 6];
+    for (m, b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = *b as u8;
+    }
+    Ok(Some(mac))
+}
+
 /// `SIOCSIFFLAGS` (only the low 16 bits are settable through this ioctl).
 pub(crate) fn if_set_flags(fd: BorrowedFd<'_>, name: &str, flags: u32) -> io::Result<()> {
     let mut ifr = ifreq_for(name)?;

@@ -273,6 +273,10 @@ pub struct Snapshot {
     pub peer_restarts: u64,
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
+    /// RTT samples taken since construction (cumulative, for a summary or histogram).
+    pub rtt_samples_total: u64,
+    /// Their sum, in seconds.
+    pub rtt_sum_s: f64,
 }
 
 /// The latest probe received from the peer, for the echo.
@@ -372,6 +376,8 @@ pub struct Monitor {
     state_changes: u64,
     peer_restarts: u64,
     events_dropped: u64,
+    rtt_samples_total: u64,
+    rtt_sum_s: f64,
 }
 
 impl Monitor {
@@ -427,6 +433,8 @@ impl Monitor {
             state_changes: 0,
             peer_restarts: 0,
             events_dropped: 0,
+            rtt_samples_total: 0,
+            rtt_sum_s: 0.0,
         })
     }
 
@@ -653,6 +661,8 @@ impl Monitor {
             state_changes: self.state_changes,
             peer_restarts: self.peer_restarts,
             events_dropped: self.events_dropped,
+            rtt_samples_total: self.rtt_samples_total,
+            rtt_sum_s: self.rtt_sum_s,
         }
     }
 
@@ -697,6 +707,8 @@ impl Monitor {
             let elapsed = self.micros(now).checked_sub(r.echo_timestamp_us);
             if let Some(rtt) = elapsed.and_then(|e| e.checked_sub(u64::from(r.hold_us))) {
                 self.rtt.push(now, Duration::from_micros(rtt));
+                self.rtt_samples_total += 1;
+                self.rtt_sum_s += rtt as f64 / 1e6;
                 self.last_rtt_seq = r.echo_seq;
             }
         }

@@ -95,6 +95,10 @@ pub struct Config {
     /// dropped. Default 64, at most [`MAX_PEERS`] so that every MKPDU fits a
     /// 1500-octet MTU.
     pub max_peers: usize,
+    /// As key server, distribute a fresh SAK when a live peer is lost too (not only
+    /// when one joins), so a departed member's SAK is not kept (802.1X-2010 9.8).
+    /// Default on.
+    pub rekey_on_peer_loss: bool,
 }
 
 /// A [`Config`] value that cannot work. Names the field.
@@ -157,6 +161,7 @@ impl Config {
             send_icv_indicator: false,
             send_xpn_parameter_set: false,
             max_peers: 64,
+            rekey_on_peer_loss: true,
         }
     }
 

@@ -140,6 +140,9 @@ pub struct RxStats {
     pub secy: RxSecYCounters,
     /// Per receive SC.
     pub rx_sc: Vec<RxScStats>,
+    /// The SCI of the last frame that matched no receive SC (InPktsNoSCI or
+    /// InPktsUnknownSCI), so an operator can tell which peer it was.
+    pub last_unknown_sci: Option<Sci>,
 }
 
 /// The receive half of a SecY: receive SCs keyed by SCI, each with up to four SAs.
@@ -157,6 +160,7 @@ pub struct Receiver {
     /// Sorted by SCI for binary search.
     scs: Vec<RxSc>,
     secy: RxSecYCounters,
+    last_unknown_sci: Option<Sci>,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -185,6 +189,7 @@ impl Receiver {
             vlan_in_clear: cfg.vlan_in_clear as usize,
             scs: Vec::new(),
             secy: RxSecYCounters::default(),
+            last_unknown_sci: None,
         }
     }
 
@@ -251,6 +256,17 @@ impl Receiver {
             Protection::Confidentiality(o) => o.octets(),
             Protection::IntegrityOnly => 0,
         };
+    }
+
+    /// Changes validateFrames (802.1AE 10.7.8), e.g. to pass unprotected frames while
+    /// no CA is secured under a should-secure policy, and back to Strict once one is.
+    pub fn set_validate_frames(&mut self, v: ValidateFrames) {
+        self.validate = v;
+    }
+
+    /// validateFrames.
+    pub fn validate_frames(&self) -> ValidateFrames {
+        self.validate
     }
 
     /// Number of receive SCs.
@@ -374,6 +390,7 @@ impl Receiver {
                         .collect(),
                 })
                 .collect(),
+            last_unknown_sci: self.last_unknown_sci,
         }
     }
 
@@ -503,6 +520,8 @@ impl Receiver {
             None => self.implicit_sc(MacAddr(io.src_mac())),
         };
         let Some(sc_idx) = sc_idx else {
+            self.last_unknown_sci =
+                Some(sci.unwrap_or_else(|| Sci::new(MacAddr(io.src_mac()), 1)));
             if changed || strict {
                 self.secy.in_pkts_no_sci += 1;
                 self.secy.in_pkts_no_sa_error += 1;

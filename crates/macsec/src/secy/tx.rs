@@ -319,6 +319,17 @@ impl Transmitter {
         self.shape = self.tag_shape();
     }
 
+    /// Changes protectFrames (802.1AE 10.7.17): while off, frames are sent unprotected
+    /// and counted as OutPktsUntagged (a should-secure policy before a CA is secured).
+    pub fn set_protect_frames(&mut self, on: bool) {
+        self.protect_frames = on;
+    }
+
+    /// protectFrames.
+    pub fn protect_frames(&self) -> bool {
+        self.protect_frames
+    }
+
     /// Sets the MTU used for the OutPktsTooLong check.
     pub fn set_mtu(&mut self, mtu: Option<usize>) {
         self.mtu = mtu;

@@ -157,6 +157,14 @@ impl FromStr for Sci {
     }
 }
 
+/// An SCI serializes as its 16 hex digits.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Sci {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

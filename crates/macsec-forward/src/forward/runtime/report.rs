@@ -33,7 +33,10 @@ pub(super) struct Context<'a> {
     pub(super) key_source: &'static str,
     pub(super) uptime: Duration,
     pub(super) failovers: u64,
+    pub(super) port_reopens: u64,
     pub(super) threads: Option<ThreadMode>,
+    /// The key chain (MKA): its state at this chain time.
+    pub(super) chain: Option<&'a super::chain::ChainState>,
 }
 
 /// Adds every number of `from` to the same key of `into` (objects of counters).
@@ -114,7 +117,7 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
             "failovers": l.failovers,
             "counters": stats,
             "pumps": { "plain_to_secure": tp, "secure_to_plain": xp },
-            "mka": l.kay.as_ref().map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+            "mka": l.kay.as_ref().map(|k| counters_mka(k, c)),
         });
         if let (Some(Value::Object(m)), Value::Object(o)) = (mon, &mut link) {
             for (k, v) in m {
@@ -152,9 +155,160 @@ pub(super) fn json(event: &str, r: &Report, c: &Context<'_>) -> String {
             "sci": first.map(|l| l.sci.to_string()),
             "key_source": c.key_source,
             "uptime_s": c.uptime.as_secs_f64(),
-            "mka": first.and_then(|l| l.kay.as_ref()).map(|k| serde_json::to_value(k.participant.status()).unwrap_or_default()),
+            "mka": first.and_then(|l| l.kay.as_ref()).map(|k| counters_mka(k, c)),
             "threads": c.threads.map(|t| t.as_str()),
+            "port_reopens": c.port_reopens,
         },
+    })
+    .to_string()
+}
+
+/// The `mka` object of the counters line: the principal participant's status, plus
+/// which key carries traffic and the key chain (`ckn`, `key_in_use`, `keys`).
+fn counters_mka(k: &super::kay::Kay, c: &Context<'_>) -> Value {
+    let mut v = k.participant_status();
+    if let (Value::Object(o), Some(ch)) = (&mut v, c.chain) {
+        let st = k.status(&ch.chain, ch.now());
+        for key in ["ckn", "key_in_use", "keys", "key_switches"] {
+            o.insert(key.into(), st[key].clone());
+        }
+    }
+    v
+}
+
+/// What the status document needs besides [`Context`]: who this forwarder is, and per
+/// link what the control loop tracks.
+pub(super) struct StatusContext<'a> {
+    pub(super) name: &'a str,
+    pub(super) config: &'a std::path::Path,
+    /// Per link, per peer SCI: seconds since its `InPktsOK` last grew (static keys).
+    pub(super) last_valid: &'a [Vec<(String, f64)>],
+}
+
+fn secs_since(t: Option<std::time::Instant>) -> Value {
+    t.map_or(Value::Null, |t| {
+        json!((t.elapsed().as_secs_f64() * 10.0).round() / 10.0)
+    })
+}
+
+/// The status document (version 1, the control socket's `status` answer; schema in the
+/// README and in `crate::control`).
+pub(super) fn status(r: &Report, c: &Context<'_>, sc: &StatusContext<'_>) -> String {
+    use crate::control::counters::{errors_json, traffic_json};
+    let mut links = Vec::new();
+    for (i, l) in c.links.iter().enumerate() {
+        let (Some((t, tp)), Some((x, xp))) = (r.tx.get(i), r.rx.get(i)) else {
+            continue;
+        };
+        let counters =
+            serde_json::to_value(SecYStats::new(t.clone(), x.clone())).unwrap_or_default();
+        let encoding = t.sc.sa.iter().find(|s| s.an == t.sc.encoding_sa);
+        let next_pn = encoding.and_then(|s| s.next_pn);
+        let mka = match (l.kay.as_ref(), c.chain) {
+            (Some(k), Some(ch)) => {
+                let mut v = k.status(&ch.chain, ch.now());
+                let max = k.cipher.max_pn() as f64;
+                if let Value::Object(o) = &mut v {
+                    o.insert("secured_for_s".into(), secs_since(k.secured_since));
+                    o.insert("secured_since_unix".into(), json!(k.secured_since_unix));
+                    o.insert("tx_next_pn".into(), json!(next_pn));
+                    o.insert(
+                        "pn_used_ratio".into(),
+                        json!(next_pn.map(|n| n.saturating_sub(1) as f64 / max)),
+                    );
+                    o.insert("last_mkpdu_s".into(), secs_since(k.last_mkpdu));
+                    o.insert("rekeys".into(), json!(k.keys_installed.saturating_sub(1)));
+                }
+                Some(v)
+            }
+            _ => None,
+        };
+        let stat = l.kay.is_none().then(|| {
+            let peers: Vec<Value> = sc
+                .last_valid
+                .get(i)
+                .map(|v| {
+                    v.iter()
+                        .map(|(sci, s)| json!({"sci": sci, "last_valid_frame_s": (s * 10.0).round() / 10.0}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({ "peers": peers })
+        });
+        let monitor = l.monitor.as_ref().map(|m| {
+            let s = m.snapshot();
+            let f = s.figures;
+            json!({
+                "active": s.monitor_active,
+                "rtt_ms": { "last": ms(f.rtt_last_ms), "mean": ms(f.rtt_mean_ms), "p99": ms(f.rtt_p99_ms) },
+                "jitter_ms": ms(f.jitter_ms),
+                "loss": { "tx_dir": f.loss_tx, "rx_dir": f.loss_rx },
+                "probes": { "sent": s.probes_sent, "received": s.probes_received },
+                "rtt_samples_total": s.rtt_samples_total,
+                "rtt_sum_s": s.rtt_sum_s,
+            })
+        });
+        let (state, reason) = match &l.monitor {
+            Some(m) => (m.state().as_str(), m.reason().as_str()),
+            None if l.carrier && l.secured => ("up", "healthy"),
+            None if !l.carrier => ("down", "carrier lost"),
+            None => ("down", "not secured"),
+        };
+        links.push(json!({
+            "name": l.name(),
+            "secure": l.ifname(),
+            "sci": l.sci.to_string(),
+            "priority": l.priority(),
+            "carrier": l.carrier,
+            "state": state,
+            "reason": reason,
+            "role": role(c, i),
+            "secured": l.secured,
+            "policy": c.chain.map(|ch| ch.policy.as_str()),
+            "unprotected": l.unprotected,
+            "mka": mka,
+            "static": stat,
+            "monitor": monitor,
+            "traffic": traffic_json(&counters),
+            "errors": errors_json(&counters),
+            "counters": counters,
+            "pumps": { "plain_to_secure": tp, "secure_to_plain": xp },
+            "failovers": l.failovers,
+        }));
+    }
+    let active: Vec<String> = c
+        .selector
+        .path()
+        .links()
+        .iter()
+        .filter_map(|i| c.links.get(i).map(|l| l.name().to_owned()))
+        .collect();
+    let cipher = c
+        .links
+        .first()
+        .and_then(|l| l.kay.as_ref())
+        .map_or(c.cipher, |k| k.cipher);
+    json!({
+        "version": 1,
+        "forwarder": {
+            "name": sc.name,
+            "pid": std::process::id(),
+            "config": sc.config.display().to_string(),
+            "uptime_s": c.uptime.as_secs_f64(),
+            "plain": c.plain,
+            "key_source": c.key_source,
+            "cipher": cipher.name(),
+            "threads": c.threads.map(|t| t.as_str()),
+            "port_reopens": c.port_reopens,
+        },
+        "redundancy": {
+            "mode": c.selector.mode().as_str(),
+            "active": active,
+            "failovers": c.failovers,
+            "monitor": c.links.iter().any(|l| l.monitor.is_some()),
+        },
+        "links": links,
+        "pumps": { "plain_to_secure": r.protect_total(), "secure_to_plain": r.validate_total() },
     })
     .to_string()
 }

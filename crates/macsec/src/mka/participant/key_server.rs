@@ -30,7 +30,7 @@ impl Participant {
     /// Everything that may follow from any input: the key server's transmit switch,
     /// rekey interval and SAK generation.
     pub(super) fn step(&mut self) {
-        if self.elected != Some(KeyServer::Me) || self.live_count() == 0 {
+        if self.elected != Some(KeyServer::Me) || self.live_count() == 0 || self.sak_hold {
             return;
         }
         if let Some(l) = self.latest.as_ref() {
@@ -107,45 +107,34 @@ impl Participant {
             _ => {}
         }
         self.last_sak_at = Some(self.now);
-        self.add_key(SaKey {
+        self.add_key(SaKey::new(
             ki,
             an,
             suite,
             confidentiality,
-            salt: if suite.is_xpn() {
-                xpn_salt(&ki)
-            } else {
-                Salt::default()
-            },
             key,
-            wrapped: Some(wrapped),
+            Some(wrapped),
             recipients,
-            distributed_at: self.now,
-            rx_scs: Vec::new(),
-            rx_installed: false,
-            tx_installed: false,
-            transmitting: false,
-            tx_next_pn: 1,
-            lpn_snapshot: 0,
-            lpn_report: 1,
-        });
+            self.now,
+        ));
     }
 
-    /// The next AN in 0, 1, 2, 3, 0, … that no held SAK uses. At most two SAKs are
-    /// held, so one of the next three always qualifies.
+    /// The next AN in 0, 1, 2, 3, 0, … that no held SAK uses, nor (while another one
+    /// is free) another CA on the SecY ([`Participant::set_avoid_ans`]). At most two
+    /// SAKs are held, so one of the next three always qualifies.
     pub(super) fn pick_an(&mut self) -> u8 {
-        let used: Vec<u8> = [self.latest.as_ref(), self.old.as_ref()]
+        let own = [self.latest.as_ref(), self.old.as_ref()]
             .into_iter()
             .flatten()
-            .map(|k| k.an)
-            .collect();
-        let mut a = self.next_an;
-        for _ in 0..4 {
-            if !used.contains(&a) {
-                break;
-            }
-            a = (a + 1) & 3;
-        }
+            .fold(0u8, |m, k| m | 1 << k.an);
+        let free = |used: u8, from: u8| {
+            (0..4)
+                .map(|i| (from + i) & 3)
+                .find(|a| used & (1 << a) == 0)
+        };
+        let a = free(own | self.avoid_ans, self.next_an)
+            .or_else(|| free(own, self.next_an))
+            .unwrap_or(self.next_an);
         self.next_an = (a + 1) & 3;
         a
     }

@@ -84,7 +84,7 @@ impl Participant {
         }
 
         if !was_live && self.peers[idx].live {
-            self.live_list_changed();
+            self.live_list_changed(false);
         } else if was_live && changed_role {
             self.elect();
         }
@@ -216,7 +216,8 @@ impl Participant {
         self.peers.iter().filter(|p| p.live).count()
     }
 
-    pub(super) fn live_list_changed(&mut self) {
+    /// The live peer list changed: `lost` when a live peer left (expired).
+    pub(super) fn live_list_changed(&mut self, lost: bool) {
         if self.live_count() == 0 {
             self.drop_all_keys();
             self.elected = None;
@@ -226,7 +227,7 @@ impl Participant {
             return;
         }
         self.elect();
-        if self.elected == Some(KeyServer::Me) {
+        if self.elected == Some(KeyServer::Me) && (!lost || self.cfg.rekey_on_peer_loss) {
             // New members need the SAK, departed ones must lose it (9.8).
             self.rekey.get_or_insert(RekeyReason::LiveListChanged);
         }
@@ -297,7 +298,7 @@ impl Participant {
             self.reset_mi();
         }
         if lost_live {
-            self.live_list_changed();
+            self.live_list_changed(true);
         }
     }
 

@@ -10,7 +10,7 @@ use super::pdu::{
     PeerList, SakUse, SakUseKeys, XpnParams, ALGORITHM_AGILITY, EAPOL_VERSION,
 };
 use super::stats::{CaState, Counters, KeyStatus, PeerStatus, RxError, Status};
-use super::types::{Capability, ConfidentialityOffset, Ki, Mi};
+use super::types::{Capability, Ckn, ConfidentialityOffset, Ki, Mi};
 use crate::crypto::keys::{Salt, SecretKey, Ssci};
 use crate::crypto::suite::CipherSuite;
 use crate::wire::sci::Sci;
@@ -128,6 +128,43 @@ struct SaKey {
 }
 
 impl SaKey {
+    /// A SAK just distributed (by us, with its wrapped form and recipients) or
+    /// received, with no SA installed yet. XPN suites derive the salt from the KI.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ki: Ki,
+        an: u8,
+        suite: CipherSuite,
+        confidentiality: ConfidentialityOffset,
+        key: SecretKey,
+        wrapped: Option<WrappedKey>,
+        recipients: Vec<Mi>,
+        now: Instant,
+    ) -> SaKey {
+        SaKey {
+            ki,
+            an,
+            suite,
+            confidentiality,
+            salt: if suite.is_xpn() {
+                xpn_salt(&ki)
+            } else {
+                Salt::default()
+            },
+            key,
+            wrapped,
+            recipients,
+            distributed_at: now,
+            rx_scs: Vec::new(),
+            rx_installed: false,
+            tx_installed: false,
+            transmitting: false,
+            tx_next_pn: 1,
+            lpn_snapshot: 0,
+            lpn_report: 1,
+        }
+    }
+
     fn status(&self) -> KeyStatus {
         KeyStatus {
             key_server_mi: self.ki.mi.to_string(),
@@ -213,6 +250,11 @@ pub struct Participant {
     transmit_pending: bool,
     tx_an: Option<u8>,
     secured_reported: bool,
+    /// The key server distributes no SAK and switches no transmission while held (a
+    /// participant beside the principal one, [`Participant::set_sak_hold`]).
+    sak_hold: bool,
+    /// ANs another CA's SAKs use on the same SecY: never picked for a new SAK.
+    avoid_ans: u8,
     actions: VecDeque<Action>,
     counters: Counters,
 }
@@ -260,6 +302,8 @@ impl Participant {
             transmit_pending: true,
             tx_an: None,
             secured_reported: false,
+            sak_hold: false,
+            avoid_ans: 0,
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -347,6 +391,37 @@ impl Participant {
         }
     }
 
+    /// Holds (or releases) this participant's key server role: while held it takes part
+    /// in the CA (liveness, election, receiving a SAK distributed by a peer) but
+    /// distributes no SAK of its own and does not switch transmission. A KaY that runs
+    /// several participants on one port (a key chain: one CA per CAK, 802.1X-2010
+    /// 12.2's principal actor) holds every one but the principal, so only one CA
+    /// drives the SecY. A rekey asked while held happens on release.
+    pub fn set_sak_hold(&mut self, hold: bool) {
+        self.sak_hold = hold;
+        if !hold {
+            self.transmit_pending = true;
+            self.step();
+        }
+    }
+
+    /// Whether [`Participant::set_sak_hold`] holds it.
+    pub fn sak_held(&self) -> bool {
+        self.sak_hold
+    }
+
+    /// ANs (bit `an` of `mask`) that SAKs of another CA on the same SecY still use: a
+    /// new SAK of ours never takes them while it can take another, so installing it
+    /// never replaces an SA the other CA's traffic still needs (a key chain rollover).
+    pub fn set_avoid_ans(&mut self, mask: u8) {
+        self.avoid_ans = mask & 0x0F;
+    }
+
+    /// The CA's key name.
+    pub fn ckn(&self) -> &Ckn {
+        &self.cfg.ckn
+    }
+
     fn request_pn_rekey(&mut self) {
         if self.elected == Some(KeyServer::Me) && self.rekey.is_none() {
             self.rekey = Some(RekeyReason::PnThreshold);
@@ -383,7 +458,7 @@ impl Participant {
         if let Some(r) = self.retire_at {
             at(r);
         }
-        if self.elected == Some(KeyServer::Me) && self.live_count() > 0 {
+        if self.elected == Some(KeyServer::Me) && self.live_count() > 0 && !self.sak_hold {
             if let Some(k) = self.latest.as_ref() {
                 if k.wrapped.is_some() && !k.transmitting {
                     at(k.distributed_at + self.cfg.life_time);

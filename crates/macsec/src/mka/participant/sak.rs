@@ -183,28 +183,16 @@ impl Participant {
         };
         self.authenticated_only = false;
         self.counters.sak_received += 1;
-        self.add_key(SaKey {
+        self.add_key(SaKey::new(
             ki,
-            an: ds.an & 3,
+            ds.an & 3,
             suite,
-            confidentiality: ds.confidentiality_offset,
-            salt: if suite.is_xpn() {
-                xpn_salt(&ki)
-            } else {
-                Salt::default()
-            },
+            ds.confidentiality_offset,
             key,
-            wrapped: None,
-            recipients: Vec::new(),
-            distributed_at: self.now,
-            rx_scs: Vec::new(),
-            rx_installed: false,
-            tx_installed: false,
-            transmitting: false,
-            tx_next_pn: 1,
-            lpn_snapshot: 0,
-            lpn_report: 1,
-        });
+            None,
+            Vec::new(),
+            self.now,
+        ));
     }
 
     pub(super) fn handle_sak_use(&mut self, idx: usize, su: SakUse) {

@@ -631,3 +631,60 @@ fn key_server_restart_with_new_mi_recovers_within_two_hellos() {
     assert!(net.nodes[0].p.counters().potential_replaced >= 1);
     assert_eq!(net.nodes[0].p.key_server(), Some(sci(1)));
 }
+
+/// A participant held beside a principal one (a key chain's second CA) takes part in
+/// the CA but distributes no SAK; released, it secures the CA within a hello, on an AN
+/// the other CA does not use.
+#[test]
+fn a_held_key_server_distributes_nothing_until_released() {
+    let mut net = two(0x10, 0x20);
+    net.nodes[0].p.set_sak_hold(true);
+    net.nodes[1].p.set_sak_hold(true);
+    // The harness asserts that no deadline stays in the past (no busy loop).
+    net.run_for(Duration::from_secs(20));
+    for n in &net.nodes {
+        assert_eq!(n.p.live_peers().len(), 1, "liveness runs while held");
+        assert_eq!(n.dp.tx_an, None);
+        assert!(n.dp.rx_sas.is_empty() && n.dp.tx_sas.is_empty());
+    }
+    assert!(net.nodes[0].p.is_key_server());
+    assert_eq!(net.nodes[0].p.counters().sak_generated, 0);
+    // The other CA uses ANs 0 and 1 on this SecY.
+    net.nodes[0].p.set_avoid_ans(0b0011);
+    net.nodes[0].p.set_sak_hold(false);
+    net.nodes[1].p.set_sak_hold(false);
+    net.run_for(HELLO);
+    assert!(net.all_secured_same_key());
+    assert_eq!(net.nodes[0].dp.tx_an, Some(2));
+    assert_eq!(net.nodes[1].dp.tx_an, Some(2));
+    // Its next SAK avoids them too while they are in use.
+    assert!(net.nodes[0].p.request_rekey());
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.nodes[0].dp.tx_an, Some(3));
+    // Free again: the cycle goes on through 0.
+    net.nodes[0].p.set_avoid_ans(0);
+    assert!(net.nodes[0].p.request_rekey());
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.nodes[0].dp.tx_an, Some(0));
+    assert!(net.all_secured_same_key());
+}
+
+/// `rekey_on_peer_loss`: on (the default) the key server replaces the SAK when a live
+/// member departs; off, it keeps it.
+#[test]
+fn rekey_on_peer_loss_decides_whether_a_departure_rekeys() {
+    for on in [true, false] {
+        let mut cfgs = vec![config(1), config(2), config(3)];
+        cfgs[0].rekey_on_peer_loss = on;
+        let mut net = Net::new(cfgs);
+        net.run_for(HELLO);
+        assert!(net.all_secured_same_key());
+        let k1 = net.nodes[0].dp.tx_sa().unwrap().ki;
+        net.isolate(2);
+        net.run_for(Duration::from_secs(10));
+        assert_eq!(net.nodes[0].p.live_peers(), vec![sci(2)]);
+        let k2 = net.nodes[0].dp.tx_sa().unwrap().ki;
+        assert_eq!(k2 != k1, on, "rekey_on_peer_loss = {on}: {k1:?} -> {k2:?}");
+        assert_eq!(net.nodes[1].dp.tx_sa().unwrap().ki, k2);
+    }
+}
