@@ -546,6 +546,9 @@ class Scenario:
     vlan: int = 0                # both SecYs on 802.1Q VLAN `vlan` (the guest's macsec0 on
                                  # eth0.<vlan>; ours with vlan_in_clear = 1 and [mka] vlan):
                                  # the tag is in clear before the SecTAG, MKPDUs carry it too
+    mka_chain: bool = False      # MKA: ours is a key chain ([[mka.keys]], see mka_chain_keys):
+                                 # an expired key, a pending one and the guest's single key
+                                 # (needs supports_key_chain)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -558,6 +561,13 @@ class Scenario:
         """(CAK, CKN) hex: a CAK of cak_len octets (wpa_supplicant 2.10's mka_cak takes 16
         or 32) and a 32-octet CKN."""
         return _hexkey(f"{self.name}/cak", self.cak_len), _hexkey(f"{self.name}/ckn", 32)
+
+    def mka_chain_other_keys(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The (CAK, CKN) of the expired and of the pending key of our key chain (mka_chain)."""
+        return ((_hexkey(f"{self.name}/expired-cak", self.cak_len),
+                 _hexkey(f"{self.name}/expired-ckn", 32)),
+                (_hexkey(f"{self.name}/pending-cak", self.cak_len),
+                 _hexkey(f"{self.name}/pending-ckn", 32)))
 
     @property
     def xpn(self) -> bool:
@@ -665,6 +675,52 @@ def secy_config(scn: Scenario, sci: str, tx: Endpoint | None, rx: Endpoint | lis
     return lines
 
 
+def mka_chain_keys(scn: Scenario) -> list[str]:
+    """The [[mka.keys]] tables (TOML lines) of a key chain around the scenario's key: one key
+    that ended in 2020 (an RFC 3339 string), one that starts only in 2099 (a TOML datetime),
+    both with CKNs and CAKs of their own (CKNs differ within a chain), and the scenario's
+    CKN/CAK, the one wpa_supplicant has, without start or end. Only that one may be used."""
+    q = _toml_str
+    cak, ckn = scn.mka_keys()
+    (old_cak, old_ckn), (new_cak, new_ckn) = scn.mka_chain_other_keys()
+    return ["", "[[mka.keys]]", f"ckn = {q(old_ckn)}", f"cak = {q(old_cak)}",
+            f"end = {q('2020-01-01T00:00:00Z')}",
+            "", "[[mka.keys]]", f"ckn = {q(new_ckn)}", f"cak = {q(new_cak)}",
+            "start = 2099-01-01T00:00:00Z",
+            "", "[[mka.keys]]", f"ckn = {q(ckn)}", f"cak = {q(cak)}"]
+
+
+def forwarder_chain_problems(scn: Scenario, obj: dict | None) -> list[str]:
+    """With a key chain (scn.mka_chain): what is wrong in the forwarder's counters JSON
+    (`mka.ckn`, `mka.keys` of the link or of `forwarder`): the CA carrying traffic must be the
+    scenario's CKN, the ended key `expired`, the 2099 key `pending`, the scenario's `active`
+    and the only one in use."""
+    if not obj:
+        return ["no counters JSON"]
+    cands = [forwarder_mka(obj)]
+    links = obj.get("links")
+    if isinstance(links, list) and links and isinstance(links[0], dict):
+        cands.insert(0, links[0].get("mka") if isinstance(links[0].get("mka"), dict) else {})
+    m = next((c for c in cands if c.get("ckn") or c.get("keys")), None)
+    if m is None:
+        return ["the counters JSON does not say which key is in use (no mka.ckn / mka.keys)"]
+    _cak, ckn = scn.mka_keys()
+    (_oc, old_ckn), (_nc, new_ckn) = scn.mka_chain_other_keys()
+    bad = []
+    if str(m.get("ckn", "")).lower() != ckn.lower():
+        bad.append(f"mka.ckn {m.get('ckn')!r} (want the guest's {ckn.lower()})")
+    keys = {str(k.get("ckn", "")).lower(): k for k in m.get("keys") or [] if isinstance(k, dict)}
+    for c, state, used in ((old_ckn, "expired", False), (new_ckn, "pending", False),
+                           (ckn, "active", True)):
+        k = keys.get(c.lower())
+        if k is None:
+            bad.append(f"mka.keys has no {c.lower()}: {m.get('keys')}")
+        elif k.get("state") != state or bool(k.get("in_use")) != used:
+            bad.append(f"mka.keys {c.lower()}: state {k.get('state')!r} in_use {k.get('in_use')!r} "
+                       f"(want {state!r}, {used})")
+    return bad
+
+
 def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, secure: str,
                      state_file: str = "") -> str:
     """TOML config of `macsec forward` for the host side (me) talking to the guest (other).
@@ -677,10 +733,14 @@ def forwarder_config(scn: Scenario, me: Endpoint, other: Endpoint, plain: str, s
     if scn.mka:
         lines += secy_config(scn, me.sci, None, None)
         cak, ckn = scn.mka_keys()
-        lines += ["", "[mka]", f"ckn = {q(ckn)}", f"cak = {q(cak)}",
-                  f"priority = {scn.mka_peer_prio}", f"cipher = {q(scn.cipher)}"]
+        lines += ["", "[mka]"]
+        if not scn.mka_chain:
+            lines += [f"ckn = {q(ckn)}", f"cak = {q(cak)}"]
+        lines += [f"priority = {scn.mka_peer_prio}", f"cipher = {q(scn.cipher)}"]
         if scn.vlan:
             lines += [f"vlan = {scn.vlan}"]
+        if scn.mka_chain:
+            lines += mka_chain_keys(scn)
     else:
         lines += secy_config(scn, me.sci, me, other)
     if state_file:
@@ -795,6 +855,7 @@ class HostPeer:
     pn64 = False
     supports_mka = False
     supports_rekey = False  # rekey_during_pings(), restart_and_ping(): MKA rekey / restart
+    supports_key_chain = False  # an [mka] key chain (scn.mka_chain): the forwarder only
     times: dict = {}  # timings the peer measured itself (e.g. mka_secured_s)
 
     def start_session(self, sess: Session) -> None: pass
@@ -974,6 +1035,7 @@ class ForwarderPeer(HostPeer):
     pn64 = True
     supports_mka = True
     supports_rekey = True  # SIGHUP: the key server distributes a new SAK
+    supports_key_chain = True  # [[mka.keys]] (forwarder_config with scn.mka_chain)
 
     def __init__(self, binary: str, extra_args: list[str] | None = None) -> None:
         self.binary = binary
@@ -1326,6 +1388,10 @@ class ForwarderPeer(HostPeer):
                                f"{self.run.scn.mka_guest_prio})")
             if want is False and m.get("key_server") != self.run.guest.sci:
                 return False, f"forwarder's key server is {m.get('key_server')} (want the guest's SCI)"
+            if self.run.scn.mka_chain:
+                bad = forwarder_chain_problems(self.run.scn, self.last_json())
+                if bad:
+                    return False, "key chain: " + "; ".join(bad)
         return True, ""
 
     def problems_in_log(self) -> list[str]:

@@ -117,6 +117,11 @@ def all_scenarios() -> list[Scenario]:
         Scenario("mka integrity-only window=16 key-server=peer", mka=True, encrypt=False, window=16,
                  mka_guest_prio=16, mka_peer_prio=8,
                  note="MKA with macsec_integ_only=1; the host-side peer distributes the SAK"),
+        Scenario("mka key-chain key-server=peer", mka=True, mka_chain=True, mka_guest_prio=16,
+                 mka_peer_prio=8, note="ours a key chain ([[mka.keys]]: one key ended in 2020, one "
+                 "starting in 2099, the guest's without start or end) against wpa_supplicant with "
+                 "its one key: secured on the guest's CKN as with a single key; our counters JSON "
+                 "must say so (mka.ckn, mka.keys states)"),
         Scenario("mka vlan=100 key-server=guest", mka=True, vlan=100, mka_guest_prio=16,
                  mka_peer_prio=32, note="MKA over VLAN 100: wpa_supplicant on eth0.100 sends and "
                  "expects tagged MKPDUs; ours with [mka] vlan = 100 and vlan_in_clear = 1"),
@@ -993,7 +998,7 @@ def main() -> int:
         scns = [s for s in scns if any(w in s.name for w in a.only)]
     if a.list:
         for s in scns:
-            only = " [forwarder only]" if s.rekey or s.restart else ""
+            only = " [forwarder only]" if s.rekey or s.restart or s.mka_chain else ""
             print(f"{s.name:46s} {s.note}{only}")
         return 0
     if not scns:
@@ -1035,6 +1040,11 @@ def main() -> int:
         if left_out:
             log(f"left out (the {a.peer} peer cannot rekey or restart on demand): {', '.join(s.name for s in left_out)}")
         scns = [s for s in scns if not (s.rekey or s.restart)]
+    if not peer_cls.supports_key_chain:
+        left_out = [s for s in scns if s.mka_chain]
+        if left_out:
+            log(f"left out (the {a.peer} peer has no key chain): {', '.join(s.name for s in left_out)}")
+        scns = [s for s in scns if not s.mka_chain]
     if not peer_cls.supports_mka:
         left_out = [s for s in scns if s.mka]
         if left_out:

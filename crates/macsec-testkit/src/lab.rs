@@ -92,6 +92,50 @@ pub struct LabSpec {
     pub impaired: Vec<usize>,
     /// Extra sections for both configurations (`[redundancy]`, `[monitor]`, ...).
     pub extra: String,
+    /// The whole `[mka]` section (header, `[[mka.keys]]` tables and all) of F1 and of F2,
+    /// used instead of the generated one when set (key chains, policies). The lab then
+    /// writes neither static SAKs nor an activation key of its own (`mka`, `mka_extra`
+    /// and `mka_wrong_cak_on_b` are unused); `@DIR@` in the text stands for the lab's
+    /// working directory (where [`LabSpec::key_files`] are).
+    pub mka_section: Option<[String; 2]>,
+    /// Files written into the lab's working directory with mode 0600 before the
+    /// forwarders start: (name relative to the directory, contents), e.g. key files.
+    pub key_files: Vec<(String, String)>,
+    /// Extra environment variables for both forwarders (set last: `MACSEC_LOG` may be
+    /// overridden too).
+    pub forwarder_env: Vec<(String, String)>,
+    /// The test-only key-chain clock, `(origin, scale)`: every forwarder is started with
+    /// [`KEYCHAIN_CLOCK_ENV`] set so that its key-chain clock reads origin + (time since
+    /// the lab started its first forwarder) × scale, the same at both ends whenever each
+    /// was (re)started. See [`Lab::keychain_now`].
+    pub keychain_clock: Option<(f64, f64)>,
+}
+
+/// The test-only clock of the forwarder's key chain: `"<origin unix seconds>:<scale>"`
+/// makes it read origin + (time since the forwarder started) × scale (key start and end
+/// decisions only; MKA timers run in real time).
+pub const KEYCHAIN_CLOCK_ENV: &str = "MACSEC_TEST_KEYCHAIN_CLOCK";
+
+/// Writes `contents` to `path` with mode 0600 (owner only, as key material must be):
+/// into a temporary file next to it first, then renamed over it, so that a forwarder
+/// re-reading the file (SIGHUP) never sees half of it.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
 }
 
 impl Default for LabSpec {
@@ -115,6 +159,10 @@ impl Default for LabSpec {
             links: 1,
             impaired: Vec::new(),
             extra: String::new(),
+            mka_section: None,
+            key_files: Vec::new(),
+            forwarder_env: Vec::new(),
+            keychain_clock: None,
         }
     }
 }
@@ -177,6 +225,8 @@ pub struct Lab {
     runs: u32,
     /// Per link: its impairment relay, if it has one.
     relays: Vec<Option<crate::impair::Impairment>>,
+    /// When the first forwarder was started: time zero of the key-chain clock.
+    clock_epoch: Option<Instant>,
 }
 
 /// SCIs of the two forwarders.
@@ -230,16 +280,25 @@ impl Lab {
             f2: None,
             runs: 0,
             relays,
+            clock_epoch: None,
         };
+        for (name, contents) in &lab.spec.key_files {
+            let p = lab.dir.join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            write_private(&p, contents.as_bytes())?;
+        }
         if lab.spec.middle == Middle::Forwarders {
-            lab.write_configs()?;
+            lab.write_configs(None)?;
             lab.start_forwarder(Side::A)?;
             lab.start_forwarder(Side::B)?;
         }
         Ok(lab)
     }
 
-    fn write_configs(&self) -> Result<(), LabError> {
+    /// Writes the configuration of both forwarders, or of `only` one.
+    fn write_configs(&self, only: Option<Side>) -> Result<(), LabError> {
         let n = self.spec.cipher.key_len();
         let k1 = SecretKey::random(n).expect("16 or 32");
         let k2 = SecretKey::random(n).expect("16 or 32");
@@ -278,6 +337,9 @@ impl Lab {
                 ifname::S2,
             ),
         ] {
+            if only.is_some_and(|o| o != side) {
+                continue;
+            }
             let x = |s: u32| {
                 if xpn {
                     format!("ssci = \"{s:08X}\"\nsalt = \"{salt}\"\n")
@@ -285,7 +347,13 @@ impl Lab {
                     String::new()
                 }
             };
-            let keys = if self.spec.mka {
+            let keys = if let Some(sections) = &self.spec.mka_section {
+                let text = &sections[if side == Side::A { 0 } else { 1 }];
+                format!(
+                    "{}\n",
+                    text.replace("@DIR@", &self.dir.display().to_string())
+                )
+            } else if self.spec.mka {
                 format!(
                     "[mka]\nactivation_key = \"{}\"\ncipher = \"{}\"\n{}\n",
                     if side == Side::B && self.spec.mka_wrong_cak_on_b {
@@ -336,19 +404,43 @@ impl Lab {
                 self.dir.join("run").display(),
                 self.spec.forward_extra,
             );
-            let p = self.config_path(side);
             // The file holds keys: owner-only, like any key material.
-            let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true),
-                0o600,
-            )
-            .open(&p)?;
-            f.write_all(cfg.as_bytes())?;
+            write_private(&self.config_path(side), cfg.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Replaces `side`'s `[mka]` section ([`LabSpec::mka_section`], which must be set)
+    /// and rewrites that side's configuration file (atomically, mode 0600). The running
+    /// forwarder reads it on SIGHUP or a `reload` on its control socket, a restarted one
+    /// at start.
+    pub fn set_mka_section(&mut self, side: Side, text: &str) -> Result<(), LabError> {
+        let Some(sections) = self.spec.mka_section.as_mut() else {
+            return Err(LabError::Forwarder(
+                "set_mka_section needs LabSpec::mka_section".into(),
+            ));
+        };
+        sections[if side == Side::A { 0 } else { 1 }] = text.to_owned();
+        self.write_configs(Some(side))
+    }
+
+    /// Writes a file (a key file, say) into the lab's working directory with mode 0600,
+    /// atomically; returns its path.
+    pub fn write_key_file(&self, name: &str, contents: &str) -> Result<PathBuf, LabError> {
+        let p = self.dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_private(&p, contents.as_bytes())?;
+        Ok(p)
+    }
+
+    /// The key-chain clock's reading now ([`LabSpec::keychain_clock`]): origin + (time
+    /// since the first forwarder was started) × scale; `None` without that clock.
+    pub fn keychain_now(&self) -> Option<f64> {
+        let (origin, scale) = self.spec.keychain_clock?;
+        let since = self.clock_epoch.map_or(0.0, |e| e.elapsed().as_secs_f64());
+        Some(origin + since * scale)
     }
 
     /// The impairment relay of link `k`, if the link has one.
@@ -421,10 +513,19 @@ impl Lab {
             self.config_path(side).into(),
         ];
         let mut cmd = (self.launcher.0)(&args);
+        if let Some((origin, scale)) = self.spec.keychain_clock {
+            let epoch = *self.clock_epoch.get_or_insert_with(Instant::now);
+            let now = origin + epoch.elapsed().as_secs_f64() * scale;
+            cmd.env(KEYCHAIN_CLOCK_ENV, format!("{now:.3}:{scale}"));
+        }
         cmd.env("MACSEC_LOG", "info")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out)?)
             .stderr(std::fs::File::create(&err)?);
+        // Last, so that a test may override MACSEC_LOG too.
+        for (k, v) in &self.spec.forwarder_env {
+            cmd.env(k, v);
+        }
         let child = netns::spawn_in(self.fwd_ns(side), &mut cmd)?;
         *self.slot(side) = Some(Forwarder {
             child,

@@ -6,6 +6,7 @@ mod forward;
 mod forward_mem;
 mod hardening;
 mod io;
+mod keychain;
 mod multilink_mem;
 mod pcap_cli;
 mod redundancy;
