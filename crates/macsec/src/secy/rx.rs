@@ -520,8 +520,7 @@ impl Receiver {
             None => self.implicit_sc(MacAddr(io.src_mac())),
         };
         let Some(sc_idx) = sc_idx else {
-            self.last_unknown_sci =
-                Some(sci.unwrap_or_else(|| Sci::new(MacAddr(io.src_mac()), 1)));
+            self.last_unknown_sci = Some(sci.unwrap_or_else(|| Sci::new(MacAddr(io.src_mac()), 1)));
             if changed || strict {
                 self.secy.in_pkts_no_sci += 1;
                 self.secy.in_pkts_no_sa_error += 1;
