@@ -143,9 +143,9 @@ fn root_forward_integrity_only() {
 }
 
 #[test]
-fn root_forward_gcm_aes_128_one_thread() {
+fn root_forward_gcm_aes_128_two_threads() {
     require_root();
-    check_suite_threads("o128", CipherSuite::GcmAes128, true, Some("one"));
+    check_suite_threads("t128", CipherSuite::GcmAes128, true, Some("two"));
 }
 
 #[test]
@@ -155,15 +155,15 @@ fn root_forward_gcm_aes_xpn_256_one_thread() {
 }
 
 #[test]
-fn root_forward_integrity_only_one_thread() {
+fn root_forward_integrity_only_two_threads() {
     require_root();
-    check_suite_threads("oint", CipherSuite::GcmAes128, false, Some("one"));
+    check_suite_threads("tint", CipherSuite::GcmAes128, false, Some("two"));
 }
 
 #[test]
-fn root_forward_gcm_aes_256_two_threads() {
+fn root_forward_gcm_aes_256_one_thread() {
     require_root();
-    check_suite_threads("t256", CipherSuite::GcmAes256, true, Some("two"));
+    check_suite_threads("o256", CipherSuite::GcmAes256, true, Some("one"));
 }
 
 /// Captures frames arriving on `ifname` in namespace `ns` on a background thread until
