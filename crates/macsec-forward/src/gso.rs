@@ -133,7 +133,7 @@ struct Pieces {
     index: u16,
 }
 
-/// One piece written by [`Pieces::copy_next`].
+/// One piece taken by [`Pieces::next_piece`].
 #[derive(Debug, Clone, Copy)]
 struct Piece {
     /// Offset of the piece in the payload.
@@ -165,32 +165,40 @@ impl Pieces {
         self.next >= self.end && !(self.index == 0 && self.end == self.start)
     }
 
-    /// Writes the headers and the next piece of `frame` to `out` and moves on; `None`
-    /// when done. A piece that does not fit `out` is not taken.
-    fn copy_next(&mut self, frame: &[u8], out: &mut [u8]) -> Result<Option<Piece>, GsoError> {
+    /// Length of the next segment (headers and piece).
+    fn next_len(&self) -> usize {
+        self.start + (self.end.saturating_sub(self.next)).min(self.size)
+    }
+
+    /// Takes the next piece and moves on: returns it and where its payload lies in the
+    /// frame, or `None` when done. A piece whose headers do not fit `out` (where the
+    /// caller writes them) is not taken.
+    fn next_piece(
+        &mut self,
+        out: &mut [u8],
+    ) -> Result<Option<(Piece, std::ops::Range<usize>)>, GsoError> {
         if self.is_done() {
             return Ok(None);
         }
         let chunk = (self.end - self.next).min(self.size);
         let len = self.start + chunk;
-        if out.len() < len {
+        if out.len() < self.start {
             return Err(GsoError::NoRoom);
         }
-        out[..self.start].copy_from_slice(&frame[..self.start]);
-        out[self.start..len].copy_from_slice(&frame[self.next..self.next + chunk]);
         let piece = Piece {
             off: self.next - self.start,
             index: self.index,
             last: self.next + chunk >= self.end,
             len,
         };
+        let payload = self.next..self.next + chunk;
         self.next += chunk;
         self.index = self.index.wrapping_add(1);
         if chunk == 0 {
             // A header-only frame: one segment, then done.
             self.next = self.end + 1;
         }
-        Ok(Some(piece))
+        Ok(Some((piece, payload)))
     }
 }
 
@@ -266,11 +274,27 @@ impl<'a> TcpSegmenter<'a> {
 
     /// Writes the next segment to `out` and returns its length, or `None` when done.
     pub fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
-        let Some(p) = self.pieces.copy_next(self.frame, out)? else {
+        if !self.is_done() && out.len() < self.pieces.next_len() {
+            return Err(GsoError::NoRoom);
+        }
+        let frame = self.frame;
+        next_into(out, |o| self.next_parts(o), frame)
+    }
+
+    /// Writes the headers of the next segment to `out` and returns their length and
+    /// where the segment's payload lies in the frame, or `None` when done: the segment
+    /// is `out[..len] ‖ frame[payload]`, for a caller that sends it without copying the
+    /// payload. The checksum covers the payload where it lies.
+    pub fn next_parts(
+        &mut self,
+        out: &mut [u8],
+    ) -> Result<Option<(usize, std::ops::Range<usize>)>, GsoError> {
+        let Some((p, payload)) = self.pieces.next_piece(out)? else {
             return Ok(None);
         };
-        let (f, l4, len) = (self.frame, self.l4, p.len);
-        let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, p.index, 6);
+        let (f, l4, hdr) = (self.frame, self.l4, self.pieces.start);
+        out[..hdr].copy_from_slice(&f[..hdr]);
+        let pseudo = fix_ip(out, self.l3, l4, p.len, self.ipv4, p.index, 6);
         let seq = u32::from_be_bytes([f[l4 + 4], f[l4 + 5], f[l4 + 6], f[l4 + 7]])
             .wrapping_add(p.off as u32);
         out[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
@@ -282,12 +306,30 @@ impl<'a> TcpSegmenter<'a> {
             flags &= !0x80; // CWR
         }
         out[l4 + 13] = flags;
-        // TCP checksum over the pseudo-header and the segment.
+        // TCP checksum over the pseudo-header and the segment (the TCP header is a
+        // multiple of 4 octets long, so the two sums add up).
         out[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
-        let c = !fold(pseudo + sum(&out[l4..len]));
+        let c = !fold(pseudo + sum(&out[l4..hdr]) + sum(&f[payload.clone()]));
         out[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-        Ok(Some(len))
+        Ok(Some((hdr, payload)))
     }
+}
+
+/// A segment as headers in `out` and payload in `frame`, put together in `out`.
+fn next_into(
+    out: &mut [u8],
+    parts: impl FnOnce(&mut [u8]) -> Result<Option<(usize, std::ops::Range<usize>)>, GsoError>,
+    frame: &[u8],
+) -> Result<Option<usize>, GsoError> {
+    let Some((hdr, payload)) = parts(out)? else {
+        return Ok(None);
+    };
+    let len = hdr + payload.len();
+    let Some(dst) = out.get_mut(hdr..len) else {
+        return Err(GsoError::NoRoom);
+    };
+    dst.copy_from_slice(&frame[payload]);
+    Ok(Some(len))
 }
 
 /// Iterates over the datagrams of one UDP super-frame (UDP GSO): each gets the original
@@ -339,20 +381,34 @@ impl<'a> UdpSegmenter<'a> {
     /// Writes the next datagram's frame to `out` and returns its length, or `None` when
     /// done.
     pub fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
-        let Some(p) = self.pieces.copy_next(self.frame, out)? else {
+        if !self.is_done() && out.len() < self.pieces.next_len() {
+            return Err(GsoError::NoRoom);
+        }
+        let frame = self.frame;
+        next_into(out, |o| self.next_parts(o), frame)
+    }
+
+    /// Writes the headers of the next datagram to `out` and returns their length and
+    /// where its payload lies in the frame (see [`TcpSegmenter::next_parts`]).
+    pub fn next_parts(
+        &mut self,
+        out: &mut [u8],
+    ) -> Result<Option<(usize, std::ops::Range<usize>)>, GsoError> {
+        let Some((p, payload)) = self.pieces.next_piece(out)? else {
             return Ok(None);
         };
-        let (l4, len) = (self.l4, p.len);
+        let (l4, len, hdr) = (self.l4, p.len, self.pieces.start);
+        out[..hdr].copy_from_slice(&self.frame[..hdr]);
         let pseudo = fix_ip(out, self.l3, l4, len, self.ipv4, p.index, 17);
         out[l4 + 4..l4 + 6].copy_from_slice(&((len - l4) as u16).to_be_bytes());
         out[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
         // RFC 768: a computed checksum of zero is sent as all ones.
-        let c = match !fold(pseudo + sum(&out[l4..len])) {
+        let c = match !fold(pseudo + sum(&out[l4..hdr]) + sum(&self.frame[payload.clone()])) {
             0 => 0xFFFF,
             c => c,
         };
         out[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
-        Ok(Some(len))
+        Ok(Some((hdr, payload)))
     }
 }
 

@@ -53,7 +53,23 @@ fn n(v: &serde_json::Value, path: &[&str]) -> u64 {
 }
 
 fn check_suite(tag: &str, cipher: CipherSuite, encrypt: bool) {
-    let mut lab = Lab::start(spec(tag, cipher, encrypt), Path::new(BIN)).expect("lab");
+    check_suite_threads(tag, cipher, encrypt, None);
+}
+
+/// [`check_suite`] with `[forward] threads` set (`None`: the built-in default), and the
+/// mode checked in the counters' `forwarder.threads`.
+fn check_suite_threads(tag: &str, cipher: CipherSuite, encrypt: bool, threads: Option<&str>) {
+    let mut s = spec(tag, cipher, encrypt);
+    if let Some(t) = threads {
+        s.forward_extra = format!("threads = \"{t}\"\n");
+    }
+    let mut lab = Lab::start(s, Path::new(BIN)).expect("lab");
+    if let Some(t) = threads {
+        for side in [Side::A, Side::B] {
+            let st = lab.stats(side).unwrap();
+            assert_eq!(st["forwarder"]["threads"], t, "{tag} {side:?}: thread mode");
+        }
+    }
     for from in [Side::A, Side::B] {
         let p = lab.ping(from, 56, 5, ms(100), false).unwrap();
         assert_eq!(
@@ -124,6 +140,30 @@ fn root_forward_gcm_aes_xpn_256() {
 fn root_forward_integrity_only() {
     require_root();
     check_suite("int", CipherSuite::GcmAes128, false);
+}
+
+#[test]
+fn root_forward_gcm_aes_128_two_threads() {
+    require_root();
+    check_suite_threads("t128", CipherSuite::GcmAes128, true, Some("two"));
+}
+
+#[test]
+fn root_forward_gcm_aes_xpn_256_one_thread() {
+    require_root();
+    check_suite_threads("ox256", CipherSuite::GcmAesXpn256, true, Some("one"));
+}
+
+#[test]
+fn root_forward_integrity_only_two_threads() {
+    require_root();
+    check_suite_threads("tint", CipherSuite::GcmAes128, false, Some("two"));
+}
+
+#[test]
+fn root_forward_gcm_aes_256_one_thread() {
+    require_root();
+    check_suite_threads("o256", CipherSuite::GcmAes256, true, Some("one"));
 }
 
 /// Captures frames arriving on `ifname` in namespace `ns` on a background thread until

@@ -12,3 +12,4 @@ mod pcap_cli;
 mod redundancy;
 mod status_cli;
 mod status_live;
+mod tx_full_mem;

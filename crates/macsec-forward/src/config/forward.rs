@@ -63,7 +63,7 @@ pub struct ForwardSettings {
     /// Hand transmitted frames straight to the driver (`PACKET_QDISC_BYPASS`). Faster;
     /// off makes them visible to tcpdump on the port and subject to traffic control.
     pub qdisc_bypass: bool,
-    /// How the data plane is spread over threads; `None`: the built-in default.
+    /// How the data plane is spread over threads; `None`: as `auto` ([`ThreadMode::auto`]).
     pub threads: Option<ThreadMode>,
     /// How long a port whose interface is gone (deleted) is waited for before the
     /// forwarder exits with status 1, for a supervisor to restart it.

@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 /// How long a data-plane thread sleeps when no ring has frames (it is woken at once for
 /// control messages, so this only paces its housekeeping).
 const IDLE: Duration = Duration::from_millis(100);
+/// How soon a data-plane thread with nothing to receive looks again when a transmit ring
+/// still holds frames the kernel could not take (its send buffer was full): flushes
+/// never wait, so the thread comes back for them.
+const BACKLOG_RETRY: Duration = Duration::from_millis(1);
 /// How often the kernel's ring drop counters and port state are read.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
@@ -687,6 +691,9 @@ fn run(
             }
         }
         if busy == 0 {
+            let backlog = protect.as_ref().is_some_and(|p| p.pump.backlog())
+                || validate.as_ref().is_some_and(|v| v.pump.backlog());
+            let timeout = if backlog { BACKLOG_RETRY } else { IDLE };
             let mut revents = [0i16; 72];
             {
                 let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(8);
@@ -699,7 +706,7 @@ fn run(
                 if let Some(v) = validate.as_ref() {
                     fds.extend(v.pump.links().iter().map(|l| l.port().as_fd()));
                 }
-                if let Err(e) = wait_readable(&fds, IDLE, &mut revents) {
+                if let Err(e) = wait_readable(&fds, timeout, &mut revents) {
                     let _ = up.send(Up::Failed("poll", e.to_string()));
                     break;
                 }

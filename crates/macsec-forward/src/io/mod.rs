@@ -12,17 +12,20 @@
 //! The hot loop of one direction is then:
 //!
 //! ```ignore
-//! rx.recv_batch(64, timeout, &mut |f| {
-//!     let _queued = tx.send_with(&mut |slot| {
-//!         let end = TX_HEADROOM + f.data.len();
-//!         slot[TX_HEADROOM..end].copy_from_slice(f.data);
-//!         // complete the checksum if f.csum_not_ready, re-insert f.vlan_tci,
-//!         // protect/validate in place (the SecTAG goes into the headroom) ...
-//!         Some(TX_HEADROOM..end)
+//! rx.recv_each(64, timeout, |f| {
+//!     let _queued = tx.send_slot(|slot| {
+//!         // protect or validate out of place: read f.data (the receive slot), write
+//!         // the transmit slot, in the cipher's one pass
+//!         let r = secy.protect_into(&f.data[..12], &f.data[12..], &mut slot[TX_HEADROOM..]);
+//!         r.ok().map(|r| r.start + TX_HEADROOM..r.end + TX_HEADROOM)
 //!     });
 //! })?;
 //! tx.flush()?;
 //! ```
+//!
+//! `recv_each` and `send_slot` take the callbacks by type, so the frame loop has no
+//! call through a pointer; `recv_batch` and `send_with` are the same with `dyn`
+//! callbacks, for ports used as trait objects.
 //!
 //! Implementations:
 //!
@@ -166,6 +169,23 @@ pub trait RxPort: Send {
         timeout: Duration,
         f: &mut dyn FnMut(RxFrame<'_>),
     ) -> std::io::Result<usize>;
+
+    /// [`recv_batch`](Self::recv_batch) with the callback's type known: a port whose
+    /// hot path matters (the `AF_PACKET` ring) implements this one, so the callback is
+    /// inlined into its frame loop instead of called through a pointer per frame. The
+    /// default goes through `recv_batch`.
+    #[inline]
+    fn recv_each<F: FnMut(RxFrame<'_>)>(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        mut f: F,
+    ) -> std::io::Result<usize>
+    where
+        Self: Sized,
+    {
+        self.recv_batch(max, timeout, &mut f)
+    }
 }
 
 /// The transmit half of a port.
@@ -184,11 +204,32 @@ pub trait TxPort: Send {
         fill: &mut dyn FnMut(&mut [u8]) -> Option<Range<usize>>,
     ) -> std::io::Result<bool>;
 
-    /// Pushes queued frames to the kernel (one system call per batch in the common case).
+    /// [`send_with`](Self::send_with) with the callback's type known, so that it is
+    /// inlined (see [`RxPort::recv_each`]). The default goes through `send_with`.
+    #[inline]
+    fn send_slot<F: FnMut(&mut [u8]) -> Option<Range<usize>>>(
+        &mut self,
+        mut fill: F,
+    ) -> std::io::Result<bool>
+    where
+        Self: Sized,
+    {
+        self.send_with(&mut fill)
+    }
+
+    /// Pushes queued frames to the kernel (one system call per batch in the common
+    /// case). Never blocks: frames the kernel could not take at once (its send buffer
+    /// full) stay queued and go out at the next flush; [`backlog`](Self::backlog) says so.
     ///
     /// An error is not fatal: frames the kernel has not taken stay queued and go out at
     /// the next flush.
     fn flush(&mut self) -> std::io::Result<()>;
+
+    /// Whether frames are queued that the last [`flush`](Self::flush) could not hand
+    /// over: the owner should flush again soon even if nothing new arrives.
+    fn backlog(&self) -> bool {
+        false
+    }
 }
 
 impl<T: RxPort + ?Sized> RxPort for Box<T> {
@@ -212,6 +253,10 @@ impl<T: TxPort + ?Sized> TxPort for Box<T> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         (**self).flush()
+    }
+
+    fn backlog(&self) -> bool {
+        (**self).backlog()
     }
 }
 

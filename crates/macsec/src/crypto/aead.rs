@@ -6,6 +6,7 @@
 //! are in place, with a detached 16-octet tag, and never allocate.
 
 use super::keys::SecretKey;
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use core::fmt;
 
@@ -190,6 +191,138 @@ impl AeadKey {
                 .map_err(|_| AuthError),
         }
     }
+}
+
+impl AeadKey {
+    /// Encrypts `in1 ‖ in2` into `out` (out of place: the inputs are only read) and
+    /// writes the 16-octet tag over `aad` and the ciphertext right after it, so `out`
+    /// must be exactly `in1.len() + in2.len() + 16` octets. With empty inputs this is
+    /// GMAC over `aad`. The result is what [`seal_in_place`](Self::seal_in_place)
+    /// gives for the concatenated input, with the tag appended.
+    ///
+    /// AWS-LC encrypts both parts in one pass from the inputs into `out` (its scatter
+    /// seal). The portable backend encrypts out of place when `in1` is empty, and
+    /// otherwise copies both parts into `out` and encrypts there.
+    #[inline(always)]
+    pub fn seal_into(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        in1: &[u8],
+        in2: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), SealError> {
+        let n = in1.len() + in2.len();
+        if out.len() != n + 16 {
+            return Err(SealError);
+        }
+        match &self.inner {
+            #[cfg(feature = "aws-lc")]
+            Inner::AwsLc(k) => {
+                use aws_lc_rs::aead::{Aad, Nonce};
+                let (o1, o2) = out.split_at_mut(in1.len());
+                k.seal_out_of_place_scatter(
+                    Nonce::assume_unique_for_key(*iv),
+                    Aad::from(aad),
+                    in1,
+                    o1,
+                    in2,
+                    o2,
+                )
+                .map_err(|_| SealError)
+            }
+            Inner::Portable128(k) => portable_seal_into(&**k, iv, aad, in1, in2, out),
+            Inner::Portable256(k) => portable_seal_into(&**k, iv, aad, in1, in2, out),
+        }
+    }
+
+    /// Verifies `tag` over `aad` and the ciphertext `input` and decrypts `input` into
+    /// `out` (out of place: `input` is only read), which must be as long as `input`.
+    /// On failure the contents of `out` are unspecified.
+    #[inline(always)]
+    pub fn open_into(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        tag: &[u8; 16],
+        out: &mut [u8],
+    ) -> Result<(), AuthError> {
+        if out.len() != input.len() {
+            return Err(AuthError);
+        }
+        match &self.inner {
+            #[cfg(feature = "aws-lc")]
+            Inner::AwsLc(k) => {
+                use aws_lc_rs::aead::{Aad, Nonce};
+                k.open_separate_gather(
+                    Nonce::assume_unique_for_key(*iv),
+                    Aad::from(aad),
+                    input,
+                    tag,
+                    out,
+                )
+                .map_err(|_| AuthError)
+            }
+            Inner::Portable128(k) => portable_open_into(&**k, iv, aad, input, tag, out),
+            Inner::Portable256(k) => portable_open_into(&**k, iv, aad, input, tag, out),
+        }
+    }
+}
+
+/// [`AeadKey::seal_into`] for a RustCrypto key: one out-of-place pass when there is one
+/// input part; two parts are copied into `out` first (it has no streaming API).
+#[inline(always)]
+fn portable_seal_into<A>(
+    k: &A,
+    iv: &[u8; 12],
+    aad: &[u8],
+    in1: &[u8],
+    in2: &[u8],
+    out: &mut [u8],
+) -> Result<(), SealError>
+where
+    A: AeadInOut
+        + aes_gcm::aead::AeadCore<
+            NonceSize = aes_gcm::aead::consts::U12,
+            TagSize = aes_gcm::aead::consts::U16,
+        >,
+{
+    let n = in1.len() + in2.len();
+    let (data, tag_out) = out.split_at_mut(n);
+    let tag = if in1.is_empty() {
+        let buf = InOutBuf::new(in2, data).map_err(|_| SealError)?;
+        k.encrypt_inout_detached(iv.into(), aad, buf)
+    } else {
+        data[..in1.len()].copy_from_slice(in1);
+        data[in1.len()..].copy_from_slice(in2);
+        k.encrypt_inout_detached(iv.into(), aad, data.into())
+    }
+    .map_err(|_| SealError)?;
+    tag_out.copy_from_slice(&tag);
+    Ok(())
+}
+
+/// [`AeadKey::open_into`] for a RustCrypto key.
+#[inline(always)]
+fn portable_open_into<A>(
+    k: &A,
+    iv: &[u8; 12],
+    aad: &[u8],
+    input: &[u8],
+    tag: &[u8; 16],
+    out: &mut [u8],
+) -> Result<(), AuthError>
+where
+    A: AeadInOut
+        + aes_gcm::aead::AeadCore<
+            NonceSize = aes_gcm::aead::consts::U12,
+            TagSize = aes_gcm::aead::consts::U16,
+        >,
+{
+    let buf = InOutBuf::new(input, out).map_err(|_| AuthError)?;
+    k.decrypt_inout_detached(iv.into(), aad, buf, tag.into())
+        .map_err(|_| AuthError)
 }
 
 #[cfg(test)]

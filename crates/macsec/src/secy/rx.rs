@@ -425,9 +425,51 @@ impl Receiver {
             return (RxVerdict::BadTag(TagError::Truncated), None);
         }
         match common_header(buf, start, end, self.xpn) {
-            Some(h) => self.validate_header(buf, start, h),
+            Some(h) => self.validate_header(InPlace { buf, start }, h),
             None => self.validate_other(buf, start, end),
         }
+    }
+
+    /// Validates `frame` *out of place* (802.1AE 10.6): the frame is only read, and a
+    /// delivered frame (SecTAG and ICV removed, as [`Receiver::validate`] leaves it) is
+    /// written into `out`, whose range holding it is returned with the verdict. Verdicts,
+    /// counters and replay state, and the delivered octets, are exactly those of
+    /// [`Receiver::validate`] on the same frame (the tests hold the two to that).
+    ///
+    /// This is the forwarder's one pass per frame: a frame of the usual shape (see the
+    /// fast path of [`Receiver::validate`]) is decrypted by the cipher straight from the
+    /// receive buffer into the transmit buffer, with no copy in between. Any other frame
+    /// is copied into `out` and validated there. `out` must be at least as long as
+    /// `frame`; a longer frame is not looked at and counts as InPktsBadTag, as a frame
+    /// range outside the buffer does for [`Receiver::validate`].
+    #[inline(always)]
+    pub fn validate_into(
+        &mut self,
+        frame: &[u8],
+        out: &mut [u8],
+    ) -> (RxVerdict, Option<Range<usize>>) {
+        let end = frame.len();
+        if end < HEADER_LEN || out.len() < end {
+            self.secy.in_pkts_bad_tag += 1;
+            return (RxVerdict::BadTag(TagError::Truncated), None);
+        }
+        match common_header(frame, 0, end, self.xpn) {
+            Some(h) => self.validate_header(Split { frame, out }, h),
+            None => self.validate_into_other(frame, out),
+        }
+    }
+
+    /// [`Receiver::validate_into`] for a frame that [`common_header`] did not take: it
+    /// is copied into `out` and validated there, in place.
+    #[inline(never)]
+    fn validate_into_other(
+        &mut self,
+        frame: &[u8],
+        out: &mut [u8],
+    ) -> (RxVerdict, Option<Range<usize>>) {
+        let end = frame.len();
+        out[..end].copy_from_slice(frame);
+        self.validate_other(out, 0, end)
     }
 
     /// [`Receiver::validate`] for a frame that [`common_header`] did not take: clear
@@ -440,7 +482,7 @@ impl Receiver {
         end: usize,
     ) -> (RxVerdict, Option<Range<usize>>) {
         match parse_header(buf, start, end, self.vlan_in_clear, self.xpn) {
-            Ok(h) => self.validate_header(buf, start, h),
+            Ok(h) => self.validate_header(InPlace { buf, start }, h),
             Err(e) => self.count_unprotected(e, start..end),
         }
     }
@@ -449,10 +491,9 @@ impl Receiver {
     /// lookup, PN recovery and replay check, ICV check, counters. Inlined twice, so the
     /// fast path gets [`common_header`]'s constant offsets folded in.
     #[inline(always)]
-    fn validate_header(
+    fn validate_header<I: RxIo>(
         &mut self,
-        buf: &mut [u8],
-        start: usize,
+        mut io: I,
         h: Header,
     ) -> (RxVerdict, Option<Range<usize>>) {
         let xpn = self.xpn;
@@ -466,34 +507,20 @@ impl Receiver {
             pn: wire_pn,
             sci,
         } = h;
-        let end = start + et_off + tag_len + secure_len + ICV_LEN;
         let strict = self.validate == ValidateFrames::Strict;
-        #[inline(always)]
-        fn strip(
-            buf: &mut [u8],
-            start: usize,
-            end: usize,
-            et_off: usize,
-            tag_len: usize,
-        ) -> Range<usize> {
-            move_header(buf, start, start + tag_len, et_off);
-            start + tag_len..end - ICV_LEN
-        }
+        let l = RxLayout {
+            ntags,
+            et_off,
+            tag_len,
+            secure_len,
+        };
 
         let sc_idx = match sci {
             Some(sci) => self.sc_index(sci).ok(),
-            None => {
-                let mut src = [0u8; 6];
-                src.copy_from_slice(&buf[start + 6..start + 12]);
-                self.implicit_sc(MacAddr(src))
-            }
+            None => self.implicit_sc(MacAddr(io.src_mac())),
         };
         let Some(sc_idx) = sc_idx else {
-            self.last_unknown_sci = Some(sci.unwrap_or_else(|| {
-                let mut src = [0u8; 6];
-                src.copy_from_slice(&buf[start + 6..start + 12]);
-                Sci::new(MacAddr(src), 1)
-            }));
+            self.last_unknown_sci = Some(sci.unwrap_or_else(|| Sci::new(MacAddr(io.src_mac()), 1)));
             if changed || strict {
                 self.secy.in_pkts_no_sci += 1;
                 self.secy.in_pkts_no_sa_error += 1;
@@ -501,10 +528,7 @@ impl Receiver {
             }
             self.secy.in_pkts_unknown_sci += 1;
             self.secy.in_pkts_no_sa += 1;
-            return (
-                RxVerdict::UnknownSci,
-                Some(strip(buf, start, end, et_off, tag_len)),
-            );
+            return (RxVerdict::UnknownSci, Some(io.strip(&l)));
         };
         let sc = &mut self.scs[sc_idx];
         let an = an as usize;
@@ -522,10 +546,7 @@ impl Receiver {
                 sa.counters.in_pkts_unused_sa += 1;
             }
             self.secy.in_pkts_no_sa += 1;
-            return (
-                RxVerdict::UnusedSa,
-                Some(strip(buf, start, end, et_off, tag_len)),
-            );
+            return (RxVerdict::UnusedSa, Some(io.strip(&l)));
         }
         let Some(sa) = sc.sas[an].as_mut() else {
             unreachable!("checked above")
@@ -557,7 +578,7 @@ impl Receiver {
                 sc.counters.in_pkts_unchecked += 1;
                 RxVerdict::Unchecked
             };
-            return (v, Some(strip(buf, start, end, et_off, tag_len)));
+            return (v, Some(io.strip(&l)));
         }
 
         let clear = if changed {
@@ -566,20 +587,7 @@ impl Receiver {
             secure_len
         };
         let iv = iv_for(&sa.iv_base, pn);
-        let icv_off = end - ICV_LEN;
-        let mut icv = [0u8; ICV_LEN];
-        icv.copy_from_slice(&buf[icv_off..end]);
-        let aad_len = ADDRS_LEN + tag_len + clear;
-        let ok = if ntags == 0 {
-            let (aad, rest) = buf[start..icv_off].split_at_mut(aad_len);
-            sa.key.open_in_place(&iv, aad, rest, &icv).is_ok()
-        } else {
-            with_contiguous_aad(buf, start, ntags, icv_off, |region| {
-                let (aad, rest) = region.split_at_mut(aad_len);
-                sa.key.open_in_place(&iv, aad, rest, &icv)
-            })
-            .is_ok()
-        };
+        let ok = io.open(&l, clear, &sa.key, &iv);
         if !ok {
             if changed || strict {
                 sc.counters.in_pkts_not_valid += 1;
@@ -588,10 +596,7 @@ impl Receiver {
             }
             sc.counters.in_pkts_invalid += 1;
             sa.counters.in_pkts_invalid += 1;
-            return (
-                RxVerdict::Invalid,
-                Some(strip(buf, start, end, et_off, tag_len)),
-            );
+            return (RxVerdict::Invalid, Some(io.strip(&l)));
         }
         let octets = secure_len as u64;
         if changed {
@@ -608,7 +613,7 @@ impl Receiver {
             RxVerdict::Ok
         };
         sa.replay.commit(pn);
-        (v, Some(strip(buf, start, end, et_off, tag_len)))
+        (v, Some(io.opened(&l)))
     }
 
     /// Counts a frame that [`parse_header`] turned away before any SC lookup.
@@ -648,6 +653,141 @@ impl Receiver {
             f.set_range(out);
         }
         v
+    }
+}
+
+/// Where the parts of a received frame are, once its header is parsed.
+struct RxLayout {
+    /// Clear 802.1Q tags between SA and SecTAG.
+    ntags: usize,
+    /// Offset of the MACsec EtherType from the frame start.
+    et_off: usize,
+    /// SecTAG length: 8 or 16.
+    tag_len: usize,
+    /// Octets of Secure Data between SecTAG and ICV (padding excluded).
+    secure_len: usize,
+}
+
+impl RxLayout {
+    /// End of the ICV (padding excluded), from the frame start.
+    #[inline(always)]
+    fn end(&self) -> usize {
+        self.et_off + self.tag_len + self.secure_len + ICV_LEN
+    }
+}
+
+/// How [`Receiver::validate_header`] reads a frame and delivers it: in place in one
+/// buffer, or from the received frame into a separate output.
+trait RxIo {
+    /// The frame's source address.
+    fn src_mac(&self) -> [u8; 6];
+    /// Delivers the frame as received, without SecTAG and ICV; returns its range.
+    fn strip(&mut self, l: &RxLayout) -> Range<usize>;
+    /// Checks the ICV over DA ‖ SA ‖ SecTAG ‖ the first `clear` octets of Secure Data
+    /// (the AAD) and the rest, and decrypts the rest. Whether the ICV verified.
+    fn open(&mut self, l: &RxLayout, clear: usize, key: &AeadKey, iv: &[u8; 12]) -> bool;
+    /// After a successful [`open`](Self::open): delivers the frame; returns its range.
+    fn opened(&mut self, l: &RxLayout) -> Range<usize>;
+}
+
+/// The frame starting at `buf[start]`, validated in place.
+struct InPlace<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+}
+
+impl RxIo for InPlace<'_> {
+    #[inline(always)]
+    fn src_mac(&self) -> [u8; 6] {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&self.buf[self.start + 6..self.start + 12]);
+        src
+    }
+
+    #[inline(always)]
+    fn strip(&mut self, l: &RxLayout) -> Range<usize> {
+        let start = self.start;
+        move_header(self.buf, start, start + l.tag_len, l.et_off);
+        start + l.tag_len..start + l.end() - ICV_LEN
+    }
+
+    #[inline(always)]
+    fn open(&mut self, l: &RxLayout, clear: usize, key: &AeadKey, iv: &[u8; 12]) -> bool {
+        let (buf, start) = (&mut *self.buf, self.start);
+        let end = start + l.end();
+        let icv_off = end - ICV_LEN;
+        let mut icv = [0u8; ICV_LEN];
+        icv.copy_from_slice(&buf[icv_off..end]);
+        let aad_len = ADDRS_LEN + l.tag_len + clear;
+        if l.ntags == 0 {
+            let (aad, rest) = buf[start..icv_off].split_at_mut(aad_len);
+            key.open_in_place(iv, aad, rest, &icv).is_ok()
+        } else {
+            with_contiguous_aad(buf, start, l.ntags, icv_off, |region| {
+                let (aad, rest) = region.split_at_mut(aad_len);
+                key.open_in_place(iv, aad, rest, &icv)
+            })
+            .is_ok()
+        }
+    }
+
+    #[inline(always)]
+    fn opened(&mut self, l: &RxLayout) -> Range<usize> {
+        self.strip(l)
+    }
+}
+
+/// A received frame (no clear tags, as [`common_header`] takes them) validated into
+/// `out`, which is at least as long as the frame.
+struct Split<'a> {
+    frame: &'a [u8],
+    out: &'a mut [u8],
+}
+
+impl RxIo for Split<'_> {
+    #[inline(always)]
+    fn src_mac(&self) -> [u8; 6] {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&self.frame[6..12]);
+        src
+    }
+
+    #[inline(always)]
+    fn strip(&mut self, l: &RxLayout) -> Range<usize> {
+        let user = l.et_off + l.tag_len;
+        let n = l.et_off + l.secure_len;
+        self.out[..l.et_off].copy_from_slice(&self.frame[..l.et_off]);
+        self.out[l.et_off..n].copy_from_slice(&self.frame[user..user + l.secure_len]);
+        0..n
+    }
+
+    #[inline(always)]
+    fn open(&mut self, l: &RxLayout, clear: usize, key: &AeadKey, iv: &[u8; 12]) -> bool {
+        debug_assert!(l.ntags == 0);
+        let f = self.frame;
+        let user = l.et_off + l.tag_len;
+        let icv_off = user + l.secure_len;
+        let mut icv = [0u8; ICV_LEN];
+        icv.copy_from_slice(&f[icv_off..icv_off + ICV_LEN]);
+        // DA ‖ SA and the clear octets go out as they came; the rest is decrypted
+        // straight from the frame into `out`.
+        let out = &mut self.out[..l.et_off + l.secure_len];
+        out[..l.et_off].copy_from_slice(&f[..l.et_off]);
+        let (clear_out, dec_out) = out[l.et_off..].split_at_mut(clear);
+        clear_out.copy_from_slice(&f[user..user + clear]);
+        key.open_into(
+            iv,
+            &f[..user + clear],
+            &f[user + clear..icv_off],
+            &icv,
+            dec_out,
+        )
+        .is_ok()
+    }
+
+    #[inline(always)]
+    fn opened(&mut self, l: &RxLayout) -> Range<usize> {
+        0..l.et_off + l.secure_len
     }
 }
 

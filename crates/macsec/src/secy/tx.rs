@@ -476,7 +476,7 @@ impl Transmitter {
             return Ok(start..end);
         }
         if self.vlan_in_clear == 0 && end - start >= HEADER_LEN {
-            self.protect_at(buf, start, end, 0, ADDRS_LEN)
+            self.protect_at(InPlace { buf, start, end }, 0, ADDRS_LEN)
         } else {
             self.protect_other(buf, start, end)
         }
@@ -495,23 +495,22 @@ impl Transmitter {
             self.secy.out_pkts_malformed += 1;
             return Err(TxDrop::Malformed);
         };
-        self.protect_at(buf, start, end, ntags, et_off)
+        self.protect_at(InPlace { buf, start, end }, ntags, et_off)
     }
 
-    /// Protection of a frame whose EtherType (after `ntags` clear tags) is at `et_off`.
-    /// Inlined twice, so the usual case gets the offsets as constants.
+    /// Protection of a frame whose EtherType (after `ntags` clear tags) is at `et_off`,
+    /// read and written through `io` (in place, or from a source into an output).
+    /// Inlined into each caller, so the usual case gets the offsets as constants.
     #[inline(always)]
-    fn protect_at(
+    fn protect_at<I: TxIo>(
         &mut self,
-        buf: &mut [u8],
-        start: usize,
-        end: usize,
+        mut io: I,
         ntags: usize,
         et_off: usize,
     ) -> Result<Range<usize>, TxDrop> {
         debug_assert!(self.shape == self.tag_shape());
-        let len = end - start;
-        if self.end_station && buf[start + 6..start + 12] != self.sci.0[..6] {
+        let len = io.len();
+        if self.end_station && *io.src_mac() != self.sci.0[..6] {
             self.secy.out_pkts_source_mismatch += 1;
             return Err(TxDrop::SourceMismatch);
         }
@@ -533,13 +532,7 @@ impl Transmitter {
             self.secy.out_pkts_no_sa += 1;
             return Err(TxDrop::NoActiveSa);
         };
-        // Make room for the SecTAG: move DA/SA (and clear tags) into the headroom, or
-        // if there is none, the User Data into the tailroom.
-        let ns = if start >= tag_len && end + ICV_LEN <= buf.len() {
-            start - tag_len
-        } else if start + out_len <= buf.len() {
-            start
-        } else {
+        let Some(ns) = io.room(tag_len, out_len) else {
             self.secy.out_pkts_malformed += 1;
             return Err(TxDrop::Malformed);
         };
@@ -547,11 +540,6 @@ impl Transmitter {
             self.secy.out_pkts_pn_exhausted += 1;
             return Err(TxDrop::PnExhausted);
         };
-        if ns < start {
-            move_header(buf, start, ns, et_off);
-        } else {
-            buf.copy_within(start + et_off..end, start + et_off + tag_len);
-        }
         let secure_len = len - et_off;
         let (encrypted, offset) = match shape.offset {
             None => (false, secure_len),
@@ -565,30 +553,20 @@ impl Transmitter {
         tag[3] = SecTagRepr::short_len_for(secure_len);
         tag[4..8].copy_from_slice(&(pn as u32).to_be_bytes());
         tag[8..].copy_from_slice(&self.sci.0);
-        let tag_off = ns + et_off;
-        if tag_len == SECTAG_SCI_LEN {
-            buf[tag_off..tag_off + SECTAG_SCI_LEN].copy_from_slice(&tag);
-        } else {
-            buf[tag_off..tag_off + SECTAG_LEN].copy_from_slice(&tag[..SECTAG_LEN]);
-        }
         let iv = iv_for(&sa.iv_base, pn);
-        let icv_off = ns + out_len - ICV_LEN;
-        let aad_len = ADDRS_LEN + tag_len + offset;
-        let result = if ntags == 0 {
-            let (aad, rest) = buf[ns..icv_off].split_at_mut(aad_len);
-            sa.key.seal_in_place(&iv, aad, rest)
-        } else {
-            with_contiguous_aad(buf, ns, ntags, icv_off, |region| {
-                let (aad, rest) = region.split_at_mut(aad_len);
-                sa.key.seal_in_place(&iv, aad, rest)
-            })
+        let layout = TxLayout {
+            ns,
+            et_off,
+            ntags,
+            tag_len,
+            clear: offset,
+            out_len,
         };
-        let Ok(icv) = result else {
+        if io.seal(&layout, &tag, &sa.key, &iv).is_err() {
             // Unreachable for frames (GCM takes up to 2^36 octets); never send it.
             self.secy.out_pkts_malformed += 1;
             return Err(TxDrop::Malformed);
-        };
-        buf[icv_off..icv_off + ICV_LEN].copy_from_slice(&icv);
+        }
         let octets = secure_len as u64;
         if encrypted {
             self.sc.out_pkts_encrypted += 1;
@@ -600,6 +578,63 @@ impl Transmitter {
             sa.counters.out_pkts_protected += 1;
         }
         Ok(ns..ns + out_len)
+    }
+
+    /// Protects the frame `head ‖ body` (DA, SA, optional clear VLAN tags, User Data)
+    /// *out of place*: the protected frame is written to the start of `out` and its range
+    /// there returned; `head` and `body` are only read. Verdicts, PNs, counters and the
+    /// octets produced are exactly those of [`Transmitter::protect`] on the same frame
+    /// (the tests hold the two to that).
+    ///
+    /// This is the forwarder's one pass per frame: the frame is read from a receive
+    /// buffer and its protected form written into a transmit buffer by the cipher
+    /// itself, with no copy in between. The frame comes in two parts so that a caller
+    /// can change its first octets without copying the rest: a re-inserted VLAN tag, a
+    /// completed checksum, the rebuilt headers of a segment. `head` holds at least DA and
+    /// SA for the one-pass path; `out` needs room for the frame, the SecTAG and the ICV
+    /// (32 octets more than the frame), or the frame is dropped as OutPktsMalformed. Frames
+    /// with clear VLAN tags (`vlan_in_clear`) are assembled in `out` and protected there.
+    #[inline(always)]
+    pub fn protect_into(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<Range<usize>, TxDrop> {
+        let len = head.len() + body.len();
+        if self.protect_frames
+            && self.vlan_in_clear == 0
+            && head.len() >= ADDRS_LEN
+            && len >= HEADER_LEN
+        {
+            self.protect_at(Split { head, body, out }, 0, ADDRS_LEN)
+        } else {
+            self.protect_into_other(head, body, out)
+        }
+    }
+
+    /// [`Transmitter::protect_into`] for everything but the one-pass case: the frame is
+    /// assembled in `out` (with room for the SecTAG in front) and protected in place.
+    #[inline(never)]
+    fn protect_into_other(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<Range<usize>, TxDrop> {
+        let len = head.len() + body.len();
+        if out.len() < len {
+            self.secy.out_pkts_malformed += 1;
+            return Err(TxDrop::Malformed);
+        }
+        let at = if out.len() >= SECTAG_SCI_LEN + len + ICV_LEN {
+            SECTAG_SCI_LEN
+        } else {
+            0
+        };
+        out[at..at + head.len()].copy_from_slice(head);
+        out[at + head.len()..at + len].copy_from_slice(body);
+        self.protect(out, at..at + len)
     }
 
     /// [`Transmitter::protect`] on a [`super::FrameBuf`].
@@ -620,6 +655,162 @@ struct TagShape {
     tag_len: usize,
     /// Confidentiality offset in octets; `None` for integrity only.
     offset: Option<usize>,
+}
+
+/// Where the protected frame goes, as [`Transmitter::protect_at`] works it out.
+struct TxLayout {
+    /// Start of the protected frame in the output.
+    ns: usize,
+    /// Offset of the EtherType (and so of the SecTAG) from the frame start.
+    et_off: usize,
+    /// Clear VLAN tags between SA and SecTAG (not covered by the ICV).
+    ntags: usize,
+    /// SecTAG length: 8 or 16.
+    tag_len: usize,
+    /// Octets of User Data sent in clear (the confidentiality offset, or all of it for
+    /// integrity only): part of the AAD.
+    clear: usize,
+    /// Length of the protected frame.
+    out_len: usize,
+}
+
+/// How [`Transmitter::protect_at`] reads a frame and writes its protected form: in place
+/// in one buffer, or from a source into a separate output.
+trait TxIo {
+    /// Length of the frame to protect.
+    fn len(&self) -> usize;
+    /// The frame's source address.
+    fn src_mac(&self) -> &[u8];
+    /// Where the protected frame of `out_len` octets can start, or `None` if there is
+    /// no room for it.
+    fn room(&self, tag_len: usize, out_len: usize) -> Option<usize>;
+    /// Writes the protected frame: header, SecTAG (`tag[..tag_len]`), clear and
+    /// encrypted User Data, ICV.
+    fn seal(
+        &mut self,
+        l: &TxLayout,
+        tag: &[u8; SECTAG_SCI_LEN],
+        key: &AeadKey,
+        iv: &[u8; 12],
+    ) -> Result<(), crate::crypto::SealError>;
+}
+
+/// The frame in `buf[start..end]`, protected in place.
+struct InPlace<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl TxIo for InPlace<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    #[inline(always)]
+    fn src_mac(&self) -> &[u8] {
+        &self.buf[self.start + 6..self.start + 12]
+    }
+
+    /// Room for the SecTAG: DA/SA (and clear tags) move into the headroom, or if there
+    /// is none, the User Data into the tailroom.
+    #[inline(always)]
+    fn room(&self, tag_len: usize, out_len: usize) -> Option<usize> {
+        let (start, end) = (self.start, self.end);
+        if start >= tag_len && end + ICV_LEN <= self.buf.len() {
+            Some(start - tag_len)
+        } else if start + out_len <= self.buf.len() {
+            Some(start)
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn seal(
+        &mut self,
+        l: &TxLayout,
+        tag: &[u8; SECTAG_SCI_LEN],
+        key: &AeadKey,
+        iv: &[u8; 12],
+    ) -> Result<(), crate::crypto::SealError> {
+        let (buf, start, end) = (&mut *self.buf, self.start, self.end);
+        let (ns, et_off, tag_len) = (l.ns, l.et_off, l.tag_len);
+        if ns < start {
+            move_header(buf, start, ns, et_off);
+        } else {
+            buf.copy_within(start + et_off..end, start + et_off + tag_len);
+        }
+        let tag_off = ns + et_off;
+        if tag_len == SECTAG_SCI_LEN {
+            buf[tag_off..tag_off + SECTAG_SCI_LEN].copy_from_slice(tag);
+        } else {
+            buf[tag_off..tag_off + SECTAG_LEN].copy_from_slice(&tag[..SECTAG_LEN]);
+        }
+        let icv_off = ns + l.out_len - ICV_LEN;
+        let aad_len = ADDRS_LEN + tag_len + l.clear;
+        let icv = if l.ntags == 0 {
+            let (aad, rest) = buf[ns..icv_off].split_at_mut(aad_len);
+            key.seal_in_place(iv, aad, rest)
+        } else {
+            with_contiguous_aad(buf, ns, l.ntags, icv_off, |region| {
+                let (aad, rest) = region.split_at_mut(aad_len);
+                key.seal_in_place(iv, aad, rest)
+            })
+        }?;
+        buf[icv_off..icv_off + ICV_LEN].copy_from_slice(&icv);
+        Ok(())
+    }
+}
+
+/// The frame `head ‖ body` (DA and SA in `head`, no clear tags), protected into `out`.
+struct Split<'a> {
+    head: &'a [u8],
+    body: &'a [u8],
+    out: &'a mut [u8],
+}
+
+impl TxIo for Split<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    #[inline(always)]
+    fn src_mac(&self) -> &[u8] {
+        &self.head[6..12]
+    }
+
+    #[inline(always)]
+    fn room(&self, _tag_len: usize, out_len: usize) -> Option<usize> {
+        (out_len <= self.out.len()).then_some(0)
+    }
+
+    #[inline(always)]
+    fn seal(
+        &mut self,
+        l: &TxLayout,
+        tag: &[u8; SECTAG_SCI_LEN],
+        key: &AeadKey,
+        iv: &[u8; 12],
+    ) -> Result<(), crate::crypto::SealError> {
+        debug_assert!(l.ns == 0 && l.ntags == 0 && l.et_off == ADDRS_LEN);
+        let out = &mut self.out[..l.out_len];
+        let tag_len = l.tag_len;
+        // DA ‖ SA ‖ SecTAG, then the clear User Data: together the AAD.
+        out[..ADDRS_LEN].copy_from_slice(&self.head[..ADDRS_LEN]);
+        out[ADDRS_LEN..ADDRS_LEN + tag_len].copy_from_slice(&tag[..tag_len]);
+        let user = ADDRS_LEN + tag_len;
+        // The User Data is head[ADDRS_LEN..] ‖ body; its first `clear` octets are copied.
+        let h = &self.head[ADDRS_LEN..];
+        let in_h = l.clear.min(h.len());
+        let in_b = l.clear - in_h;
+        out[user..user + in_h].copy_from_slice(&h[..in_h]);
+        out[user + in_h..user + l.clear].copy_from_slice(&self.body[..in_b]);
+        let (aad, rest) = out.split_at_mut(user + l.clear);
+        key.seal_into(iv, aad, &h[in_h..], &self.body[in_b..], rest)
+    }
 }
 
 /// The number of clear VLAN tags (at most `max`) and the offset of the EtherType after

@@ -2,6 +2,7 @@
 
 mod alloc;
 mod mka;
+mod out_of_place;
 mod props;
 mod secy;
 mod util;

@@ -11,18 +11,18 @@ const A: &str = "5254001234010001";
 const B: &str = "5254001234020001";
 
 #[derive(Debug, Clone)]
-struct Params {
-    cipher: CipherSuite,
-    protection: Protection,
-    send_sci: bool,
-    end_station: bool,
-    vlan_in_clear: u8,
-    tags_in_frame: u8,
-    backend: Backend,
-    pn: u64,
+pub(crate) struct Params {
+    pub(crate) cipher: CipherSuite,
+    pub(crate) protection: Protection,
+    pub(crate) send_sci: bool,
+    pub(crate) end_station: bool,
+    pub(crate) vlan_in_clear: u8,
+    pub(crate) tags_in_frame: u8,
+    pub(crate) backend: Backend,
+    pub(crate) pn: u64,
 }
 
-fn params() -> impl Strategy<Value = Params> {
+pub(crate) fn params() -> impl Strategy<Value = Params> {
     (
         prop::sample::select(CipherSuite::ALL.to_vec()),
         prop::sample::select(vec![
@@ -60,11 +60,11 @@ fn params() -> impl Strategy<Value = Params> {
         )
 }
 
-fn key_for(c: CipherSuite) -> SecretKey {
+pub(crate) fn key_for(c: CipherSuite) -> SecretKey {
     SecretKey::from_slice(&[0x5Au8; 32][..c.key_len()]).unwrap()
 }
 
-fn xpn_for(c: CipherSuite, ssci: u32) -> Option<XpnParams> {
+pub(crate) fn xpn_for(c: CipherSuite, ssci: u32) -> Option<XpnParams> {
     c.is_xpn().then_some(XpnParams {
         ssci: Ssci(ssci),
         salt: Salt([7; 12]),
@@ -72,7 +72,7 @@ fn xpn_for(c: CipherSuite, ssci: u32) -> Option<XpnParams> {
 }
 
 /// Transmitter on A, receiver on B with an RX SC for A.
-fn pair(p: &Params, validate: ValidateFrames) -> (SecY, SecY) {
+pub(crate) fn pair(p: &Params, validate: ValidateFrames) -> (SecY, SecY) {
     let a: Sci = A.parse().unwrap();
     let b: Sci = B.parse().unwrap();
     let cfg = |sci| {
@@ -102,7 +102,7 @@ fn pair(p: &Params, validate: ValidateFrames) -> (SecY, SecY) {
 }
 
 /// DA, SA = A's MAC, `tags` VLAN tags, EtherType, payload.
-fn ether(tags: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ether(tags: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x01, 0x80, 0xC2, 0, 0, 0x10];
     f.extend_from_slice(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x01]);
     for t in 0..tags {

@@ -7,18 +7,18 @@ use macsec::secy::*;
 use macsec::wire::{Sci, TagError};
 use serde_json::Value;
 
-struct Setup {
+pub(crate) struct Setup {
     backend: Backend,
-    vlan_in_clear: u8,
+    pub(crate) vlan_in_clear: u8,
     window: u32,
-    validate: ValidateFrames,
+    pub(crate) validate: ValidateFrames,
     /// The receive SA's lowest acceptable PN; `None`: the vector's own PN, as a receiver
     /// that has been following the sender would have (XPN recovery needs it nearby).
     lowest_pn: Option<u64>,
 }
 
 impl Setup {
-    fn new(backend: Backend) -> Setup {
+    pub(crate) fn new(backend: Backend) -> Setup {
         Setup {
             backend,
             vlan_in_clear: 0,
@@ -46,7 +46,7 @@ fn xpn(v: &Value) -> Option<XpnParams> {
 }
 
 /// A SecY configured as the vector's transmitter and receiver.
-fn secy_for(v: &Value, s: &Setup) -> SecY {
+pub(crate) fn secy_for(v: &Value, s: &Setup) -> SecY {
     let f = &v["tci_flags"];
     let bit = |k: &str| f[k].as_u64() == Some(1);
     let sci: Sci = v["sci"].as_str().unwrap().parse().unwrap();
@@ -97,7 +97,7 @@ fn validate(secy: &mut SecY, frame: &[u8]) -> (RxVerdict, Option<Vec<u8>>) {
     (v, out.map(|r| b[r].to_vec()))
 }
 
-fn clear_tags(v: &Value) -> u8 {
+pub(crate) fn clear_tags(v: &Value) -> u8 {
     (v["clear_tags_before_sectag"].as_str().unwrap_or("").len() / 8) as u8
 }
 
@@ -151,7 +151,7 @@ fn annex_c_all_32_both_directions_both_backends() {
     assert!(Backend::ALL.len() >= 2 || cfg!(not(feature = "aws-lc")));
 }
 
-fn extra(id: &str) -> Value {
+pub(crate) fn extra(id: &str) -> Value {
     load_vectors("macsec_dpdk_extra.json")
         .into_iter()
         .find(|v| v["id"] == id)

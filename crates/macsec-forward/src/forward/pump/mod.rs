@@ -1,13 +1,22 @@
 //! The two pumps of the forwarder: plain RX -> protect -> a secure link's TX, and every
 //! secure link's RX -> validate -> plain TX. Each is run-to-completion and owns its
-//! ports and its halves of the links' SecYs (one SecY per secure link). A received
-//! frame is copied once, into a transmit slot with headroom, and transformed in place
-//! there. Nothing allocates per frame.
+//! ports and its halves of the links' SecYs (one SecY per secure link). Nothing
+//! allocates per frame.
 //!
 //! The protect pump sends each frame on the link a [`Path`] picks (the selector's
 //! decision, updated by the control thread), and sends the link monitor's probes,
 //! protected like any frame. The validate pump hands validated probes to the monitor
 //! instead of the plain port.
+//!
+//! One pass per frame: the SecY reads the frame in the receive slot and writes its
+//! protected (or validated) form into a transmit slot, inside the AES-GCM pass
+//! ([`macsec::secy::Transmitter::protect_into`], [`macsec::secy::Receiver::validate_into`]).
+//! What changes at the front of a frame (a VLAN tag the kernel stripped, a checksum left
+//! for offload, a segment's rebuilt headers) is built in a small buffer on the stack and
+//! handed over as the frame's head, the rest is read where it lies. The ports are generic
+//! and their callbacks typed ([`crate::io::RxPort::recv_each`],
+//! [`crate::io::TxPort::send_slot`]), so nothing per frame is called through a pointer,
+//! and a full transmit ring costs the frame (counted as `tx_ring_full`), never a wait.
 
 mod protect;
 mod validate;
@@ -16,7 +25,7 @@ pub use protect::{ProtectPump, TxLink};
 pub use validate::{ProbeIn, RxLink, ValidatePump};
 
 use crate::gso::{GsoError, TcpSegmenter, UdpSegmenter};
-use crate::io::{RxFrame, TxPort};
+use crate::io::{RxFrame, TxPort, TX_HEADROOM};
 use macsec::wire::ethernet::{skip_vlan_tags, ADDRS_LEN, VLAN_TAG_LEN};
 use macsec::wire::MacAddr;
 use std::ops::Range;
@@ -158,10 +167,12 @@ impl Segmenter<'_> {
         }
     }
 
-    fn next_into(&mut self, out: &mut [u8]) -> Result<Option<usize>, GsoError> {
+    /// The next segment's headers, written to `out`, and its payload's range in the
+    /// frame.
+    fn next_parts(&mut self, out: &mut [u8]) -> Result<Option<(usize, Range<usize>)>, GsoError> {
         match self {
-            Segmenter::Tcp(s) => s.next_into(out),
-            Segmenter::Udp(s) => s.next_into(out),
+            Segmenter::Tcp(s) => s.next_parts(out),
+            Segmenter::Udp(s) => s.next_parts(out),
         }
     }
 }
@@ -185,22 +196,27 @@ enum Filled {
     Taken,
 }
 
-/// What a fill callback returns: what it did, and the frame's range in the slot.
-type Fill<'a> = dyn FnMut(&mut [u8]) -> (Filled, Option<Range<usize>>) + 'a;
-
-/// Offers one slot of `tx` to `fill`; if the ring is full, flushes and tries once more.
-/// Counts the outcome in `c`. Returns whether a slot was available.
-fn send(tx: &mut impl TxPort, c: &mut PumpCounters, fill: &mut Fill<'_>) -> bool {
+/// Offers one slot of `tx` to `fill`, which returns what it did and the frame's range in
+/// the slot. If the ring is full, hands the queued frames to the kernel (a flush, which
+/// never waits) and tries once more; if it is still full the frame is lost and counted
+/// as `tx_ring_full`, and the receive ring goes on. Counts the outcome in `c`. Returns
+/// whether a slot was available.
+#[inline(always)]
+fn send<T: TxPort>(
+    tx: &mut T,
+    c: &mut PumpCounters,
+    mut fill: impl FnMut(&mut [u8]) -> (Filled, Option<Range<usize>>),
+) -> bool {
     let mut filled = Filled::Taken;
     let mut f = |slot: &mut [u8]| {
         let (what, r) = fill(slot);
         filled = what;
         r
     };
-    let mut got = tx.send_with(&mut f);
+    let mut got = tx.send_slot(&mut f);
     if matches!(got, Ok(false)) {
         let _ = tx.flush();
-        got = tx.send_with(&mut f);
+        got = tx.send_slot(&mut f);
     }
     match got {
         Ok(true) => {
@@ -220,6 +236,66 @@ fn send(tx: &mut impl TxPort, c: &mut PumpCounters, fill: &mut Fill<'_>) -> bool
             false
         }
     }
+}
+
+/// Longest head a frame may have when its first octets change (a re-inserted tag and the
+/// headers up to a transport checksum): DA/SA, two tags, EtherType, an IPv6 header with
+/// extension headers, and a TCP header with options.
+const HEAD_MAX: usize = 256;
+
+/// A frame as the SecY takes it: `head ‖ body`, where `head` may be a modified copy of
+/// the frame's first octets (in `buf`) and `body` the rest, read where it lies.
+struct Parts<'a> {
+    buf: [u8; HEAD_MAX],
+    head_len: usize,
+    body: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    /// The frame `f` with a stripped tag put back, its first `cut` octets (after the
+    /// tag) copied into the head. `None` if `cut` is out of range.
+    #[inline(always)]
+    fn new(f: &RxFrame<'a>, cut: usize) -> Option<Parts<'a>> {
+        let d = f.data;
+        if cut > d.len() || cut < ADDRS_LEN {
+            return None;
+        }
+        let mut buf = [0u8; HEAD_MAX];
+        let head_len = match f.vlan_tci {
+            None => {
+                buf.get_mut(..cut)?.copy_from_slice(&d[..cut]);
+                cut
+            }
+            Some(tci) => {
+                let n = cut + VLAN_TAG_LEN;
+                let h = buf.get_mut(..n)?;
+                h[..ADDRS_LEN].copy_from_slice(&d[..ADDRS_LEN]);
+                h[ADDRS_LEN..ADDRS_LEN + 2].copy_from_slice(&f.vlan_tpid.to_be_bytes());
+                h[ADDRS_LEN + 2..ADDRS_LEN + 4].copy_from_slice(&tci.to_be_bytes());
+                h[ADDRS_LEN + 4..].copy_from_slice(&d[ADDRS_LEN..cut]);
+                n
+            }
+        };
+        Some(Parts {
+            buf,
+            head_len,
+            body: &d[cut..],
+        })
+    }
+
+    fn head(&self) -> &[u8] {
+        &self.buf[..self.head_len]
+    }
+
+    fn head_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.head_len]
+    }
+}
+
+/// Shifts a range in `slot[TX_HEADROOM..]` to the whole slot.
+#[inline(always)]
+fn in_slot(r: Range<usize>) -> Range<usize> {
+    r.start + TX_HEADROOM..r.end + TX_HEADROOM
 }
 
 /// Whether a whole, untagged frame is addressed as a link-monitor probe: DA and

@@ -2,17 +2,21 @@
 //! path picks, and sends the link monitor's probes.
 
 use super::{
-    is_probe_frame, l3_len, place, send, Filled, PumpCounters, Segmenter, BATCH, PROBE_DA,
-    PROBE_ETHERTYPE, PROBE_MAX,
+    in_slot, is_probe_frame, l3_len, place, send, Filled, Parts, PumpCounters, Segmenter, BATCH,
+    HEAD_MAX, PROBE_DA, PROBE_ETHERTYPE, PROBE_MAX,
 };
 use crate::gso::{TcpSegmenter, UdpSegmenter};
 use crate::io::{Gso, RxFrame, RxPort, TxPort, TX_HEADROOM};
 use crate::monitor::select::Path;
 use macsec::secy::Transmitter;
-use macsec::wire::ethernet::{HEADER_LEN, VLAN_TAG_LEN};
+use macsec::wire::ethernet::{ADDRS_LEN, HEADER_LEN, VLAN_TAG_LEN};
 use macsec::wire::MacAddr;
 use std::ops::Range;
 use std::time::Duration;
+
+/// Size of the buffer a tagged super-frame is put together in: an IP packet of up to
+/// 64 KiB, its Ethernet header and two tags, rounded up.
+const SCRATCH_LEN: usize = 65_536 + 512;
 
 /// One secure link's transmit side: its port, its SecY's transmit half, its counters.
 pub struct TxLink<T: TxPort> {
@@ -61,7 +65,8 @@ pub struct ProtectPump<R: RxPort, T: TxPort> {
     counters: PumpCounters,
     /// The plain port's MTU: larger IP packets are TCP super-frames to segment.
     plain_mtu: usize,
-    /// Frame with a re-inserted VLAN tag, for the segmenter (reused).
+    /// A super-frame with a re-inserted VLAN tag, for the segmenter (allocated once at
+    /// its full size; frames without a stripped tag are cut where they lie).
     scratch: Vec<u8>,
 }
 
@@ -74,7 +79,7 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
             path: Path::NONE,
             counters: PumpCounters::default(),
             plain_mtu,
-            scratch: Vec::with_capacity(1 << 17),
+            scratch: vec![0; SCRATCH_LEN],
         }
     }
 
@@ -164,7 +169,7 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
         }
         let (mac, secy) = (link.mac, &mut link.secy);
         let mut ok = false;
-        send(&mut link.port, &mut link.counters, &mut |slot| {
+        send(&mut link.port, &mut link.counters, |slot| {
             let n = HEADER_LEN + payload.len();
             let Some(f) = slot.get_mut(TX_HEADROOM..TX_HEADROOM + n) else {
                 return (Filled::Taken, None);
@@ -190,10 +195,16 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
         ok
     }
 
-    /// Pushes every link's queued frames to the kernel.
+    /// Whether a link has frames queued that the kernel could not take yet (see
+    /// [`TxPort::backlog`]): the owner should flush again soon.
+    pub fn backlog(&self) -> bool {
+        self.links.iter().any(|l| l.port.backlog())
+    }
+
+    /// Pushes every link's queued frames to the kernel (never waits).
     pub fn flush(&mut self) {
         for l in &mut self.links {
-            if l.queued {
+            if l.queued || l.port.backlog() {
                 l.queued = false;
                 if let Err(e) = l.port.flush() {
                     l.counters.tx_errors += 1;
@@ -216,7 +227,7 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
             scratch,
         } = self;
         let mtu = *plain_mtu;
-        let n = rx.recv_batch(BATCH, timeout, &mut |f: RxFrame<'_>| {
+        let n = rx.recv_each(BATCH, timeout, |f: RxFrame<'_>| {
             c.frames_in += 1;
             if f.truncated {
                 c.truncated += 1;
@@ -250,44 +261,80 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
             };
             let cut = udp_seg.is_some() || tcp_mss > 0 || l3_len(f.data) > mtu;
             if cut && len > HEADER_LEN {
-                scratch.clear();
-                scratch.resize(len, 0);
-                if place(&f, scratch, 0).is_none() {
-                    c.oversize += 1;
-                    return;
-                }
+                // Cut where it lies; only a frame whose tag the kernel stripped is put
+                // together first (in a buffer allocated once, never cleared).
+                let frame: &[u8] = if f.vlan_tci.is_none() {
+                    f.data
+                } else {
+                    match place(&f, scratch, 0) {
+                        Some(n) => &scratch[..n],
+                        None => {
+                            c.oversize += 1;
+                            return;
+                        }
+                    }
+                };
                 let seg = match udp_seg {
-                    Some(size) => UdpSegmenter::new(scratch, size, mtu).map(Segmenter::Udp),
+                    Some(size) => UdpSegmenter::new(frame, size, mtu).map(Segmenter::Udp),
                     None => {
-                        TcpSegmenter::new(scratch, mtu).map(|t| Segmenter::Tcp(t.with_mss(tcp_mss)))
+                        TcpSegmenter::new(frame, mtu).map(|t| Segmenter::Tcp(t.with_mss(tcp_mss)))
                     }
                 };
                 let Ok(seg) = seg else {
                     c.oversize += 1;
                     return;
                 };
-                send_segments(link, c, seg);
+                send_segments(link, c, seg, frame);
                 return;
             }
-            let csum = f.csum_not_ready;
-            let mut csum_ok = true;
+            // The frame's head: DA/SA with a stripped tag put back, and up to the
+            // transport checksum if it was left for offload (completed here, from the
+            // frame where it lies). The rest is protected from the receive slot.
+            let mut csum_failed = false;
+            let parts = if f.csum_not_ready {
+                match crate::csum::completed(f.data) {
+                    Ok((field, value, _)) => Parts::new(&f, field + 2).map(|mut p| {
+                        let h = p.head_mut();
+                        let at = h.len() - 2;
+                        h[at..].copy_from_slice(&value);
+                        p
+                    }),
+                    Err(_) => {
+                        csum_failed = true;
+                        Parts::new(&f, ADDRS_LEN)
+                    }
+                }
+            } else {
+                Parts::new(&f, ADDRS_LEN)
+            };
             let secy = &mut link.secy;
-            let sent = send(&mut link.port, &mut link.counters, &mut |slot| {
-                let Some(n) = place(&f, slot, TX_HEADROOM) else {
-                    return (Filled::Dropped, None);
-                };
-                if csum {
-                    csum_ok =
-                        crate::csum::complete(&mut slot[TX_HEADROOM..TX_HEADROOM + n]).is_ok();
-                }
-                match protect(secy, slot, n) {
-                    Some(r) => (Filled::Frame, Some(r)),
-                    None => (Filled::Dropped, None),
-                }
-            });
-            if csum && sent {
+            let sent = match &parts {
+                Some(p) => send(&mut link.port, &mut link.counters, |slot| {
+                    match secy.protect_into(p.head(), p.body, &mut slot[TX_HEADROOM..]) {
+                        Ok(r) => (Filled::Frame, Some(in_slot(r))),
+                        Err(_) => (Filled::Dropped, None),
+                    }
+                }),
+                // A head longer than the stack buffer (long IPv6 extension chains) or a
+                // frame shorter than DA/SA: the frame is copied into the slot and
+                // protected there.
+                None => send(&mut link.port, &mut link.counters, |slot| {
+                    let Some(n) = place(&f, slot, TX_HEADROOM) else {
+                        return (Filled::Dropped, None);
+                    };
+                    if f.csum_not_ready {
+                        csum_failed =
+                            crate::csum::complete(&mut slot[TX_HEADROOM..TX_HEADROOM + n]).is_err();
+                    }
+                    match protect(secy, slot, n) {
+                        Some(r) => (Filled::Frame, Some(r)),
+                        None => (Filled::Dropped, None),
+                    }
+                }),
+            };
+            if f.csum_not_ready && sent {
                 c.csum_completed += 1;
-                if !csum_ok {
+                if csum_failed {
                     c.csum_failed += 1;
                 }
             }
@@ -297,29 +344,33 @@ impl<R: RxPort, T: TxPort> ProtectPump<R, T> {
     }
 }
 
-/// Protects and sends every piece of a super-frame being cut; a piece that cannot be cut
-/// ends it and is counted as oversize.
-fn send_segments<T: TxPort>(link: &mut TxLink<T>, c: &mut PumpCounters, mut seg: Segmenter<'_>) {
+/// Protects and sends every piece of a super-frame being cut (`frame`); a piece that
+/// cannot be cut ends it and is counted as oversize. Each segment's headers are built
+/// on the stack and its payload protected from where it lies in `frame`.
+fn send_segments<T: TxPort>(
+    link: &mut TxLink<T>,
+    c: &mut PumpCounters,
+    mut seg: Segmenter<'_>,
+    frame: &[u8],
+) {
     c.gso_frames += 1;
     let secy = &mut link.secy;
+    let mut hdr = [0u8; HEAD_MAX];
     while !seg.is_done() {
-        let mut failed = false;
-        let sent = send(&mut link.port, &mut link.counters, &mut |slot| match seg
-            .next_into(&mut slot[TX_HEADROOM..])
-        {
-            Ok(Some(n)) => match protect(secy, slot, n) {
-                Some(r) => (Filled::Frame, Some(r)),
-                None => (Filled::Dropped, None),
-            },
+        let (h, payload) = match seg.next_parts(&mut hdr) {
+            Ok(Some(p)) => p,
             _ => {
-                failed = true;
-                (Filled::Taken, None)
+                c.oversize += 1;
+                break;
+            }
+        };
+        let (head, body) = (&hdr[..h], &frame[payload]);
+        let sent = send(&mut link.port, &mut link.counters, |slot| {
+            match secy.protect_into(head, body, &mut slot[TX_HEADROOM..]) {
+                Ok(r) => (Filled::Frame, Some(in_slot(r))),
+                Err(_) => (Filled::Dropped, None),
             }
         });
-        if failed {
-            c.oversize += 1;
-            break;
-        }
         if !sent {
             break;
         }

@@ -1,7 +1,7 @@
 //! The secure -> plain pump: validates the frames of every secure link with that link's
 //! SecY and delivers them to the plain port; validated probes go to the link monitor.
 
-use super::{is_probe_frame, place, send, Filled, PumpCounters, BATCH, PROBE_MAX};
+use super::{in_slot, is_probe_frame, place, send, Filled, PumpCounters, BATCH, PROBE_MAX};
 use crate::io::{RxFrame, RxPort, TxPort, TX_HEADROOM};
 use macsec::secy::Receiver;
 use macsec::wire::ethernet::{be16, skip_vlan_tags, HEADER_LEN, VLAN_TAG_LEN};
@@ -193,7 +193,7 @@ impl<R: RxPort, T: TxPort> ValidatePump<R, T> {
             secy,
             counters: c,
         } = link;
-        port.recv_batch(BATCH, timeout, &mut |f: RxFrame<'_>| {
+        port.recv_each(BATCH, timeout, |f: RxFrame<'_>| {
             c.frames_in += 1;
             if f.truncated {
                 c.truncated += 1;
@@ -210,11 +210,23 @@ impl<R: RxPort, T: TxPort> ValidatePump<R, T> {
             }
             let mut too_big = false;
             let mut probe = false;
-            send(tx, plain, &mut |slot| {
-                let Some(n) = place(&f, slot, TX_HEADROOM) else {
-                    return (Filled::Dropped, None);
+            send(tx, plain, |slot| {
+                // Validated straight from the receive slot into the transmit slot; a
+                // frame whose tag the kernel stripped (a clear VLAN tag) is put back
+                // together in the slot first and validated there.
+                let (_, out) = if f.vlan_tci.is_none() {
+                    let room = &mut slot[TX_HEADROOM..];
+                    if f.data.len() > room.len() {
+                        return (Filled::Dropped, None);
+                    }
+                    let (v, r) = secy.validate_into(f.data, room);
+                    (v, r.map(in_slot))
+                } else {
+                    let Some(n) = place(&f, slot, TX_HEADROOM) else {
+                        return (Filled::Dropped, None);
+                    };
+                    secy.validate(slot, TX_HEADROOM..TX_HEADROOM + n)
                 };
-                let (_, out) = secy.validate(slot, TX_HEADROOM..TX_HEADROOM + n);
                 let Some(out) = out else {
                     return (Filled::Dropped, None);
                 };
@@ -251,7 +263,12 @@ impl<R: RxPort, T: TxPort> ValidatePump<R, T> {
         })
     }
 
-    /// Pushes the frames queued for the plain port to the kernel.
+    /// Whether the plain port has frames queued that the kernel could not take yet.
+    pub fn backlog(&self) -> bool {
+        self.tx.backlog()
+    }
+
+    /// Pushes the frames queued for the plain port to the kernel (never waits).
     pub fn flush(&mut self) {
         if let Err(e) = self.tx.flush() {
             self.counters.tx_errors += 1;

@@ -743,7 +743,7 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
     let workers = Workers::spawn(
         protect,
         ValidateSide::new(validate),
-        fwd.threads.unwrap_or(ThreadMode::TwoThreads),
+        fwd.threads.unwrap_or_else(ThreadMode::auto),
         up_tx,
     )
     .map_err(|e| ForwardError::Startup(format!("cannot start the data-plane threads: {e}")))?;

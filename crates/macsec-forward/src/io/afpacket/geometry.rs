@@ -374,10 +374,6 @@ pub struct TxConfig {
     /// traffic control and taps (`tcpdump` does not see them) and are dropped when the
     /// device queue is full. Default on.
     pub qdisc_bypass: bool,
-    /// How long one flush may block waiting for socket buffer space or transmit
-    /// completions (`SO_SNDTIMEO`) when the kernel could not take the whole batch at
-    /// once. Default 100 ms.
-    pub flush_timeout: Duration,
 }
 
 impl Default for TxConfig {
@@ -386,7 +382,6 @@ impl Default for TxConfig {
             block_size: 1 << 20,
             block_count: 4,
             qdisc_bypass: true,
-            flush_timeout: Duration::from_millis(100),
         }
     }
 }

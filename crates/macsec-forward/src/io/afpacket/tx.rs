@@ -15,8 +15,9 @@ pub struct TxRingStats {
     pub rejected: u64,
     /// `sendto` kicks.
     pub kicks: u64,
-    /// Flushes that had to block because the kernel could not take the batch at once.
-    pub blocking_kicks: u64,
+    /// Kicks after which the kernel had not taken every queued frame (its send buffer
+    /// was full): the rest stay queued for the next flush, which never waits for them.
+    pub partial_kicks: u64,
     /// Kicks that returned an error (e.g. `ENOBUFS` when the driver dropped a frame).
     pub kick_errors: u64,
 }
@@ -29,11 +30,15 @@ pub struct AfPacketTx {
     block_size: usize,
     frames_per_block: usize,
     frame_count: usize,
+    /// The next slot to fill: its index, its offset in the ring, and its index in its
+    /// block (kept as they advance, so no slot address needs a division).
     head: usize,
+    head_off: usize,
+    head_in_block: usize,
     /// Frames marked for sending since the last successful flush.
     pending: usize,
-    /// Index of the last frame marked for sending.
-    last_queued: usize,
+    /// Ring offset of the last frame marked for sending.
+    last_queued_off: usize,
     mtu: u32,
     ifname: String,
     stats: TxRingStats,
@@ -99,12 +104,6 @@ impl AfPacketTx {
         if sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &want).is_err() {
             let _ = sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDBUF, &want);
         }
-        let tv = libc::timeval {
-            tv_sec: cfg.flush_timeout.as_secs() as libc::time_t,
-            tv_usec: cfg.flush_timeout.subsec_micros() as libc::suseconds_t,
-        };
-        sys::setsockopt(b, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
-            .map_err(os("set SO_SNDTIMEO"))?;
         let req = libc::tpacket_req {
             tp_block_size: cfg.block_size as u32,
             tp_block_nr: cfg.block_count as u32,
@@ -123,8 +122,10 @@ impl AfPacketTx {
             frames_per_block,
             frame_count,
             head: 0,
+            head_off: 0,
+            head_in_block: 0,
             pending: 0,
-            last_queued: 0,
+            last_queued_off: 0,
             mtu: iface.mtu,
             ifname: iface.name.clone(),
             stats: TxRingStats::default(),
@@ -167,22 +168,40 @@ impl AfPacketTx {
         }
     }
 
-    fn frame_ptr(&self, i: usize) -> *mut u8 {
-        debug_assert!(i < self.frame_count);
-        let off = (i / self.frames_per_block) * self.block_size
-            + (i % self.frames_per_block) * TX_FRAME_SIZE;
-        // Inside the mapping: block index < block_count and the frame fits in its block.
+    /// The frame header at ring offset `off` (a slot start).
+    fn frame_ptr(&self, off: usize) -> *mut u8 {
+        debug_assert!(off + TX_FRAME_SIZE <= self.ring.len());
+        // Inside the mapping: `off` is the start of a slot, which fits in its block.
         self.ring.as_ptr().wrapping_add(off)
     }
 
-    fn frame_status(&self, i: usize) -> u32 {
+    fn frame_status(&self, off: usize) -> u32 {
         // SAFETY: frame headers are 16-byte aligned (TX_FRAME_SIZE and block_size are
         // multiples of 16) inside the live mapping; tp_status is at offset 0.
-        unsafe { status_word(self.frame_ptr(i).wrapping_add(H2_STATUS)) }.load(Ordering::Acquire)
+        unsafe { status_word(self.frame_ptr(off).wrapping_add(H2_STATUS)) }.load(Ordering::Acquire)
     }
 
     fn still_pending(&self) -> bool {
-        self.pending > 0 && self.frame_status(self.last_queued) == libc::TP_STATUS_SEND_REQUEST
+        self.pending > 0 && self.frame_status(self.last_queued_off) == libc::TP_STATUS_SEND_REQUEST
+    }
+
+    /// Moves the head to the next slot: the next one in the block, the first of the
+    /// next block, or back to the first.
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.head += 1;
+        self.head_in_block += 1;
+        if self.head == self.frame_count {
+            self.head = 0;
+            self.head_in_block = 0;
+            self.head_off = 0;
+        } else if self.head_in_block == self.frames_per_block {
+            self.head_in_block = 0;
+            self.head_off =
+                self.head_off - (self.frames_per_block - 1) * TX_FRAME_SIZE + self.block_size;
+        } else {
+            self.head_off += TX_FRAME_SIZE;
+        }
     }
 
     fn kick(&mut self, flags: c_int) -> io::Result<()> {
@@ -212,14 +231,16 @@ fn is_transient(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
-impl TxPort for AfPacketTx {
-    fn send_with(
+impl AfPacketTx {
+    /// [`TxPort::send_slot`]: the slot at the head, offered to `fill`.
+    #[inline(always)]
+    fn offer<F: FnMut(&mut [u8]) -> Option<Range<usize>>>(
         &mut self,
-        fill: &mut dyn FnMut(&mut [u8]) -> Option<Range<usize>>,
+        mut fill: F,
     ) -> io::Result<bool> {
-        let i = self.head;
-        let hdr = self.frame_ptr(i);
-        let st = self.frame_status(i);
+        let off = self.head_off;
+        let hdr = self.frame_ptr(off);
+        let st = self.frame_status(off);
         if st & (libc::TP_STATUS_SEND_REQUEST | libc::TP_STATUS_SENDING) != 0 {
             self.stats.ring_full += 1;
             return Ok(false);
@@ -252,7 +273,7 @@ impl TxPort for AfPacketTx {
                 }
             }
         };
-        let off = (TX_DATA_OFF + range.start) as u16;
+        let data_off = (TX_DATA_OFF + range.start) as u16;
         let len = range.len() as u32;
         // SAFETY: the header fields are inside the frame, which we still own (status not
         // yet published). The status store below, with Release ordering, publishes the
@@ -260,53 +281,57 @@ impl TxPort for AfPacketTx {
         unsafe {
             hdr.add(H2_LEN).cast::<u32>().write_unaligned(len);
             hdr.add(H2_SNAPLEN).cast::<u32>().write_unaligned(len);
-            hdr.add(H2_MAC).cast::<u16>().write_unaligned(off);
-            hdr.add(H2_NET).cast::<u16>().write_unaligned(off);
+            hdr.add(H2_MAC).cast::<u16>().write_unaligned(data_off);
+            hdr.add(H2_NET).cast::<u16>().write_unaligned(data_off);
             status_word(hdr.add(H2_STATUS)).store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
         }
-        self.last_queued = i;
+        self.last_queued_off = off;
         self.pending += 1;
-        self.head = (i + 1) % self.frame_count;
+        self.advance();
         self.stats.frames += 1;
         Ok(true)
     }
+}
 
+impl TxPort for AfPacketTx {
+    fn send_with(
+        &mut self,
+        fill: &mut dyn FnMut(&mut [u8]) -> Option<Range<usize>>,
+    ) -> io::Result<bool> {
+        self.offer(fill)
+    }
+
+    #[inline(always)]
+    fn send_slot<F: FnMut(&mut [u8]) -> Option<Range<usize>>>(
+        &mut self,
+        fill: F,
+    ) -> io::Result<bool> {
+        self.offer(fill)
+    }
+
+    /// One `sendto(MSG_DONTWAIT)` for everything queued. If the kernel stops early (its
+    /// send buffer is full, or the driver dropped a frame) the rest stays queued for the
+    /// next flush: a flush never waits, so a full transmit ring never holds up the
+    /// receive ring that feeds it (the frames that find it full are counted instead).
     fn flush(&mut self) -> io::Result<()> {
         if self.pending == 0 {
             return Ok(());
         }
-        // Fast path: hand everything over without waiting for transmit completions.
-        let mut result = match self.kick(libc::MSG_DONTWAIT) {
+        let result = match self.kick(libc::MSG_DONTWAIT) {
             Err(e) if !is_transient(&e) => Err(e),
             _ => Ok(()),
         };
-        if result.is_ok() && self.still_pending() {
-            // The kernel stopped early (send buffer full, or it dropped a frame). Block
-            // (bounded by SO_SNDTIMEO) until it has taken the rest.
-            self.stats.blocking_kicks += 1;
-            for _ in 0..4 {
-                match self.kick(0) {
-                    Ok(()) => {}
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                if !self.still_pending() {
-                    break;
-                }
-            }
-            if result.is_ok() && self.still_pending() {
-                result = Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "transmit ring not drained within the flush timeout",
-                ));
-            }
-        }
-        if !self.still_pending() {
+        if result.is_err() || !self.still_pending() {
+            // Sent, or the port cannot send (it is down): nothing to come back for. Frames
+            // the kernel did not take go with the next kick that succeeds.
             self.pending = 0;
+        } else {
+            self.stats.partial_kicks += 1;
         }
         result
+    }
+
+    fn backlog(&self) -> bool {
+        self.pending > 0
     }
 }

@@ -57,8 +57,13 @@ struct Cursor {
 /// Ring-kind specific state of an [`AfPacketRx`].
 #[derive(Debug)]
 enum RxState {
-    /// Index of the next slot to read.
-    V2 { head: usize },
+    /// The next slot to read: its index, its offset in the ring and its index in its
+    /// block (kept as they advance, so no slot address needs a division).
+    V2 {
+        head: usize,
+        off: usize,
+        in_block: usize,
+    },
     /// The current block and, once it was found ready, where we are in it.
     V3 {
         block: usize,
@@ -186,7 +191,11 @@ impl AfPacketRx {
                 };
                 sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
                     .map_err(os("set up PACKET_RX_RING (TPACKET_V2)"))?;
-                RxState::V2 { head: 0 }
+                RxState::V2 {
+                    head: 0,
+                    off: 0,
+                    in_block: 0,
+                }
             }
             RxRing::V3 { block_timeout, .. } => {
                 // Whole milliseconds, rounded up (checked to fit by geometry()).
@@ -343,18 +352,24 @@ impl AsFd for AfPacketRx {
     }
 }
 
-impl RxPort for AfPacketRx {
-    fn recv_batch(
+impl AfPacketRx {
+    /// [`RxPort::recv_each`]: the frame loop, with the callback inlined.
+    #[inline(always)]
+    fn recv_frames<F: FnMut(RxFrame<'_>)>(
         &mut self,
         max: usize,
         timeout: Duration,
-        f: &mut dyn FnMut(RxFrame<'_>),
+        f: &mut F,
     ) -> io::Result<usize> {
         let mut n = 0usize;
         let mut started: Option<Instant> = None;
         while n < max {
             let step = match self.state {
-                RxState::V2 { head } => self.step_v2(head, f),
+                RxState::V2 {
+                    head,
+                    off,
+                    in_block,
+                } => self.step_v2(head, off, in_block, f),
                 RxState::V3 { block, cursor } => self.step_v3(block, cursor, f),
             };
             match step {
@@ -373,5 +388,26 @@ impl RxPort for AfPacketRx {
             }
         }
         Ok(n)
+    }
+}
+
+impl RxPort for AfPacketRx {
+    fn recv_batch(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        f: &mut dyn FnMut(RxFrame<'_>),
+    ) -> io::Result<usize> {
+        self.recv_frames(max, timeout, &mut |fr: RxFrame<'_>| f(fr))
+    }
+
+    #[inline(always)]
+    fn recv_each<F: FnMut(RxFrame<'_>)>(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        mut f: F,
+    ) -> io::Result<usize> {
+        self.recv_frames(max, timeout, &mut f)
     }
 }

@@ -6,18 +6,24 @@ use super::*;
 impl AfPacketRx {
     // ---- V2 ---------------------------------------------------------------------------
 
-    /// Start of V2 slot `i`.
-    pub(super) fn slot_ptr(&self, i: usize) -> *mut u8 {
-        let g = &self.geo;
-        debug_assert!(i < g.frame_count());
-        // The slot lies inside its block: (i % fpb + 1) * frame_size <= block_size.
-        self.block_ptr(i / g.frames_per_block)
-            .wrapping_add((i % g.frames_per_block) * g.frame_size)
+    /// Start of the V2 slot at ring offset `off`.
+    pub(super) fn slot_ptr(&self, off: usize) -> *mut u8 {
+        debug_assert!(off + self.geo.frame_size <= self.geo.ring_size());
+        // `off` is a slot start (kept by `step_v2`), so the slot lies inside its block.
+        self.ring.as_ptr().wrapping_add(off)
     }
 
-    /// Passes the frame in the slot at `head` on, if the kernel has filled it.
-    pub(super) fn step_v2(&mut self, head: usize, f: &mut dyn FnMut(RxFrame<'_>)) -> Step {
-        let slot = self.slot_ptr(head);
+    /// Passes the frame in the slot at `head` (ring offset `off`, `in_block`-th of its
+    /// block) on, if the kernel has filled it.
+    #[inline(always)]
+    pub(super) fn step_v2<F: FnMut(RxFrame<'_>)>(
+        &mut self,
+        head: usize,
+        off: usize,
+        in_block: usize,
+        f: &mut F,
+    ) -> Step {
+        let slot = self.slot_ptr(off);
         // SAFETY: slots start at multiples of frame_size (a multiple of 16) inside
         // page-aligned blocks of the live mapping, so tp_status at offset 0 is aligned.
         let status = unsafe { status_word(slot.wrapping_add(H2_STATUS)) };
@@ -102,8 +108,25 @@ impl AfPacketRx {
         };
         // Hand the slot back right away so the kernel can refill it.
         status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
-        self.state = RxState::V2 {
-            head: (head + 1) % self.geo.frame_count(),
+        let g = &self.geo;
+        self.state = if head + 1 == g.frame_count() {
+            RxState::V2 {
+                head: 0,
+                off: 0,
+                in_block: 0,
+            }
+        } else if in_block + 1 == g.frames_per_block {
+            RxState::V2 {
+                head: head + 1,
+                off: off - in_block * g.frame_size + g.block_size,
+                in_block: 0,
+            }
+        } else {
+            RxState::V2 {
+                head: head + 1,
+                off: off + g.frame_size,
+                in_block: in_block + 1,
+            }
         };
         step
     }

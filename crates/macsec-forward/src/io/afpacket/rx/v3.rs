@@ -46,11 +46,11 @@ impl AfPacketRx {
     }
 
     /// Passes the next frame of the current V3 block on, opening or releasing blocks.
-    pub(super) fn step_v3(
+    pub(super) fn step_v3<F: FnMut(RxFrame<'_>)>(
         &mut self,
         block: usize,
         cursor: Option<Cursor>,
-        f: &mut dyn FnMut(RxFrame<'_>),
+        f: &mut F,
     ) -> Step {
         let cur = match cursor {
             Some(c) => c,
