@@ -356,6 +356,10 @@ fn root_metrics_scrape_matches_the_status() {
     std::thread::sleep(Duration::from_millis(300));
     let text = scrape(lab.fwd_ns(Side::A));
     let (_, a) = status_json(&socket(&lab, Side::A));
+    eprintln!(
+        "a scrape of a live pair ({} lines):\n{text}",
+        text.lines().count()
+    );
     check_scrape(&text, &a);
 }
 
