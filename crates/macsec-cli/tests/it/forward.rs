@@ -5,10 +5,10 @@
 //! Each is named `root_*` and fails without root (`macsec_testkit::root`).
 
 use macsec::crypto::CipherSuite;
-use macsec_forward::io::afpacket::{AfPacketRx, AfPacketTx, RxConfig, TxConfig};
+use macsec_forward::io::afpacket::{AfPacketRx, RxConfig};
 use macsec_forward::io::iface::Interface;
 use macsec_forward::io::netns::run_in;
-use macsec_forward::io::{RxPort, TxPort};
+use macsec_forward::io::RxPort;
 use macsec_testkit::lab::{Lab, LabSpec, Launcher, Side, SCI_F1};
 use macsec_testkit::netlab::proc::{self, Signal};
 use macsec_testkit::netlab::{ip, link, netns};
@@ -18,6 +18,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_macsec");
 
@@ -205,26 +207,6 @@ fn whole(f: &macsec_forward::io::RxFrame<'_>) -> Vec<u8> {
         v.splice(12..12, tag);
     }
     v
-}
-
-/// Sends raw frames out of `ifname` in namespace `ns`.
-fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
-    let ifname = ifname.to_string();
-    let mut tx = run_in(ns, move || {
-        let i = Interface::lookup(&ifname).expect("lookup");
-        AfPacketTx::open(&i, &TxConfig::default()).expect("inject socket")
-    })
-    .expect("setns");
-    for f in frames {
-        let ok = tx
-            .send_with(&mut |slot| {
-                slot[..f.len()].copy_from_slice(f);
-                Some(0..f.len())
-            })
-            .expect("send");
-        assert!(ok);
-    }
-    tx.flush().expect("flush");
 }
 
 /// A UDP socket in `ns` bound to `ip:port`.

@@ -9,10 +9,7 @@
 
 use macsec::crypto::{CipherSuite, SecretKey};
 use macsec::mka::ActivationKey;
-use macsec_forward::io::afpacket::{AfPacketTx, TxConfig};
-use macsec_forward::io::iface::Interface;
 use macsec_forward::io::netns::run_in;
-use macsec_forward::io::TxPort;
 use macsec_testkit::lab::{Lab, LabSpec, Side, SCI_F1, SCI_F2};
 use macsec_testkit::netlab::ping::{PingOpts, PingReport, Pinger};
 use macsec_testkit::netlab::proc::Signal;
@@ -20,10 +17,11 @@ use macsec_testkit::root::require as require_root;
 use serde_json::Value;
 use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_macsec");
 static SUBNET: AtomicU16 = AtomicU16::new(240);
@@ -177,36 +175,6 @@ fn chain_spec(tag: &str, sections: [String; 2], clock: Option<(i64, f64)>) -> La
 }
 
 // ---------------------------------------------------------------- status and counters
-
-/// The control socket of `side`: the default, `<run_dir>/<config stem>.sock`.
-fn socket(lab: &Lab, side: Side) -> PathBuf {
-    let stem = lab.config_path(side);
-    let stem = stem.file_stem().unwrap().to_str().unwrap();
-    lab.dir.join("run").join(format!("{stem}.sock"))
-}
-
-fn status(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("status")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-/// `macsec status --socket S --json`: (exit code, this forwarder's document).
-fn status_json(sock: &Path) -> (Option<i32>, Value) {
-    let o = status(&["--socket", sock.to_str().unwrap(), "--json"]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v:#}");
-    (o.status.code(), v[0].clone())
-}
 
 fn doc(sock: &Path) -> Value {
     status_json(sock).1
@@ -897,26 +865,6 @@ fn untagged_udp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<
     f.extend_from_slice(&[0, 0]);
     f.extend_from_slice(payload);
     f
-}
-
-/// Sends raw frames out of `ifname` in namespace `ns`.
-fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
-    let ifname = ifname.to_string();
-    let mut tx = run_in(ns, move || {
-        let i = Interface::lookup(&ifname).expect("lookup");
-        AfPacketTx::open(&i, &TxConfig::default()).expect("inject socket")
-    })
-    .expect("setns");
-    for f in frames {
-        let ok = tx
-            .send_with(&mut |slot| {
-                slot[..f.len()].copy_from_slice(f);
-                Some(0..f.len())
-            })
-            .expect("send");
-        assert!(ok);
-    }
-    tx.flush().expect("flush");
 }
 
 /// Issue 15: policies against a peer that never joins a CA (its CAK is wrong). With

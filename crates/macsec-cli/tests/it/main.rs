@@ -2,6 +2,7 @@
 //! per area.
 
 mod cli;
+mod common;
 mod forward;
 mod forward_mem;
 mod hardening;

@@ -12,10 +12,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_macsec");
 const METRICS_PORT: u16 = 9876;
@@ -41,37 +43,6 @@ fn live_pair(tag: &str) -> Lab {
     lab.wait_secured(Side::A, secs(15)).unwrap();
     lab.wait_secured(Side::B, secs(15)).unwrap();
     lab
-}
-
-/// The control socket of `side`: the default, `<run_dir>/<config stem>.sock`.
-fn socket(lab: &Lab, side: Side) -> PathBuf {
-    let stem = lab.config_path(side);
-    let stem = stem.file_stem().unwrap().to_str().unwrap();
-    lab.dir.join("run").join(format!("{stem}.sock"))
-}
-
-fn status(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("status")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn status_json(sock: &Path) -> (Option<i32>, Value) {
-    let o = status(&["--socket", sock.to_str().unwrap(), "--json"]);
-    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    // Always an array, one element per forwarder asked.
-    let v: Value = v;
-    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v:#}");
-    (o.status.code(), v[0].clone())
 }
 
 /// One command on a control socket: a JSON line in, a JSON line out.
