@@ -70,7 +70,28 @@ fn running(ns: &str, dev: &str) {
 
 /// Starts this binary as a helper (`NETLAB_HELPER=role`), optionally inside `ns`.
 fn helper_cmd(role: &str) -> Command {
-    let mut c = Command::new(std::env::current_exe().unwrap());
+    helper_cmd_of(&std::env::current_exe().unwrap(), role)
+}
+
+/// This test binary in a new directory `dir` (mode 0755) that every user can enter: a
+/// hard link where the file system allows it (no copy of a large binary racing the
+/// timing of other tests), else a copy.
+fn executable_by_anyone(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let me = std::env::current_exe().unwrap();
+    let exe = dir.join("helper");
+    if std::fs::hard_link(&me, &exe).is_err() {
+        std::fs::copy(&me, &exe).unwrap();
+    }
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    exe
+}
+
+/// [`helper_cmd`] running `exe`, a copy of this binary.
+fn helper_cmd_of(exe: &std::path::Path, role: &str) -> Command {
+    let mut c = Command::new(exe);
     c.args([
         "--exact",
         "helper_entry_point_not_a_test",
@@ -122,8 +143,10 @@ fn helper_entry_point_not_a_test() {
             std::process::exit(7);
         }
         "privs" => {
+            // A copy of this binary that `nobody` can run (made by the test).
+            let exe = std::path::PathBuf::from(std::env::var_os("NETLAB_HELPER_EXE").unwrap());
             let mut child = privs::spawn_unprivileged(
-                &mut helper_cmd("unprivileged"),
+                &mut helper_cmd_of(&exe, "unprivileged"),
                 privs::NOBODY,
                 privs::NOBODY,
                 &[
@@ -639,10 +662,17 @@ fn signals_and_bounded_waits() {
 fn root_unprivileged_child_keeps_net_raw_and_net_admin_only() {
     require_root();
     let ns = Ns::new("priv");
+    // The helper runs a copy of this binary as `nobody`: the build directory may sit
+    // under one that only root can enter (a clone in /root or in a `mktemp -d`).
+    let dir = std::env::temp_dir().join(format!("netlab-privs-{}", std::process::id()));
+    let exe = executable_by_anyone(&dir);
     let mut cmd = helper_cmd("privs");
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env("NETLAB_HELPER_EXE", &exe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = netns::spawn_in(&ns, &mut cmd).unwrap();
     let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

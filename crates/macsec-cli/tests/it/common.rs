@@ -63,3 +63,22 @@ pub(crate) fn inject(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
     }
     tx.flush().expect("flush");
 }
+
+/// The `macsec` binary in `dir` (a hard link or a copy, mode 0755), for a test
+/// that runs it as another user: the build directory may sit under a directory that
+/// only root can enter (a clone in `/root` or in a `mktemp -d` directory), as an
+/// installed binary would not.
+pub(crate) fn bin_for_other_users(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let to = dir.join("macsec");
+    // A hard link where the file system allows it (instant), else a copy; renamed into
+    // place, as a copy that another process runs cannot be written to.
+    let tmp = dir.join(format!(".macsec.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(BIN, &tmp).is_err() {
+        std::fs::copy(BIN, &tmp).expect("copy the macsec binary");
+    }
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, &to).expect("rename the copy of the macsec binary");
+    to
+}

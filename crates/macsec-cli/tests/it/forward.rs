@@ -980,9 +980,11 @@ fn helper_entry_point_not_a_test() {
         .iter()
         .map(|c| c.parse().unwrap())
         .collect();
+    // Root's own copy, as an installed binary would be (after the chown above).
+    let bin = bin_for_other_users(dir);
     privs::drop_privileges(nobody, nobody, &keep).unwrap();
-    let e = std::process::Command::new(BIN).args(&args).exec();
-    panic!("exec {BIN}: {e}");
+    let e = std::process::Command::new(&bin).args(&args).exec();
+    panic!("exec {}: {e}", bin.display());
 }
 
 /// What `examples/macsec-forward@.service` runs: the forwarder as an ordinary user
@@ -1030,7 +1032,8 @@ fn root_forward_runs_unprivileged_with_net_raw_and_net_admin_only() {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
             assert!(
-                String::from_utf8_lossy(&cmdline).starts_with(&format!("{BIN}\0forward\0")),
+                String::from_utf8_lossy(&cmdline)
+                    .starts_with(&format!("{}\0forward\0", lab.dir.join("macsec").display())),
                 "{tag}: pid {pid} is the forwarder"
             );
             let field = |k: &str| proc::status_field(&status, k);

@@ -1049,8 +1049,13 @@ fn an_output_directory_that_is_not_writable_is_named() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
     // Root writes anywhere: run the tool as nobody then.
     let root = std::fs::metadata(&d.0).unwrap().uid() == 0;
+    let bin = if root {
+        crate::common::bin_for_other_users(&d.0)
+    } else {
+        BIN.into()
+    };
     for out in ["out.pcap", "new.pcap"] {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(&bin);
         cmd.args([
             "pcap",
             "encrypt",
