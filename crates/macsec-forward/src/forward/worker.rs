@@ -6,13 +6,13 @@
 
 use super::pump::{ProtectPump, PumpCounters, ValidatePump};
 use crate::io::afpacket::{AfPacketRx, AfPacketTx};
-use crate::io::{wait_readable, Waker, POLLERR};
+use crate::io::{wait_readable_raw, Waker, POLLERR};
 use crate::monitor::select::Path;
 use crossbeam::channel::{self, Receiver, Sender};
 use macsec::crypto::{CipherSuite, SecretKey};
 use macsec::secy::{Protection, RxStats, TxEvent, TxStats, ValidateFrames, XpnParams};
 use macsec::wire::Sci;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -594,6 +594,8 @@ fn run(
     up: Sender<Up>,
 ) -> Vec<Part> {
     let mut last_housekeeping = Instant::now();
+    // The fds to wait on, rebuilt before each wait in a buffer kept across waits.
+    let mut fds: Vec<RawFd> = Vec::with_capacity(72);
     'outer: loop {
         let mut busy = 0;
         if let Some(p) = protect.as_mut().filter(|p| !p.plain_gone) {
@@ -695,21 +697,19 @@ fn run(
                 || validate.as_ref().is_some_and(|v| v.pump.backlog());
             let timeout = if backlog { BACKLOG_RETRY } else { IDLE };
             let mut revents = [0i16; 72];
-            {
-                let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(8);
-                fds.push(waker.as_fd());
-                // A gone port stays in the set (its index in `revents` matters): once its
-                // error is taken it reports nothing more.
-                if let Some(p) = protect.as_ref() {
-                    fds.push(p.pump.rx().as_fd());
-                }
-                if let Some(v) = validate.as_ref() {
-                    fds.extend(v.pump.links().iter().map(|l| l.port().as_fd()));
-                }
-                if let Err(e) = wait_readable(&fds, timeout, &mut revents) {
-                    let _ = up.send(Up::Failed("poll", e.to_string()));
-                    break;
-                }
+            fds.clear();
+            fds.push(waker.as_fd().as_raw_fd());
+            // A gone port stays in the set (its index in `revents` matters): once its
+            // error is taken it reports nothing more.
+            if let Some(p) = protect.as_ref() {
+                fds.push(p.pump.rx().as_fd().as_raw_fd());
+            }
+            if let Some(v) = validate.as_ref() {
+                fds.extend(v.pump.links().iter().map(|l| l.port().as_fd().as_raw_fd()));
+            }
+            if let Err(e) = wait_readable_raw(&fds, timeout, &mut revents) {
+                let _ = up.send(Up::Failed("poll", e.to_string()));
+                break;
             }
             // A port with a pending error (it went down) would wake every poll until
             // the error is taken.

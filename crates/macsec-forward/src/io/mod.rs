@@ -299,6 +299,17 @@ pub fn wait_readable(
     sys::poll_readable(fds, timeout, revents)
 }
 
+/// [`wait_readable`] on raw fds, for a caller that keeps its list in a buffer it reuses
+/// (no allocation per wait). The fds must stay open for the call; one that is not open
+/// reports `POLLNVAL` in `revents`.
+pub fn wait_readable_raw(
+    fds: &[std::os::fd::RawFd],
+    timeout: Duration,
+    revents: &mut [i16],
+) -> std::io::Result<()> {
+    sys::poll_readable_raw(fds, timeout, revents)
+}
+
 /// `POLLERR`: the fd has a pending socket error.
 pub const POLLERR: i16 = libc::POLLERR;
 

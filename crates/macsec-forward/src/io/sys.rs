@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -213,7 +213,23 @@ pub(crate) fn poll_readable(
     timeout: Duration,
     revents: &mut [i16],
 ) -> io::Result<()> {
-    const MAX: usize = 70;
+    let mut raw = [-1; POLL_MAX];
+    for (r, fd) in raw.iter_mut().zip(fds) {
+        *r = fd.as_raw_fd();
+    }
+    poll_readable_raw(&raw[..fds.len().min(POLL_MAX)], timeout, revents)
+}
+
+/// The most fds [`poll_readable`] and [`poll_readable_raw`] look at.
+pub(crate) const POLL_MAX: usize = 70;
+
+/// [`poll_readable`] on raw fds (an fd that is not open reports `POLLNVAL`).
+pub(crate) fn poll_readable_raw(
+    fds: &[RawFd],
+    timeout: Duration,
+    revents: &mut [i16],
+) -> io::Result<()> {
+    const MAX: usize = POLL_MAX;
     let mut pfds = [libc::pollfd {
         fd: -1,
         events: 0,
@@ -221,7 +237,7 @@ pub(crate) fn poll_readable(
     }; MAX];
     let n = fds.len().min(MAX);
     for (p, fd) in pfds.iter_mut().zip(fds) {
-        p.fd = fd.as_raw_fd();
+        p.fd = *fd;
         p.events = libc::POLLIN;
     }
     let ms = c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
