@@ -58,16 +58,27 @@ fn print_counters(name: &str, v: &Value) {
             );
         }
     }
-    let c = &v["counters"];
-    let tx = &c["tx_sc"];
-    let rx = &c["rx_sc"][0];
-    let sy = &c["secy"];
+    // Frame counts summed over every link's transmit SC and every receive SC (the top
+    // level's `tx_sc` is the first link's alone).
+    let scs: Vec<&Value> = if links.is_empty() {
+        vec![&v["counters"]]
+    } else {
+        links.iter().map(|l| &l["counters"]).collect()
+    };
+    let tx = |key: &str| -> u64 { scs.iter().map(|c| counter(&c["tx_sc"], &[key])).sum() };
+    let rx = |key: &str| -> u64 {
+        scs.iter()
+            .flat_map(|c| c["rx_sc"].as_array().map(Vec::as_slice).unwrap_or_default())
+            .map(|sc| counter(sc, &[key]))
+            .sum()
+    };
+    let sy = &v["counters"]["secy"];
     println!("  {name}: sent {} protected frames ({} encrypted, {} integrity-only), {} octets of user data",
-        counter(tx, &["OutPktsEncrypted"]) + counter(tx, &["OutPktsProtected"]),
-        counter(tx, &["OutPktsEncrypted"]), counter(tx, &["OutPktsProtected"]),
+        tx("OutPktsEncrypted") + tx("OutPktsProtected"),
+        tx("OutPktsEncrypted"), tx("OutPktsProtected"),
         counter(sy, &["OutOctetsEncrypted"]) + counter(sy, &["OutOctetsProtected"]));
     println!("  {name}: received InPktsOK {}  InPktsNotValid {}  InPktsLate {}  InPktsNoTag {}  InPktsBadTag {}  InPktsNoSAError {}",
-        counter(rx, &["InPktsOK"]), counter(rx, &["InPktsNotValid"]), counter(rx, &["InPktsLate"]),
+        rx("InPktsOK"), rx("InPktsNotValid"), rx("InPktsLate"),
         counter(sy, &["InPktsNoTag"]), counter(sy, &["InPktsBadTag"]), counter(sy, &["InPktsNoSAError"]));
     let p = &v["pumps"]["plain_to_secure"];
     println!(
