@@ -661,3 +661,19 @@ fn generate_mka(g: &mut Gen) {
     padded.extend_from_slice(&[0; 20]);
     g.add("mkpdu_decode", "padded", padded);
 }
+
+#[cfg(feature = "pcap")]
+#[test]
+fn pcap_read_corpus() {
+    let written = replay("pcap_read", fuzzing::pcap_read);
+    let reaching = written.iter().filter(|&&n| n > 0).count();
+    eprintln!(
+        "pcap_read: {reaching} of {} seeds had frames written",
+        written.len()
+    );
+    // Seeds that only ever fail the file header would leave the frame path unfuzzed.
+    assert!(
+        reaching >= 5,
+        "only {reaching} seeds reached the frame path"
+    );
+}
