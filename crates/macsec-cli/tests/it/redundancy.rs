@@ -429,4 +429,21 @@ fn root_demo_with_two_links_shows_a_failover() {
     assert!(line.contains("[ ok ]") && line.contains("outage"), "{line}");
     assert!(text.contains("F1 link l1 (up, active)"), "{text}");
     assert!(text.contains("All checks passed."), "{text}");
+    // The totals are every link's: l1 carried the traffic after the failover.
+    let sent = |prefix: &str| -> Vec<u64> {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(prefix))
+            .filter_map(|l| l.split("sent ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    for f in ["F1", "F2"] {
+        let per_link = sent(&format!("{f} link "));
+        let total = sent(&format!("{f}: sent "));
+        assert_eq!(per_link.len(), 2, "{text}");
+        assert!(
+            per_link[1] > 0,
+            "{f}: nothing sent on l1 after the failover:\n{text}"
+        );
+        assert_eq!(total, [per_link.iter().sum::<u64>()], "{f} totals:\n{text}");
+    }
 }
