@@ -39,6 +39,22 @@ fn counter(v: &Value, path: &[&str]) -> u64 {
     x.as_u64().unwrap_or(0)
 }
 
+/// A transmit SC counter of one SecY's counters (`{"tx_sc": {..}, "rx_sc": [..]}`).
+fn tx_count(c: &Value, key: &str) -> u64 {
+    counter(&c["tx_sc"], &[key])
+}
+
+/// A receive SC counter of one SecY's counters, summed over its receive SCs.
+fn rx_count(c: &Value, key: &str) -> u64 {
+    c["rx_sc"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|sc| counter(sc, &[key]))
+        .sum()
+}
+
 fn print_counters(name: &str, v: &Value) {
     let links = v["links"].as_array().map(Vec::as_slice).unwrap_or_default();
     if links.len() > 1 {
@@ -49,10 +65,10 @@ fn print_counters(name: &str, v: &Value) {
                 l["name"].as_str().unwrap_or("?"),
                 l["state"].as_str().unwrap_or("?"),
                 l["role"].as_str().unwrap_or("?"),
-                counter(&c["tx_sc"], &["OutPktsEncrypted"]) + counter(&c["tx_sc"], &["OutPktsProtected"]),
-                counter(&c["rx_sc"][0], &["InPktsOK"]),
-                counter(&c["rx_sc"][0], &["InPktsNotValid"]),
-                counter(&c["rx_sc"][0], &["InPktsLate"]),
+                tx_count(c, "OutPktsEncrypted") + tx_count(c, "OutPktsProtected"),
+                rx_count(c, "InPktsOK"),
+                rx_count(c, "InPktsNotValid"),
+                rx_count(c, "InPktsLate"),
                 counter(l, &["probes", "sent"]),
                 counter(l, &["probes", "received"]),
             );
@@ -65,13 +81,8 @@ fn print_counters(name: &str, v: &Value) {
     } else {
         links.iter().map(|l| &l["counters"]).collect()
     };
-    let tx = |key: &str| -> u64 { scs.iter().map(|c| counter(&c["tx_sc"], &[key])).sum() };
-    let rx = |key: &str| -> u64 {
-        scs.iter()
-            .flat_map(|c| c["rx_sc"].as_array().map(Vec::as_slice).unwrap_or_default())
-            .map(|sc| counter(sc, &[key]))
-            .sum()
-    };
+    let tx = |key: &str| -> u64 { scs.iter().map(|c| tx_count(c, key)).sum() };
+    let rx = |key: &str| -> u64 { scs.iter().map(|c| rx_count(c, key)).sum() };
     let sy = &v["counters"]["secy"];
     println!("  {name}: sent {} protected frames ({} encrypted, {} integrity-only), {} octets of user data",
         tx("OutPktsEncrypted") + tx("OutPktsProtected"),

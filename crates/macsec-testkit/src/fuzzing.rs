@@ -1398,17 +1398,17 @@ pub fn pcap_read(data: &[u8]) -> u64 {
     let input = dir.join("in.pcap");
     let output = dir.join("out.pcap");
     std::fs::write(&input, data).expect("write the input");
-    let key = SecretKey::from_hex("AD7A2BD03EAC835A6F620FDCB506B345").expect("key");
+    let key = &seal_keys().0;
     let sci = Sci::from_u64(0x0200_0000_0001_0001);
     let mut written = 0;
     let mut tx = SecY::new(SecYConfig::new(sci)).expect("SecY");
-    tx.tx.install_sa(0, &key, 1, None).expect("SA");
+    tx.tx.install_sa(0, key, 1, None).expect("SA");
     if let Ok(t) = run(&mut tx, Direction::Encrypt, &input, &output) {
         written += t.written;
     }
     let mut rx = SecY::new(SecYConfig::new(Sci::from_u64(0x0200_0000_0002_0001))).expect("SecY");
     rx.rx.add_sc(sci).expect("SC");
-    rx.rx.install_sa(sci, 0, &key, 1, None).expect("SA");
+    rx.rx.install_sa(sci, 0, key, 1, None).expect("SA");
     if let Ok(t) = run(&mut rx, Direction::Decrypt, &input, &output) {
         written += t.written;
     }
