@@ -94,6 +94,8 @@ enum Kind {
         cipher: CipherSuite,
         encrypt: bool,
         threads: Option<&'static str>,
+        /// protect = false, validate = "disabled": the packet I/O without the cipher.
+        unprotected: bool,
     },
     WireGuard,
     OpenVpn,
@@ -450,18 +452,27 @@ fn lab_path(lab: Lab) -> Path2 {
 fn build(v: &Variant, tag: &str, mtu: u32, subnet: u8) -> Res<Path2> {
     match &v.kind {
         Kind::Bridges | Kind::Pair { .. } => {
-            let (bin, cipher, encrypt, threads, middle) = match &v.kind {
+            let (bin, cipher, encrypt, threads, unprotected, middle) = match &v.kind {
                 Kind::Pair {
                     bin,
                     cipher,
                     encrypt,
                     threads,
-                } => (bin.clone(), *cipher, *encrypt, *threads, Middle::Forwarders),
+                    unprotected,
+                } => (
+                    bin.clone(),
+                    *cipher,
+                    *encrypt,
+                    *threads,
+                    *unprotected,
+                    Middle::Forwarders,
+                ),
                 _ => (
                     PathBuf::new(),
                     CipherSuite::GcmAes128,
                     true,
                     None,
+                    false,
                     Middle::Bridges,
                 ),
             };
@@ -475,6 +486,7 @@ fn build(v: &Variant, tag: &str, mtu: u32, subnet: u8) -> Res<Path2> {
                 middle,
                 subnet,
                 forward_extra: threads.map_or(String::new(), |t| format!("threads = \"{t}\"\n")),
+                unprotected,
                 ..LabSpec::default()
             };
             Lab::start(spec, &bin).map(lab_path).map_err(e("lab"))
@@ -605,6 +617,7 @@ fn main() {
             cipher,
             encrypt,
             threads,
+            unprotected: false,
         },
         reference,
     };
@@ -663,6 +676,20 @@ fn main() {
         None,
         false,
     ));
+    // The same pair with protectFrames off and validateFrames Disabled: the rings, the
+    // copies, the checksum completion and the wake-ups without the cipher, i.e. the most
+    // this packet I/O can carry on this machine whatever the cipher costs.
+    variants.push(Variant {
+        name: "pair unprotected (no cipher: packet I/O alone)".into(),
+        kind: Kind::Pair {
+            bin: bin.clone(),
+            cipher: CipherSuite::GcmAes128,
+            encrypt: true,
+            threads: None,
+            unprotected: true,
+        },
+        reference: false,
+    });
     // MACSEC_BIN_ALT: a third build (say, this one with a fix from elsewhere), GCM-AES-128
     // in both thread modes, labelled MACSEC_BIN_ALT_LABEL.
     if let Ok(alt) = std::env::var("MACSEC_BIN_ALT") {

@@ -109,6 +109,11 @@ pub struct LabSpec {
     /// the lab started its first forwarder) × scale, the same at both ends whenever each
     /// was (re)started. See [`Lab::keychain_now`].
     pub keychain_clock: Option<(f64, f64)>,
+    /// Both forwarders with protectFrames off and validateFrames Disabled (802.1AE
+    /// 10.5, 10.6): frames cross the secure link as they are, through the same rings,
+    /// copies and checksum completion but no cipher. Benchmarks use it to measure what
+    /// the packet I/O alone costs.
+    pub unprotected: bool,
 }
 
 /// The test-only clock of the forwarder's key chain: `"<origin unix seconds>:<scale>"`
@@ -163,6 +168,7 @@ impl Default for LabSpec {
             key_files: Vec::new(),
             forwarder_env: Vec::new(),
             keychain_clock: None,
+            unprotected: false,
         }
     }
 }
@@ -393,11 +399,16 @@ impl Lab {
                 )
             };
             let cfg = format!(
-                "# lab forwarder {side:?}\n{ports}\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\nvalidate = \"strict\"\nreplay_protect = true\nreplay_window = {}\n{sci_line}\n{keys}\n{}\n[forward]\nstate_file = \"{}\"\nrun_dir = \"{}\"\n{}",
+                "# lab forwarder {side:?}\n{ports}\n[secy]\ncipher = \"{}\"\nencrypt = {}\nconfidentiality_offset = {}\nsend_sci = {}\n{}replay_protect = true\nreplay_window = {}\n{sci_line}\n{keys}\n{}\n[forward]\nstate_file = \"{}\"\nrun_dir = \"{}\"\n{}",
                 self.spec.cipher.name(),
                 self.spec.encrypt,
                 if self.spec.encrypt { self.spec.offset } else { 0 },
                 self.spec.send_sci,
+                if self.spec.unprotected {
+                    "protect = false\nvalidate = \"disabled\"\n"
+                } else {
+                    "validate = \"strict\"\n"
+                },
                 self.spec.replay_window,
                 self.spec.extra,
                 self.dir.join(format!("{side:?}.pn")).display(),
