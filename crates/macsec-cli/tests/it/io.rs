@@ -266,6 +266,84 @@ fn jumbo_frames_arrive_intact(ring: RxRing) {
     assert_eq!(tx.stats().rejected, 1);
 }
 
+/// The transmit ring with and without `TxConfig::linear` (a `virtio_net_hdr` in front of
+/// each frame that makes the kernel copy it whole into the buffer's linear part): the
+/// same octets arrive either way, for frames written anywhere in the slot, including at
+/// its very start, where the header has no room until the frame is moved.
+#[test]
+fn root_afpacket_tx_linear_and_paged_frames_arrive_the_same() {
+    require_root();
+    let (ns, a, b) = veth_ns("linear", 1500);
+    ns.run(|| {
+        for n in [&a, &b] {
+            let mut i = Interface::lookup(n).unwrap();
+            i.set_mtu(9216).unwrap();
+            // The forwarder picks the linear copy for veths (and taps), by driver name.
+            assert_eq!(i.driver().as_deref(), Some("veth"));
+            assert!(i.loops_back_into_the_stack());
+        }
+        let lo = Interface::lookup("lo").unwrap();
+        assert!(!lo.loops_back_into_the_stack(), "lo: {:?}", lo.driver());
+    });
+    for linear in [false, true] {
+        let cfg = TxConfig {
+            linear,
+            ..TxConfig::default()
+        };
+        let (mut tx, mut rx) = open_pair(&ns, &a, &b, cfg, RxRing::v2());
+        let magic = 0x4C49_4E00 | linear as u32;
+        let mut frames = Vec::new();
+        for (i, &(n, at)) in [
+            (60usize, 0usize),
+            (60, 4),
+            (1514, 0),
+            (1514, TX_HEADROOM),
+            (9014, 9),
+            (9230, 0),
+            (9230, 10),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let f = test_frame(magic, i as u32, n);
+            let sent = tx
+                .send_with(&mut |slot| {
+                    slot[at..at + f.len()].copy_from_slice(&f);
+                    Some(at..at + f.len())
+                })
+                .expect("send_with");
+            assert!(sent, "a free slot");
+            frames.push(f);
+        }
+        tx.flush().expect("flush");
+        let got = collect(
+            &mut rx,
+            frames.len(),
+            Duration::from_secs(5),
+            &magic_is(magic),
+        );
+        let seen: Vec<_> = got
+            .iter()
+            .map(|g| (g.data.len(), parse_test_frame(&g.data)))
+            .collect();
+        assert_eq!(
+            got.len(),
+            frames.len(),
+            "linear = {linear}: every frame arrives: {seen:?} {:?}",
+            tx.stats()
+        );
+        for (g, f) in got.iter().zip(&frames) {
+            assert!(
+                g.data == *f,
+                "linear = {linear}: the frame of {} octets arrives as sent",
+                f.len()
+            );
+        }
+        assert_eq!(tx.stats().frames, frames.len() as u64);
+        assert_eq!(tx.stats().rejected, 0);
+    }
+}
+
 both_rings!(
     batch_of_1000_arrives_complete_and_in_order:
     root_afpacket_v2_batch_of_1000_arrives_complete_and_in_order,

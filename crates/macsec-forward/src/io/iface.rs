@@ -88,6 +88,23 @@ impl Interface {
         })
     }
 
+    /// The interface's driver as ethtool names it (`veth`, `tun`, `ixgbe`, ...); `None`
+    /// when the driver does not say.
+    pub fn driver(&self) -> Option<String> {
+        let sock = sys::ioctl_socket().ok()?;
+        sys::ethtool_driver(sock.as_fd(), &self.name)
+            .ok()
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Whether frames sent on this interface come straight back into a local network
+    /// stack (a veth's peer, a tap device's reader) rather than going out through a NIC:
+    /// the kernel then copies the transmit ring's pages again anyway, so one straight
+    /// copy is cheaper than zero-copy (see [`super::afpacket::TxConfig::linear`]).
+    pub fn loops_back_into_the_stack(&self) -> bool {
+        matches!(self.driver().as_deref(), Some("veth" | "tun"))
+    }
+
     /// Re-reads MTU and flags.
     pub fn refresh(&mut self) -> Result<(), SetupError> {
         let name = self.name.as_str();

@@ -555,6 +555,7 @@ pub(crate) fn if_set_mtu(fd: BorrowedFd<'_>, name: &str, mtu: u32) -> io::Result
 
 // ---- ethtool (SIOCETHTOOL) ----------------------------------------------------------
 
+const ETHTOOL_GDRVINFO: u32 = 0x03;
 const ETHTOOL_GSTRINGS: u32 = 0x1b;
 const ETHTOOL_GSSET_INFO: u32 = 0x37;
 const ETHTOOL_GFEATURES: u32 = 0x3a;
@@ -574,7 +575,8 @@ fn ethtool(fd: BorrowedFd<'_>, name: &str, buf: &mut [u32]) -> io::Result<c_int>
     // SAFETY: ifr_data points at `buf`, which lives across the call. Each caller below
     // sizes `buf` for the command: GSSET_INFO writes a 16-byte header plus one u32 per
     // requested set (we request one); GFEATURES writes at most `size` blocks (we pass
-    // the buffer's capacity); SFEATURES writes only its 8-byte header; GSTRINGS writes
+    // the buffer's capacity); SFEATURES writes only its 8-byte header; GDRVINFO writes a
+    // 196-byte struct ethtool_drvinfo (its caller passes 256 bytes); GSTRINGS writes
     // count*32 bytes where count is the feature-set size, a constant of the running
     // kernel that we read with GSSET_INFO just before and sized `buf` for.
     unsafe {
@@ -584,6 +586,20 @@ fn ethtool(fd: BorrowedFd<'_>, name: &str, buf: &mut [u32]) -> io::Result<c_int>
             &mut ifr,
         ))
     }
+}
+
+/// The name of the interface's driver (`ETHTOOL_GDRVINFO`, what `ethtool -i` shows as
+/// `driver`), e.g. `veth`, `tun`, `ixgbe`.
+pub(crate) fn ethtool_driver(fd: BorrowedFd<'_>, name: &str) -> io::Result<String> {
+    // struct ethtool_drvinfo { u32 cmd; char driver[32]; char version[32];
+    // char fw_version[32]; char bus_info[32]; char erom_version[32]; char reserved2[12];
+    // u32 n_priv_flags, n_stats, testinfo_len, eedump_len, regdump_len; }: 196 octets.
+    let mut info = [0u32; 64];
+    info[0] = ETHTOOL_GDRVINFO;
+    ethtool(fd, name, &mut info)?;
+    let bytes: Vec<u8> = info[1..9].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
 }
 
 /// Reads the names of the kernel's netdev features (`ETH_SS_FEATURES` string set), in

@@ -624,7 +624,7 @@ impl Control {
 
     /// Opens one port again if its interface exists. Returns whether it did.
     fn reopen(&mut self, link: Option<usize>) -> Result<bool, String> {
-        use crate::io::afpacket::{AfPacketRx, AfPacketTx, TxConfig};
+        use crate::io::afpacket::{AfPacketRx, AfPacketTx};
         use crate::io::iface::Interface;
         let (name, role) = self.port_name(link);
         let Ok(mut i) = Interface::lookup(&name) else {
@@ -633,10 +633,6 @@ impl Control {
         let e = |e: &dyn std::fmt::Display| format!("{role} port {name}: {e}");
         super::startup::fix_port(&mut i, role).map_err(|x| e(&x))?;
         let plain = Interface::lookup(&self.s.plain).map_err(|x| e(&x))?;
-        let tx_cfg = TxConfig {
-            qdisc_bypass: self.s.fwd.qdisc_bypass,
-            ..TxConfig::default()
-        };
         let rx = match link {
             None => AfPacketRx::open(&i, &super::startup::rx_config(i.mtu, true)),
             Some(_) => {
@@ -645,7 +641,8 @@ impl Control {
             }
         }
         .map_err(|x| e(&x))?;
-        let tx = AfPacketTx::open(&i, &tx_cfg).map_err(|x| e(&x))?;
+        let tx = AfPacketTx::open(&i, &super::startup::tx_config(&i, self.s.fwd.qdisc_bypass))
+            .map_err(|x| e(&x))?;
         if let Some(k) = link {
             if let (Some(l), Some((ethertype, vlan, dest))) =
                 (self.s.links.get_mut(k), self.s.kay_sock)

@@ -52,6 +52,17 @@ pub(super) fn rx_config(mtu: u32, vnet_hdr: bool) -> RxConfig {
     }
 }
 
+/// The transmit ring of a port: zero-copy towards a NIC, a linear copy towards a veth or
+/// a tap device, where the kernel would copy the ring's pages again anyway
+/// ([`TxConfig::linear`]).
+pub(super) fn tx_config(i: &Interface, qdisc_bypass: bool) -> TxConfig {
+    TxConfig {
+        qdisc_bypass,
+        linear: i.loops_back_into_the_stack(),
+        ..TxConfig::default()
+    }
+}
+
 /// A configuration the forwarder can run.
 pub(super) struct Plan {
     plain: String,
@@ -519,12 +530,8 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
     }
 
     let cipher = settings.cfg.cipher;
-    let tx_cfg = TxConfig {
-        qdisc_bypass: fwd.qdisc_bypass,
-        ..TxConfig::default()
-    };
     let plain_rx = AfPacketRx::open(&plain, &rx_config(plain.mtu, true))?;
-    let plain_tx = AfPacketTx::open(&plain, &tx_cfg)?;
+    let plain_tx = AfPacketTx::open(&plain, &tx_config(&plain, fwd.qdisc_bypass))?;
     let vlan = settings.cfg.vlan_in_clear as usize;
     let eapol_type = mka
         .as_ref()
@@ -631,7 +638,7 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
             }
         };
         let secure_rx = AfPacketRx::open(secure, &rx_config(secure.mtu, false))?;
-        let secure_tx = AfPacketTx::open(secure, &tx_cfg)?;
+        let secure_tx = AfPacketTx::open(secure, &tx_config(secure, fwd.qdisc_bypass))?;
         let (tx_half, rx_half) = secy.split();
         let mac = secure.mac.unwrap_or_default();
         protect.add_link(secure_tx, tx_half, mac);
@@ -666,6 +673,18 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
 
     let key_source = if mka.is_some() { "mka" } else { "static" };
     let secure_names: Vec<&str> = secures.iter().map(|s| s.name.as_str()).collect();
+    // How each port's transmit ring hands frames to the kernel (see tx_config).
+    let transmit: Vec<String> = std::iter::once(&plain)
+        .chain(secures.iter())
+        .map(|i| {
+            let how = if i.loops_back_into_the_stack() {
+                "copied (veth/tap)"
+            } else {
+                "zero-copy"
+            };
+            format!("{} {how}", i.name)
+        })
+        .collect();
     tracing::info!(
         plain = %plain.name, plain_mtu = plain.mtu,
         secure = %secure_names.join(","),
@@ -674,7 +693,7 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
         encoding_sa = settings.tx.encoding_sa,
         replay_window = settings.cfg.replay_window, rx_scs = settings.rx.len(),
         state = %store.as_ref().map_or("none (MKA)".into(), |s| s.path().display().to_string()),
-        offloads = "off",
+        offloads = "off", transmit = %transmit.join(", "),
         "macsec forward: {key_source} keys; protecting {} -> {} ({}), validating {} -> {} ({})",
         plain.name, secure_names.join(","), Setting(settings.cfg.protection),
         secure_names.join(","), plain.name, Setting(settings.cfg.validate)

@@ -42,6 +42,8 @@ pub struct AfPacketTx {
     mtu: u32,
     ifname: String,
     stats: TxRingStats,
+    /// [`TxConfig::linear`]: every frame is preceded by a `virtio_net_hdr`.
+    vnet: bool,
 }
 
 impl std::fmt::Debug for AfPacketTx {
@@ -98,6 +100,10 @@ impl AfPacketTx {
             sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1)
                 .map_err(os("set PACKET_QDISC_BYPASS"))?;
         }
+        if cfg.linear {
+            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)
+                .map_err(os("set PACKET_VNET_HDR"))?;
+        }
         // Frames in flight are charged to the send buffer: make room for a full ring so
         // a batch rarely has to wait. SNDBUFFORCE needs CAP_NET_ADMIN; fall back.
         let want = c_int::try_from(total.saturating_mul(2)).unwrap_or(c_int::MAX);
@@ -129,6 +135,7 @@ impl AfPacketTx {
             mtu: iface.mtu,
             ifname: iface.name.clone(),
             stats: TxRingStats::default(),
+            vnet: cfg.linear,
         })
     }
 
@@ -273,8 +280,36 @@ impl AfPacketTx {
                 }
             }
         };
-        let data_off = (TX_DATA_OFF + range.start) as u16;
-        let len = range.len() as u32;
+        let (range, pre) = if self.vnet {
+            // SAFETY: as above; the slot is still ours.
+            let slot = unsafe { std::slice::from_raw_parts_mut(hdr.add(TX_DATA_OFF), slot_len) };
+            let range = if range.start >= VNET_HDR_LEN {
+                range
+            } else if range.len() + VNET_HDR_LEN <= slot_len {
+                // Written at the very start of the slot (no pump does): make room.
+                let len = range.len();
+                slot.copy_within(range, VNET_HDR_LEN);
+                VNET_HDR_LEN..VNET_HDR_LEN + len
+            } else {
+                self.stats.rejected += 1;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no room for the virtio_net_hdr in front of the frame",
+                ));
+            };
+            // struct virtio_net_hdr, little-endian (virtio 1.0): no checksum to complete,
+            // no segmentation, and hdr_len = the whole frame, so that the kernel copies
+            // all of it into the buffer's linear part (see TxConfig::linear). The frame
+            // is at most TX_SLOT_LEN octets, so its length fits in 16 bits.
+            let h = &mut slot[range.start - VNET_HDR_LEN..range.start];
+            h.fill(0);
+            h[2..4].copy_from_slice(&(range.len() as u16).to_le_bytes());
+            (range, VNET_HDR_LEN)
+        } else {
+            (range, 0)
+        };
+        let data_off = (TX_DATA_OFF + range.start - pre) as u16;
+        let len = (range.len() + pre) as u32;
         // SAFETY: the header fields are inside the frame, which we still own (status not
         // yet published). The status store below, with Release ordering, publishes the
         // header and data to the kernel.
