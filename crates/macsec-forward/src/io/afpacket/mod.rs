@@ -21,6 +21,9 @@
 //! * [`AfPacketTx`]: a `TPACKET_V2` transmit ring with `PACKET_TX_HAS_OFF`, so a frame
 //!   can start anywhere in its slot (the caller keeps headroom for the SecTAG), and
 //!   `PACKET_QDISC_BYPASS`. [`TxPort::flush`] is one `sendto(NULL)` for the whole batch.
+//!   Towards a NIC the kernel sends the ring's pages without a copy; towards a veth or
+//!   tap device, which would copy them again, [`TxConfig::linear`] has it copy each
+//!   frame once into a linear buffer instead.
 //!
 //! Receive and transmit use separate sockets, so the two halves of one interface can be
 //! owned by different threads.

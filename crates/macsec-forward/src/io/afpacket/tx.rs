@@ -1,5 +1,6 @@
 //! The transmit half of an interface: a `TPACKET_V2` ring with
-//! `PACKET_TX_HAS_OFF` and `PACKET_QDISC_BYPASS`.
+//! `PACKET_TX_HAS_OFF` and `PACKET_QDISC_BYPASS`, and optionally `PACKET_VNET_HDR`
+//! ([`TxConfig::linear`]).
 
 use super::geometry::*;
 use super::*;
