@@ -291,6 +291,7 @@ fn root_afpacket_tx_linear_and_paged_frames_arrive_the_same() {
             ..TxConfig::default()
         };
         let (mut tx, mut rx) = open_pair(&ns, &a, &b, cfg, RxRing::v2());
+        assert_eq!(tx.is_linear(), linear);
         let magic = 0x4C49_4E00 | linear as u32;
         let mut frames = Vec::new();
         for (i, &(n, at)) in [

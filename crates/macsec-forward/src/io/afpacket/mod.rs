@@ -40,7 +40,8 @@
 //!
 //! Kernel requirements: Linux 4.20 or later (`PACKET_IGNORE_OUTGOING`); rings of
 //! `TPACKET_V2` (2.6.27) and `TPACKET_V3` (3.2), `PACKET_QDISC_BYPASS` (3.14) and
-//! `PACKET_TX_HAS_OFF` (3.8).
+//! `PACKET_TX_HAS_OFF` (3.8); `PACKET_VNET_HDR` on transmit rings (4.6) for
+//! [`TxConfig::linear`].
 //! Fanout groups that ignore outgoing frames need Linux 6.2.
 //!
 //! Behaviour worth knowing:

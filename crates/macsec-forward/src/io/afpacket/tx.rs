@@ -101,10 +101,10 @@ impl AfPacketTx {
             sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1)
                 .map_err(os("set PACKET_QDISC_BYPASS"))?;
         }
-        if cfg.linear {
-            sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1)
-                .map_err(os("set PACKET_VNET_HDR"))?;
-        }
+        // A kernel without virtio_net_hdr on transmit rings (before 4.6) refuses the option:
+        // the ring then stays zero-copy, which is only slower on a veth, never wrong.
+        let vnet =
+            cfg.linear && sys::setsockopt(b, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1).is_ok();
         // Frames in flight are charged to the send buffer: make room for a full ring so
         // a batch rarely has to wait. SNDBUFFORCE needs CAP_NET_ADMIN; fall back.
         let want = c_int::try_from(total.saturating_mul(2)).unwrap_or(c_int::MAX);
@@ -136,7 +136,7 @@ impl AfPacketTx {
             mtu: iface.mtu,
             ifname: iface.name.clone(),
             stats: TxRingStats::default(),
-            vnet: cfg.linear,
+            vnet,
         })
     }
 
@@ -153,6 +153,12 @@ impl AfPacketTx {
     /// Our counters.
     pub fn stats(&self) -> TxRingStats {
         self.stats
+    }
+
+    /// Whether frames go to the kernel with a `virtio_net_hdr` that has it copy them
+    /// into linear buffers ([`TxConfig::linear`] asked for, and the kernel took it).
+    pub fn is_linear(&self) -> bool {
+        self.vnet
     }
 
     /// The MTU that frame lengths are checked against.
