@@ -55,6 +55,25 @@ fn rx_count(c: &Value, key: &str) -> u64 {
         .sum()
 }
 
+/// Each link's SecY counters (the top level's `tx_sc` is the first link's alone), so that
+/// frame counts can be summed over every link's transmit SC and every receive SC.
+fn sc_counters(v: &Value) -> Vec<&Value> {
+    match v["links"].as_array() {
+        Some(links) if !links.is_empty() => links.iter().map(|l| &l["counters"]).collect(),
+        _ => vec![&v["counters"]],
+    }
+}
+
+/// Protected frames sent and frames received OK by one forwarder, over all its links.
+fn frame_totals(v: &Value) -> (u64, u64) {
+    let scs = sc_counters(v);
+    let tx = |key: &str| -> u64 { scs.iter().map(|c| tx_count(c, key)).sum() };
+    (
+        tx("OutPktsEncrypted") + tx("OutPktsProtected"),
+        scs.iter().map(|c| rx_count(c, "InPktsOK")).sum(),
+    )
+}
+
 fn print_counters(name: &str, v: &Value) {
     let links = v["links"].as_array().map(Vec::as_slice).unwrap_or_default();
     if links.len() > 1 {
@@ -74,13 +93,7 @@ fn print_counters(name: &str, v: &Value) {
             );
         }
     }
-    // Frame counts summed over every link's transmit SC and every receive SC (the top
-    // level's `tx_sc` is the first link's alone).
-    let scs: Vec<&Value> = if links.is_empty() {
-        vec![&v["counters"]]
-    } else {
-        links.iter().map(|l| &l["counters"]).collect()
-    };
+    let scs = sc_counters(v);
     let tx = |key: &str| -> u64 { scs.iter().map(|c| tx_count(c, key)).sum() };
     let rx = |key: &str| -> u64 { scs.iter().map(|c| rx_count(c, key)).sum() };
     let sy = &v["counters"]["secy"];
@@ -335,8 +348,25 @@ pub fn run(opts: &DemoOptions, bin: &Path) -> Result<bool, String> {
     }
     check("counters")?;
     println!("\nCounters (802.1AE names):");
-    for (side, name) in [(Side::A, "F1"), (Side::B, "F2")] {
-        match lab.stats(side) {
+    // The TCP transfer's last ACKs and FINs may still be crossing, and a forwarder answers
+    // a counter request between two batches of frames: read both sides until two reads
+    // agree (at most a second), so that one side's "sent" matches the other's "received".
+    let read = |lab: &mut Lab| [lab.stats(Side::A), lab.stats(Side::B)];
+    let mut stats = read(&mut lab);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(50));
+        let again = read(&mut lab);
+        let same = stats.iter().zip(&again).all(|(x, y)| match (x, y) {
+            (Ok(x), Ok(y)) => frame_totals(x) == frame_totals(y),
+            _ => false,
+        });
+        stats = again;
+        if same {
+            break;
+        }
+    }
+    for (got, name) in stats.into_iter().zip(["F1", "F2"]) {
+        match got {
             Ok(v) => print_counters(name, &v),
             Err(e) => checks.report(&format!("counters of {name}"), Outcome::Fail, e.to_string()),
         }
