@@ -64,13 +64,22 @@ fn sc_counters(v: &Value) -> Vec<&Value> {
     }
 }
 
+/// A transmit SC counter summed over the SecYs of [`sc_counters`].
+fn tx_sum(scs: &[&Value], key: &str) -> u64 {
+    scs.iter().map(|c| tx_count(c, key)).sum()
+}
+
+/// A receive SC counter summed over the SecYs of [`sc_counters`].
+fn rx_sum(scs: &[&Value], key: &str) -> u64 {
+    scs.iter().map(|c| rx_count(c, key)).sum()
+}
+
 /// Protected frames sent and frames received OK by one forwarder, over all its links.
 fn frame_totals(v: &Value) -> (u64, u64) {
     let scs = sc_counters(v);
-    let tx = |key: &str| -> u64 { scs.iter().map(|c| tx_count(c, key)).sum() };
     (
-        tx("OutPktsEncrypted") + tx("OutPktsProtected"),
-        scs.iter().map(|c| rx_count(c, "InPktsOK")).sum(),
+        tx_sum(&scs, "OutPktsEncrypted") + tx_sum(&scs, "OutPktsProtected"),
+        rx_sum(&scs, "InPktsOK"),
     )
 }
 
@@ -94,8 +103,8 @@ fn print_counters(name: &str, v: &Value) {
         }
     }
     let scs = sc_counters(v);
-    let tx = |key: &str| -> u64 { scs.iter().map(|c| tx_count(c, key)).sum() };
-    let rx = |key: &str| -> u64 { scs.iter().map(|c| rx_count(c, key)).sum() };
+    let tx = |key: &str| tx_sum(&scs, key);
+    let rx = |key: &str| rx_sum(&scs, key);
     let sy = &v["counters"]["secy"];
     println!("  {name}: sent {} protected frames ({} encrypted, {} integrity-only), {} octets of user data",
         tx("OutPktsEncrypted") + tx("OutPktsProtected"),

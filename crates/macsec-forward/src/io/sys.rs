@@ -598,8 +598,13 @@ pub(crate) fn ethtool_driver(fd: BorrowedFd<'_>, name: &str) -> io::Result<Strin
     info[0] = ETHTOOL_GDRVINFO;
     ethtool(fd, name, &mut info)?;
     let bytes: Vec<u8> = info[1..9].iter().flat_map(|w| w.to_ne_bytes()).collect();
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
+    Ok(c_name(&bytes))
+}
+
+/// A name from a fixed-size, NUL-padded kernel field (all of it if it has no NUL).
+fn c_name(field: &[u8]) -> String {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
 /// Reads the names of the kernel's netdev features (`ETH_SS_FEATURES` string set), in
@@ -638,10 +643,7 @@ pub(crate) fn ethtool_feature_names(fd: BorrowedFd<'_>, name: &str) -> io::Resul
     Ok(bytes
         .chunks_exact(ETH_GSTRING_LEN)
         .take(n)
-        .map(|s| {
-            let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-            String::from_utf8_lossy(&s[..end]).into_owned()
-        })
+        .map(c_name)
         .collect())
 }
 

@@ -63,6 +63,16 @@ pub(super) fn tx_config(i: &Interface, qdisc_bypass: bool) -> TxConfig {
     }
 }
 
+/// For the start-up log: the port and how its transmit ring hands frames to the kernel.
+fn transmit_mode(tx: &AfPacketTx) -> String {
+    let how = if tx.is_linear() {
+        "copied (veth/tap)"
+    } else {
+        "zero-copy"
+    };
+    format!("{} {how}", tx.ifname())
+}
+
 /// A configuration the forwarder can run.
 pub(super) struct Plan {
     plain: String,
@@ -532,6 +542,8 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
     let cipher = settings.cfg.cipher;
     let plain_rx = AfPacketRx::open(&plain, &rx_config(plain.mtu, true))?;
     let plain_tx = AfPacketTx::open(&plain, &tx_config(&plain, fwd.qdisc_bypass))?;
+    // How each port's transmit ring hands frames to the kernel, as the kernel took it.
+    let mut transmit = vec![transmit_mode(&plain_tx)];
     let vlan = settings.cfg.vlan_in_clear as usize;
     let eapol_type = mka
         .as_ref()
@@ -639,6 +651,7 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
         };
         let secure_rx = AfPacketRx::open(secure, &rx_config(secure.mtu, false))?;
         let secure_tx = AfPacketTx::open(secure, &tx_config(secure, fwd.qdisc_bypass))?;
+        transmit.push(transmit_mode(&secure_tx));
         let (tx_half, rx_half) = secy.split();
         let mac = secure.mac.unwrap_or_default();
         protect.add_link(secure_tx, tx_half, mac);
@@ -673,18 +686,6 @@ pub(super) fn start(plan: Plan, opts: &super::Options) -> Result<Started, Forwar
 
     let key_source = if mka.is_some() { "mka" } else { "static" };
     let secure_names: Vec<&str> = secures.iter().map(|s| s.name.as_str()).collect();
-    // How each port's transmit ring hands frames to the kernel (see tx_config).
-    let transmit: Vec<String> = std::iter::once(&plain)
-        .chain(secures.iter())
-        .map(|i| {
-            let how = if i.loops_back_into_the_stack() {
-                "copied (veth/tap)"
-            } else {
-                "zero-copy"
-            };
-            format!("{} {how}", i.name)
-        })
-        .collect();
     tracing::info!(
         plain = %plain.name, plain_mtu = plain.mtu,
         secure = %secure_names.join(","),

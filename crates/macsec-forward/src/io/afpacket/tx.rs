@@ -245,6 +245,30 @@ fn is_transient(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
+/// Writes the `virtio_net_hdr` of [`TxConfig::linear`] in front of the frame at `r` in
+/// `slot`, first moving a frame that starts too close to the slot's start (no pump writes
+/// one there); the frame's range afterwards, or `None` if the slot has no room for both.
+#[inline(always)]
+fn put_vnet_hdr(slot: &mut [u8], r: Range<usize>) -> Option<Range<usize>> {
+    let r = if r.start >= VNET_HDR_LEN {
+        r
+    } else if r.len() + VNET_HDR_LEN <= slot.len() {
+        let len = r.len();
+        slot.copy_within(r, VNET_HDR_LEN);
+        VNET_HDR_LEN..VNET_HDR_LEN + len
+    } else {
+        return None;
+    };
+    // struct virtio_net_hdr, little-endian (virtio 1.0): no checksum to complete, no
+    // segmentation, and hdr_len = the whole frame, so that the kernel copies all of it
+    // into the buffer's linear part. The frame is at most TX_SLOT_LEN octets, so its
+    // length fits in 16 bits.
+    let h = &mut slot[r.start - VNET_HDR_LEN..r.start];
+    h.fill(0);
+    h[2..4].copy_from_slice(&(r.len() as u16).to_le_bytes());
+    Some(r)
+}
+
 impl AfPacketTx {
     /// [`TxPort::send_slot`]: the slot at the head, offered to `fill`.
     #[inline(always)]
@@ -262,58 +286,39 @@ impl AfPacketTx {
         // AVAILABLE (possibly with timestamp bits) or WRONG_FORMAT (not expected with
         // PACKET_LOSS): the slot is ours.
         let slot_len = TX_FRAME_SIZE - TX_DATA_OFF;
-        let range = {
+        let (range, pre) = {
             // SAFETY: the slot's data area hdr+TX_DATA_OFF .. hdr+TX_FRAME_SIZE lies in the
             // mapping; the kernel does not touch a frame whose status is not SEND_REQUEST
             // or SENDING, so we have exclusive access while `slot` lives (it ends with
             // this block, before the status is published).
             let slot = unsafe { std::slice::from_raw_parts_mut(hdr.add(TX_DATA_OFF), slot_len) };
-            match fill(slot) {
+            let r = match fill(slot) {
                 None => return Ok(true),
-                Some(r) => {
-                    if r.start > r.end || r.end > slot.len() || r.len() < ETH_HLEN {
-                        self.stats.rejected += 1;
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            "frame range outside the slot or shorter than an Ethernet header",
-                        ));
-                    }
-                    let ethertype = u16::from_be_bytes([slot[r.start + 12], slot[r.start + 13]]);
-                    if r.len() > self.max_len(ethertype) {
-                        self.stats.rejected += 1;
-                        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
-                    }
-                    r
-                }
+                Some(r) => r,
+            };
+            if r.start > r.end || r.end > slot.len() || r.len() < ETH_HLEN {
+                self.stats.rejected += 1;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "frame range outside the slot or shorter than an Ethernet header",
+                ));
             }
-        };
-        let (range, pre) = if self.vnet {
-            // SAFETY: as above; the slot is still ours.
-            let slot = unsafe { std::slice::from_raw_parts_mut(hdr.add(TX_DATA_OFF), slot_len) };
-            let range = if range.start >= VNET_HDR_LEN {
-                range
-            } else if range.len() + VNET_HDR_LEN <= slot_len {
-                // Written at the very start of the slot (no pump does): make room.
-                let len = range.len();
-                slot.copy_within(range, VNET_HDR_LEN);
-                VNET_HDR_LEN..VNET_HDR_LEN + len
+            let ethertype = u16::from_be_bytes([slot[r.start + 12], slot[r.start + 13]]);
+            if r.len() > self.max_len(ethertype) {
+                self.stats.rejected += 1;
+                return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+            }
+            if !self.vnet {
+                (r, 0)
+            } else if let Some(r) = put_vnet_hdr(slot, r) {
+                (r, VNET_HDR_LEN)
             } else {
                 self.stats.rejected += 1;
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "no room for the virtio_net_hdr in front of the frame",
                 ));
-            };
-            // struct virtio_net_hdr, little-endian (virtio 1.0): no checksum to complete,
-            // no segmentation, and hdr_len = the whole frame, so that the kernel copies
-            // all of it into the buffer's linear part (see TxConfig::linear). The frame
-            // is at most TX_SLOT_LEN octets, so its length fits in 16 bits.
-            let h = &mut slot[range.start - VNET_HDR_LEN..range.start];
-            h.fill(0);
-            h[2..4].copy_from_slice(&(range.len() as u16).to_le_bytes());
-            (range, VNET_HDR_LEN)
-        } else {
-            (range, 0)
+            }
         };
         let data_off = (TX_DATA_OFF + range.start - pre) as u16;
         let len = (range.len() + pre) as u32;
